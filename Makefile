@@ -1,0 +1,64 @@
+# hggt: every target is a thin call of the `hggt` CLI or of Prefect's.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+INPUT  ?= data/sample-photos
+OUT    ?= data/demo
+PRESET ?= demo
+PORT   ?= 4200
+POOL   ?= hggt-local
+
+# Prefect's database, task-result cache and settings live under data/, not in ~/.prefect.
+export PREFECT_HOME ?= $(CURDIR)/data/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: setup demo test test-all bench ingest patches build server worker deploy run-build clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/hggt sample-photos data/sample-photos
+	$(BIN)/hggt build --input data/sample-photos --out data/demo --preset demo
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+ingest: setup
+	$(BIN)/hggt ingest --input $(INPUT) --out $(OUT) --preset $(PRESET)
+
+patches: setup
+	$(BIN)/hggt patches --input $(INPUT) --out $(OUT) --preset $(PRESET)
+
+build: setup
+	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
+
+server: setup
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PORT)
+
+worker: setup
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect worker start --pool $(POOL) --type process
+
+deploy: setup
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool inspect $(POOL) >/dev/null 2>&1 || \
+		PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool create $(POOL) --type process
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect --no-prompt deploy --all
+
+run-build: setup
+	$(BIN)/hggt sample-photos data/sample-photos
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect deployment run 'build-dataset/local' --watch \
+		--param input=$(INPUT) --param out=$(OUT) --param preset=$(PRESET)
+
+clean:
+	rm -rf data/demo data/sample-photos

@@ -1,0 +1,117 @@
+"""What every stage flow shares: config resolution, sharded submission with progress, summaries."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any
+
+import yaml
+from prefect import Task, get_run_logger
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from hggt_core import storage
+from hggt_core.config import HGGTConfig, config_from_options, load_config
+from tasks.shards import PartResult, ShardWork, part_intact
+
+console = Console(stderr=True)
+
+
+def default_task_runner() -> ThreadPoolTaskRunner:
+    # Decoding, filtering and PNG encoding release the GIL, so threads use every core.
+    return ThreadPoolTaskRunner(max_workers=int(os.environ.get("HGGT_WORKERS", os.cpu_count() or 2)))
+
+
+def resolve_config(preset: str, overrides: list[str] | None, config_file: str | None) -> HGGTConfig:
+    if not config_file:
+        return config_from_options(preset, overrides)
+    data = yaml.safe_load(storage.read_bytes(config_file)) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {config_file} must hold a mapping of sections")
+    base = load_config(data.pop("preset", preset), data)
+    return config_from_options(base.preset, overrides) if overrides else base
+
+
+class ShardFailure(RuntimeError):
+    pass
+
+
+def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) -> tuple[list[PartResult], int]:
+    """Submit one task run per shard, show progress, and re-run shards whose cached outputs are no
+    longer intact. Returns the results in shard order and how many came from the cache."""
+    logger = get_run_logger()
+    total_items = sum(len(w.items) for w in works)
+    artifact_id = create_progress_artifact(
+        progress=0.0, key=f"{stage}-progress", description=f"{stage}: items done out of {total_items}"
+    )
+    futures = {task.submit(work=w, **kwargs): i for i, w in enumerate(works)}
+    results: list[PartResult | None] = [None] * len(works)
+    cached_flags = [False] * len(works)
+    failures: list[str] = []
+    done_items = 0
+    with _progress_bar(stage, total_items) as (bar, bar_task):
+        for future in as_completed(list(futures)):
+            i = futures[future]
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, BaseException):
+                failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
+            else:
+                cached_flags[i] = future.state.name == "Cached"
+                # A cached result describes the run that computed it; this run computed nothing.
+                results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0) if cached_flags[i] else outcome
+            done_items += len(works[i].items)
+            if bar is not None:
+                bar.update(bar_task, completed=done_items)
+            update_progress_artifact(artifact_id, progress=100.0 * done_items / max(total_items, 1))
+    if failures:
+        raise ShardFailure(f"{len(failures)} of {len(works)} {stage} shards failed; finished items are kept, re-run to retry:\n" + "\n".join(failures))
+    stale = [i for i, r in enumerate(results) if cached_flags[i] and not part_intact(works[i].root, r)]
+    if stale:
+        logger.warning("%d cached %s shards have missing or altered outputs; recomputing them", len(stale), stage)
+        refresh = task.with_options(refresh_cache=True)
+        for i in stale:
+            results[i] = refresh.submit(work=works[i], **kwargs).result()
+            cached_flags[i] = False
+    return [r for r in results if r is not None], sum(cached_flags)
+
+
+class _progress_bar:
+    def __init__(self, stage: str, total: int):
+        self.enabled = sys.stderr.isatty() and not os.environ.get("HGGT_NO_PROGRESS")
+        self.stage, self.total = stage, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return None, None
+        self.progress = Progress(
+            TextColumn(f"[bold]{self.stage}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+        )
+        self.progress.__enter__()
+        return self.progress, self.progress.add_task(self.stage, total=self.total)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+
+def publish_summary(stage: str, root: str, summary: dict, started: float) -> dict:
+    """Add timing, publish a table artifact to the dashboard and log the stage summary."""
+    seconds = time.perf_counter() - started
+    summary = {**summary, "seconds": round(seconds, 2), "out": root}
+    summary["items_per_second"] = round(summary.get("items", 0) / seconds, 2) if seconds > 0 else None
+    table = {k: v for k, v in summary.items() if k != "reasons"}
+    create_table_artifact(
+        key=f"{stage}-summary", table=[{"metric": k, "value": str(v)} for k, v in table.items()],
+        description=f"hggt {stage}: summary of run {summary.get('run_id')}",
+    )
+    logger = get_run_logger()
+    logger.info("%s summary: %s", stage, table)
+    for item, reason in summary.get("reasons", [])[:20]:
+        logger.warning("%s rejected %s: %s", stage, item, reason)
+    return summary

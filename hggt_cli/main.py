@@ -1,0 +1,155 @@
+"""`hggt`: one command per pipeline stage. Each command runs the stage's Prefect flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help=(
+        "Build human-guided ground-truth datasets for real-world super-resolution (CVPR 2023 HGGT). "
+        "Every command runs a Prefect flow; set PREFECT_API_URL (see `make server`) to watch runs in the dashboard."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+Out = Annotated[str, typer.Option("--out", "-o", help="Dataset folder or fsspec URL (memory://, s3://...) to write to.")]
+Input = Annotated[str, typer.Option("--input", "-i", help="Folder, glob or fsspec URL of the HR photos.")]
+Preset = Annotated[str, typer.Option("--preset", "-p", help="Config preset: 'paper' (the paper's values) or 'demo' (small crops, fast).")]
+Overrides = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config value, e.g. --set patches.step=256 (repeatable)."),
+]
+ConfigFile = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML/JSON file of config overrides.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel task threads (default: CPU count).")]
+
+
+def _with_workers(flow, workers: int | None):
+    if workers is None:
+        return flow
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+
+
+def _run(flow, workers: int | None, **params):
+    try:
+        return _with_workers(flow, workers)(**params)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
+        from hggt_core.manifests import ManifestError
+
+        console.print(f"[bold red]error:[/] {exc}")
+        if not isinstance(exc, (ManifestError, FileNotFoundError, ValueError)):
+            console.print("[dim](run with HGGT_DEBUG=1 for the traceback)[/]")
+            if os.environ.get("HGGT_DEBUG"):
+                raise
+        raise typer.Exit(1) from None
+
+
+def _print_summary(stage: str, summary: dict) -> None:
+    table = Table(title=f"hggt {stage}", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key not in ("reasons", "stages"):
+            table.add_row(key, str(value))
+    console.print(table)
+    reasons = summary.get("reasons") or []
+    for item, reason in reasons[:20]:
+        console.print(f"  [yellow]rejected[/] {item}: {reason}")
+    if len(reasons) > 20:
+        console.print(f"  ... and {len(reasons) - 20} more (see manifests/rejected.parquet)")
+
+
+@app.command()
+def ingest(input: Input, out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+    """Scan INPUT for png/jpg/jpeg/webp/bmp/tif(f) photos, decode each safely and write images.parquet.
+
+    Unusable files (corrupt, truncated, not images, too small, decompression bombs) are recorded as
+    rejected with a reason; the run goes on with the rest.
+    """
+    from flows.ingest import ingest_flow
+
+    summary = _run(ingest_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config)
+    _print_summary("ingest", summary)
+
+
+@app.command()
+def patches(
+    out: Out,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Photos to ingest first (skip if already ingested).")] = None,
+    preset: Preset = "paper",
+    set: Overrides = None,
+    config: ConfigFile = None,
+    workers: Workers = None,
+):
+    """Cut candidate crops on the paper's jittered grid and compute their texture statistics.
+
+    Writes original/{image}-{row}-{col}.png and patches.parquet; runs ingest first when --input is given.
+    """
+    from flows.extract_patches import extract_patches_flow
+
+    summary = _run(extract_patches_flow, workers, out=out, input=input, preset=preset, overrides=set, config_file=config)
+    _print_summary("patches", summary)
+
+
+@app.command()
+def build(input: Input, out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+    """Run the whole pipeline (flow build-dataset) on INPUT, writing the dataset to OUT."""
+    from flows.build_dataset import build_dataset_flow
+
+    result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config)
+    ingest_s, patch_s = result["stages"]["ingest"], result["stages"]["patches"]
+    _print_summary(
+        "build-dataset",
+        {
+            "images": ingest_s["ok"],
+            "rejected images": ingest_s["rejected"],
+            "candidates": patch_s["items"],
+            "texture-passing crops": patch_s["texture_ok"],
+            "cached shards": f"{ingest_s['shards_cached'] + patch_s['shards_cached']} of {ingest_s['shards'] + patch_s['shards']}",
+            "seconds": result["seconds"],
+        },
+    )
+    console.print(f"Dataset written to [bold]{result['out']}[/]: manifests/ (Parquet), original/ (crops)")
+
+
+@app.command("sample-photos")
+def sample_photos(dest: Annotated[Path, typer.Argument(help="Folder to copy the bundled photos into.")]):
+    """Copy the colour photos that scikit-image ships (no download) into DEST, for the demo."""
+    from hggt_core.sample_photos import sample_photo_paths
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sample_photo_paths():
+        target = dest / path.name
+        if not target.exists():
+            shutil.copyfile(path, target)
+    console.print(f"{len(sample_photo_paths())} photos in {dest}")
+
+
+@app.command("show-config")
+def show_config(preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None):
+    """Print the resolved config (preset + overrides) and its hash."""
+    from flows._runtime import resolve_config
+
+    try:
+        cfg = resolve_config(preset, set, config)
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    json.dump(cfg.model_dump(mode="json"), sys.stdout, indent=2)
+    print(f"\nconfig hash: {cfg.hash}")
+
+
+if __name__ == "__main__":
+    app()

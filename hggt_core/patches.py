@@ -1,0 +1,127 @@
+"""Candidate crops and their texture statistics (paper Sec. 3.3, SPEC section 4).
+
+Grid: per axis a random origin offset in [0, k] (k from the axis length), then points every
+``step`` pixels; each 2-D grid point moves by a random integer in [-jitter, jitter] on each axis,
+clamped at 0; crops that do not fit inside the image are dropped.
+
+Texture test on the 8-bit grayscale crop: population standard deviation >= 30 and variance of
+the 8-bit Laplacian (OpenCV's 3x3 aperture, saturated to [0, 255], reflect-101 borders of the
+crop) >= 30.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import cv2
+import numpy as np
+
+from hggt_core.config import PatchConfig
+from hggt_core.images import to_gray
+from hggt_core.seeding import item_rng
+
+STAGE = "patches"
+
+
+def max_offset(length: int, cfg: PatchConfig) -> int:
+    k = cfg.offset_rules[0].max_offset
+    for rule in cfg.offset_rules:
+        if length >= rule.min_length:
+            k = rule.max_offset
+    return k
+
+
+def grid_positions(height: int, width: int, cfg: PatchConfig, rng: np.random.Generator) -> np.ndarray:
+    """Top-left (row, col) of every crop that fits, shape (N, 2), in row-major grid order."""
+    crop, step, jit = cfg.crop_size, cfg.step, cfg.jitter
+    oy = int(rng.integers(0, max_offset(height, cfg) + 1))
+    ox = int(rng.integers(0, max_offset(width, cfg) + 1))
+    # Points beyond length - crop + jitter can never fit, whatever their jitter.
+    ys = np.arange(oy, max(height - crop + jit, -1) + 1, step)
+    xs = np.arange(ox, max(width - crop + jit, -1) + 1, step)
+    jitter = rng.integers(-jit, jit + 1, size=(len(ys), len(xs), 2))
+    rows = np.maximum(ys[:, None] + jitter[..., 0], 0)
+    cols = np.maximum(xs[None, :] + jitter[..., 1], 0)
+    fits = (rows + crop <= height) & (cols + crop <= width)
+    return np.stack([rows[fits], cols[fits]], axis=1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: int
+    col: int
+    gray_std: float
+    lap_var: float
+    texture_ok: bool
+
+
+def _frame_correction(gray: np.ndarray, lap: np.ndarray, r: int, c: int, n: int) -> tuple[int, int]:
+    """(delta sum, delta sum of squares) turning the whole-image Laplacian on the crop's 1-px frame
+    into the crop's own Laplacian, whose reflect-101 border differs from the image's neighbours."""
+    strips = (
+        (gray[r : r + 2, c : c + n], (0, slice(None)), lap[r, c : c + n]),
+        (gray[r + n - 2 : r + n, c : c + n], (1, slice(None)), lap[r + n - 1, c : c + n]),
+        (gray[r : r + n, c : c + 2], (slice(1, n - 1), 0), lap[r + 1 : r + n - 1, c]),
+        (gray[r : r + n, c + n - 2 : c + n], (slice(1, n - 1), 1), lap[r + 1 : r + n - 1, c + n - 1]),
+    )
+    d1 = d2 = 0
+    for strip, where, whole in strips:
+        own = cv2.Laplacian(strip, cv2.CV_8U)[where].astype(np.int64)
+        whole = whole.astype(np.int64)
+        d1 += int(own.sum() - whole.sum())
+        d2 += int((own * own).sum() - (whole * whole).sum())
+    return d1, d2
+
+
+def _sums(view: np.ndarray) -> tuple[int, int]:
+    # OpenCV's SIMD reductions accumulate 8-bit values exactly (totals stay far below 2**53).
+    return int(cv2.sumElems(view)[0]), int(cv2.norm(view, cv2.NORM_L2SQR))
+
+
+def texture_stats(gray: np.ndarray, positions: np.ndarray, crop: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Exact integer (sum, sum of squares) of the gray values and of the crop Laplacian per crop.
+
+    The image is filtered once, crops are reduced as views without copies, and only each crop's
+    1-px border frame, where the crop's own reflect-101 border differs from the image's
+    neighbours, is recomputed.
+    """
+    if len(positions) == 0:
+        return [], []
+    lap = cv2.Laplacian(gray, cv2.CV_8U)
+    gray_out, lap_out = [], []
+    for r, c in positions.tolist():
+        gray_out.append(_sums(gray[r : r + crop, c : c + crop]))
+        l1, l2 = _sums(lap[r : r + crop, c : c + crop])
+        d1, d2 = _frame_correction(gray, lap, r, c, crop)
+        lap_out.append((l1 + d1, l2 + d2))
+    return gray_out, lap_out
+
+
+def _variance(s1: int, s2: int, n: int) -> Fraction:
+    return Fraction(n * s2 - s1 * s1, n * n)
+
+
+def candidates(rgb: np.ndarray, image_id: str, cfg: PatchConfig, seed: int) -> list[Candidate]:
+    """All grid crops of one image with their texture statistics and texture decision."""
+    height, width = rgb.shape[:2]
+    positions = grid_positions(height, width, cfg, item_rng(seed, STAGE, image_id))
+    gray = to_gray(rgb)
+    gray_sums, lap_sums = texture_stats(gray, positions, cfg.crop_size)
+    n = cfg.crop_size * cfg.crop_size
+    std_min = Fraction(cfg.min_gray_std) ** 2
+    lap_min = Fraction(cfg.min_laplacian_var)
+    out = []
+    for (r, c), (g1, g2), (l1, l2) in zip(positions.tolist(), gray_sums, lap_sums):
+        gvar, lvar = _variance(g1, g2, n), _variance(l1, l2, n)
+        ok = cfg.min_gray_std <= 0 or gvar >= std_min
+        out.append(Candidate(r, c, float(gvar) ** 0.5, float(lvar), bool(ok and lvar >= lap_min)))
+    return out
+
+
+def patch_id(image_id: str, row: int, col: int) -> str:
+    return f"{image_id}-{row}-{col}"
+
+
+def crop(rgb: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
+    return rgb[row : row + size, col : col + size]

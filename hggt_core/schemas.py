@@ -1,0 +1,89 @@
+"""Every manifest's pyarrow schema, in one place, each with a version.
+
+Bump a manifest's version whenever its columns change; readers refuse manifests written with
+another version and say which stage to re-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class ManifestSpec:
+    name: str
+    version: int
+    key: tuple[str, ...]
+    schema: pa.Schema
+    produced_by: str
+
+
+def _spec(name: str, version: int, key: tuple[str, ...], produced_by: str, fields: list[pa.Field]) -> ManifestSpec:
+    return ManifestSpec(name, version, key, pa.schema(fields), produced_by)
+
+
+IMAGES = _spec(
+    "images", 1, ("image_id",), "hggt ingest",
+    [
+        pa.field("image_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("relpath", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64()),
+        pa.field("sha256", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("format", pa.string()),
+        pa.field("source_mode", pa.string()),
+        pa.field("conversion", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+    ],
+)
+
+PATCHES = _spec(
+    "patches", 1, ("patch_id",), "hggt patches",
+    [
+        pa.field("patch_id", pa.string(), nullable=False),
+        pa.field("image_id", pa.string(), nullable=False),
+        pa.field("row", pa.int32(), nullable=False),
+        pa.field("col", pa.int32(), nullable=False),
+        pa.field("size", pa.int32(), nullable=False),
+        pa.field("gray_std", pa.float64(), nullable=False),
+        pa.field("lap_var", pa.float64(), nullable=False),
+        pa.field("texture_ok", pa.bool_(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ],
+)
+
+REJECTED = _spec(
+    "rejected", 1, ("stage", "item_id"), "every stage",
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+    ],
+)
+
+STAGE_RUNS = _spec(
+    "stage_runs", 1, ("run_id",), "every stage",
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("started_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+        pa.field("config_hash", pa.string(), nullable=False),
+        pa.field("config_json", pa.string(), nullable=False),
+        pa.field("code_version", pa.string(), nullable=False),
+        pa.field("items", pa.int64(), nullable=False),
+        pa.field("rejected", pa.int64(), nullable=False),
+        pa.field("shards", pa.int64(), nullable=False),
+        pa.field("shards_cached", pa.int64(), nullable=False),
+    ],
+)
+
+MANIFESTS: dict[str, ManifestSpec] = {s.name: s for s in (IMAGES, PATCHES, REJECTED, STAGE_RUNS)}

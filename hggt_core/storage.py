@@ -1,0 +1,150 @@
+"""fsspec storage: URL handling, atomic writes and content hashes.
+
+Artifacts inside a dataset are addressed by paths relative to the dataset root (the published
+HGGT layout), so a dataset can move between disk, ``memory://`` and ``s3://`` without rewriting
+its manifests. Inputs outside the dataset keep their full URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import uuid
+from dataclasses import dataclass
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
+
+TMP_MARK = ".hggt-tmp-"
+
+
+def url_to_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    return fsspec.core.url_to_fs(url)
+
+
+def normalize_root(url: str) -> str:
+    """Absolute, protocol-qualified form of a folder URL without a trailing slash."""
+    fs, path = url_to_fs(url)
+    if isinstance(fs, LocalFileSystem):
+        path = posixpath.normpath(path)
+    return _unstrip(fs, path.rstrip("/") or "/")
+
+
+def _unstrip(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    if isinstance(fs, LocalFileSystem):
+        return path
+    return fs.unstrip_protocol(path)
+
+
+def join(root: str, *parts: str) -> str:
+    if "://" in root:
+        protocol, rest = root.split("://", 1)
+        return protocol + "://" + posixpath.join(rest, *parts)
+    return posixpath.join(root, *parts)
+
+
+def resolve(root: str, uri: str) -> str:
+    """A manifest URI made openable: relative URIs are taken from the dataset root."""
+    if "://" in uri or uri.startswith("/"):
+        return uri
+    return join(root, uri)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes(url: str) -> bytes:
+    fs, path = url_to_fs(url)
+    return fs.cat_file(path)
+
+
+def exists(url: str) -> bool:
+    fs, path = url_to_fs(url)
+    return fs.exists(path)
+
+
+def remove(url: str) -> None:
+    fs, path = url_to_fs(url)
+    if fs.exists(path):
+        fs.rm_file(path)
+
+
+def size(url: str) -> int | None:
+    fs, path = url_to_fs(url)
+    try:
+        return int(fs.info(path)["size"])
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class Written:
+    sha256: str
+    size: int
+
+
+def atomic_write(url: str, data: bytes) -> Written:
+    """Write ``data`` so that ``url`` either holds all of it or does not change.
+
+    Local and in-memory files are written under a temporary name in the same folder, then
+    renamed. Object stores (s3, gcs, ...) publish an object only when its upload completes, so
+    they are written directly.
+    """
+    fs, path = url_to_fs(url)
+    parent = posixpath.dirname(path)
+    if isinstance(fs, (LocalFileSystem, MemoryFileSystem)):
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        tmp = posixpath.join(parent, f"{TMP_MARK}{uuid.uuid4().hex}-{posixpath.basename(path)}")
+        try:
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, path)
+        finally:
+            if fs.exists(tmp):
+                fs.rm_file(tmp)
+    else:
+        fs.pipe_file(path, data)
+    return Written(sha256=sha256_bytes(data), size=len(data))
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    url: str
+    relpath: str
+    size: int
+    ukey: str
+
+
+def list_files(url: str, extensions: tuple[str, ...]) -> list[ListedFile]:
+    """Files under a folder, matching a glob, or a single file, filtered by extension, sorted."""
+    fs, path = url_to_fs(url)
+    if any(ch in path for ch in "*?["):
+        base = path.split("*")[0].split("?")[0].split("[")[0].rsplit("/", 1)[0]
+        infos = fs.glob(path, detail=True)
+    elif fs.isfile(path):
+        base = posixpath.dirname(path)
+        infos = {path: fs.info(path)}
+    elif fs.isdir(path):
+        base = path.rstrip("/")
+        infos = fs.find(path, detail=True)
+    else:
+        raise FileNotFoundError(f"input {url!r} is neither a file, a folder nor a glob that matches anything")
+    wanted = tuple(e.lower() for e in extensions)
+    out = []
+    for p, info in infos.items():
+        if info.get("type", "file") != "file":
+            continue
+        name = posixpath.basename(p)
+        if name.startswith(TMP_MARK) or not name.lower().endswith(wanted):
+            continue
+        rel = posixpath.relpath(p, base) if base else p
+        out.append(ListedFile(url=_unstrip(fs, p), relpath=rel, size=int(info.get("size") or 0), ukey=_ukey(fs, p, info)))
+    return sorted(out, key=lambda f: f.relpath)
+
+
+def _ukey(fs: fsspec.AbstractFileSystem, path: str, info: dict) -> str:
+    """A cheap fingerprint that changes when the file changes (size + mtime or ETag)."""
+    stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("created") or info.get("LastModified")
+    return f"{info.get('size')}:{stamp}"

@@ -1,0 +1,38 @@
+"""Content-keyed task caching.
+
+A shard task's cache key is built from what determines its output: the content fingerprint of
+its input shard, the stage config hash, the dataset root and the source of the hggt_core modules
+it calls (TASK_SOURCE only covers the task function itself). Prefect's default policy would
+include the flow run id and never hit across separate runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from typing import Any
+
+from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy, CachePolicy
+
+import hggt_core
+
+
+def code_version(*modules: str) -> str:
+    digest = hashlib.sha256(hggt_core.__version__.encode())
+    for name in sorted(modules):
+        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _shard_key(_context: Any, parameters: dict[str, Any]) -> str:
+    work = parameters["work"]
+    return fingerprint([work.stage, work.root, work.shard_key, work.config_hash, work.code_version])
+
+
+SHARD_CACHE: CachePolicy = TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_shard_key)

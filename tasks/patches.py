@@ -1,0 +1,92 @@
+"""Prefect tasks of the patch-extraction stage: crop candidates of image shards, merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow.compute as pc
+from prefect import task
+
+from hggt_core import manifests, storage
+from hggt_core.config import HGGTConfig
+from hggt_core.images import ImageRejected, decode_image, encode_png
+from hggt_core.patches import candidates, crop, patch_id
+from tasks.caching import SHARD_CACHE, code_version
+from tasks.runs import record_stage_run
+from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+
+STAGE = "patches"
+CODE = code_version("hggt_core.patches", "hggt_core.images", "hggt_core.seeding")
+ORIGINAL_DIR = "original"
+
+
+@task(name="plan-patches", persist_result=False)
+def plan_patches(root: str, cfg: HGGTConfig) -> list[ShardWork]:
+    images = manifests.read(root, "images")
+    ok = images.filter(pc.equal(images["status"], "ok")).select(["image_id", "uri", "sha256"])
+    items = [{"item_id": r["image_id"], "uri": r["uri"], "sha256": r["sha256"]} for r in ok.to_pylist()]
+    return [
+        ShardWork(STAGE, "patches", root, key, cfg.section_hash("patches", "ingest"), CODE, chunk)
+        for key, chunk in shard_items(STAGE, items, cfg.patches.shard_size)
+    ]
+
+
+def _reject(item: dict, reason: str) -> ItemOutput:
+    return ItemOutput(rejected=[{"stage": STAGE, "item_id": item["item_id"], "uri": item["uri"], "reason": reason}])
+
+
+def _extract(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
+    image_id = item["item_id"]
+    try:
+        data = storage.read_bytes(item["uri"])
+    except FileNotFoundError:
+        return _reject(item, "missing: the file was moved or deleted after ingest; re-run `hggt ingest`")
+    if storage.sha256_bytes(data) != item["sha256"]:
+        return _reject(item, "changed since ingest (sha256 differs); re-run `hggt ingest`")
+    try:
+        rgb = decode_image(data, cfg.ingest.max_pixels).rgb
+    except ImageRejected as exc:
+        return _reject(item, str(exc))
+    out = ItemOutput()
+    size = cfg.patches.crop_size
+    for cand in candidates(rgb, image_id, cfg.patches, cfg.seed):
+        pid = patch_id(image_id, cand.row, cand.col)
+        uri = f"{ORIGINAL_DIR}/{pid}.png"
+        png = encode_png(crop(rgb, cand.row, cand.col, size), cfg.patches.png_compression)
+        written = storage.atomic_write(storage.resolve(root, uri), png)
+        out.rows.append(
+            {
+                "patch_id": pid, "image_id": image_id, "row": cand.row, "col": cand.col, "size": size,
+                "gray_std": cand.gray_std, "lap_var": cand.lap_var, "texture_ok": cand.texture_ok,
+                "uri": uri, "sha256": written.sha256, "bytes": written.size,
+            }
+        )
+        out.artifacts.append((uri, written.size))
+    return out
+
+
+@task(name="extract-patch-shard", cache_policy=SHARD_CACHE, persist_result=True)
+def extract_patch_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
+    return run_shard(work, lambda item: _extract(item, work.root, cfg))
+
+
+@task(name="merge-patches", persist_result=False)
+def finalize_patches(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+    table = merge_parts(results, "patches")
+    manifests.write_if_changed(root, "patches", table)
+    rejected = merge_rejected(root, STAGE, results)
+    manifests.write_if_changed(root, "rejected", rejected)
+    prune_parts(root, STAGE, results)
+    stage_rejects = rejected.filter(pc.equal(rejected["stage"], STAGE)).to_pylist()
+    counts = {
+        "images": sum(r.items for r in results),
+        "items": table.num_rows,
+        "texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0),
+        "rejected": len(stage_rejects),
+        "shards": len(results),
+        "shards_cached": cached,
+        "computed": sum(r.computed for r in results),
+    }
+    counts["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
+    counts["reasons"] = [(r["item_id"], r["reason"]) for r in stage_rejects]
+    return counts
