@@ -127,6 +127,8 @@ def load_config(preset: str = "paper", overrides: dict[str, Any] | None = None) 
     """Resolve a preset plus nested overrides (e.g. ``{"patches": {"step": 256}}``)."""
     if preset not in _PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(_PRESETS)}")
+    if overrides and "preset" in overrides:
+        raise ValueError("the preset is chosen with --preset, not overridden")
     data = _merge(_PRESETS[preset], overrides or {})
     data["preset"] = preset
     return HGGTConfig.model_validate(data)

@@ -75,22 +75,42 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
             if frames > 1:
                 notes.append(f"first of {frames} frames")
             img.load()
-            rotated = ImageOps.exif_transpose(img)
+            orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            if _is_16bit_color(img, data):
+                notes.append("16-bit scaled to 8-bit")
+                if img.mode != "RGB":
+                    notes.append("alpha composited onto white")
+                rgb = _orient(_decode_16bit_color(data, img), orientation)
+            else:
+                rgb = _to_rgb8(ImageOps.exif_transpose(img), notes)
+    except ImageRejected:
+        raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageRejected(f"corrupt or truncated image data: {exc}") from None
-    if rotated is not img:
+    if orientation != 1:
         notes.append("EXIF orientation applied")
-    rgb = _to_rgb8(rotated, data, fmt, notes)
     return DecodedImage(np.ascontiguousarray(rgb), fmt, source_mode, "; ".join(notes) or None)
 
 
-def _to_rgb8(img: Image.Image, data: bytes, fmt: str, notes: list[str]) -> np.ndarray:
+_EXIF_ORIENTATION = 0x0112
+
+
+def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation on an array, for the 16-bit path that bypasses Pillow's exif_transpose."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
+    return ops.get(orientation, lambda a: a)(rgb)
+
+
+def _to_rgb8(img: Image.Image, notes: list[str]) -> np.ndarray:
     mode = img.mode
-    if fmt == "PNG" and _is_16bit_color_png(data):
-        notes.append("16-bit scaled to 8-bit")
-        if mode in {"RGBA", "LA"}:
-            notes.append("alpha composited onto white")
-        return _decode_16bit_color(data, img)
     if mode == "RGB":
         return np.asarray(img)
     if mode == "F":
@@ -119,9 +139,17 @@ def _to_rgb8(img: Image.Image, data: bytes, fmt: str, notes: list[str]) -> np.nd
     return np.asarray(img.convert("RGB"))
 
 
-def _is_16bit_color_png(data: bytes) -> bool:
-    # IHDR: bit depth at byte 24, colour type at byte 25 (2 RGB, 4 gray+alpha, 6 RGBA)
-    return len(data) > 25 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[24] == 16 and data[25] in (2, 4, 6)
+def _is_16bit_color(img: Image.Image, data: bytes) -> bool:
+    """16-bit colour PNG or TIFF, which Pillow would silently cut to their high bytes."""
+    if img.mode not in {"RGB", "RGBA", "LA"}:
+        return False
+    if img.format == "PNG":
+        # IHDR: bit depth at byte 24, colour type at byte 25 (2 RGB, 4 gray+alpha, 6 RGBA)
+        return len(data) > 25 and data[24] == 16 and data[25] in (2, 4, 6)
+    if img.format == "TIFF":
+        bits = getattr(img, "tag_v2", {}).get(258, ())
+        return any(b == 16 for b in (bits if isinstance(bits, tuple) else (bits,)))
+    return False
 
 
 def _decode_16bit_color(data: bytes, img: Image.Image) -> np.ndarray:

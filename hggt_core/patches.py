@@ -75,8 +75,9 @@ def _frame_correction(gray: np.ndarray, lap: np.ndarray, r: int, c: int, n: int)
 
 
 def _sums(view: np.ndarray) -> tuple[int, int]:
-    # OpenCV's SIMD reductions accumulate 8-bit values exactly (totals stay far below 2**53).
-    return int(cv2.sumElems(view)[0]), int(cv2.norm(view, cv2.NORM_L2SQR))
+    # OpenCV's SIMD reductions return doubles within 1e-15 relative of the integer totals; rounding
+    # recovers them exactly while totals stay below 2**49 (any crop under 90,000 pixels a side).
+    return round(cv2.sumElems(view)[0]), round(cv2.norm(view, cv2.NORM_L2SQR))
 
 
 def texture_stats(gray: np.ndarray, positions: np.ndarray, crop: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

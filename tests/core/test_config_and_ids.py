@@ -1,0 +1,69 @@
+"""Config presets, overrides and hashes; image ids; duplicate detection; per-item seeding."""
+
+import pytest
+from pydantic import ValidationError
+
+from hggt_core.config import config_from_options, load_config, parse_override
+from hggt_core.ingest import image_ids, mark_duplicates
+from hggt_core.seeding import item_rng
+
+
+def test_paper_defaults_are_the_papers_values():
+    cfg = load_config("paper")
+    p = cfg.patches
+    assert (p.crop_size, p.step, p.jitter, p.min_gray_std, p.min_laplacian_var) == (512, 288, 16, 30.0, 30.0)
+    assert [(r.min_length, r.max_offset) for r in p.offset_rules] == [(0, 32), (1200, 64), (2400, 128)]
+    assert cfg.min_image_size() == 512
+
+
+def test_overrides_parse_values_and_change_the_hash():
+    base = load_config("paper")
+    cfg = config_from_options("paper", ["patches.step=256", "seed=3"])
+    assert cfg.patches.step == 256 and cfg.seed == 3 and cfg.patches.crop_size == 512
+    assert cfg.hash != base.hash and load_config("paper").hash == base.hash
+    assert parse_override("ingest.extensions=[\".png\"]") == {"ingest": {"extensions": [".png"]}}
+
+
+def test_section_hash_ignores_unrelated_sections():
+    a = load_config("paper")
+    b = config_from_options("paper", ["ingest.shard_size=3"])
+    assert a.section_hash("patches") == b.section_hash("patches")
+    assert a.section_hash("ingest") != b.section_hash("ingest")
+
+
+@pytest.mark.parametrize("bad", ["patches.crop_size=-1", "patches.nope=1", "preset=demo2"])
+def test_invalid_overrides_are_refused(bad):
+    with pytest.raises((ValidationError, ValueError)):
+        config_from_options("paper", [bad])
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match="demo"):
+        load_config("fast")
+
+
+def test_image_ids_are_readable_unique_and_stable():
+    rel = ["a.png", "a.jpg", "sub/b c.png", "sub/dir/IMG-0001.JPG", "x.png"]
+    assert image_ids(rel) == ["a_png", "a_jpg", "sub__b_c", "sub__dir__IMG-0001", "x"]
+    assert image_ids(["A.png", "a.png"]) == ["A", "a"]
+
+
+def test_duplicates_by_content_are_rejected_after_the_first():
+    rows = [
+        {"image_id": "b", "sha256": "1", "status": "ok"},
+        {"image_id": "a", "sha256": "1", "status": "ok"},
+        {"image_id": "c", "sha256": "2", "status": "ok"},
+        {"image_id": "d", "sha256": "2", "status": "rejected", "reason": "too small"},
+    ]
+    out = {r["image_id"]: r for r in mark_duplicates(rows)}
+    assert out["a"]["status"] == "ok" and out["c"]["status"] == "ok"
+    assert out["b"]["reason"] == "duplicate: same content as image a"
+    assert out["d"]["reason"] == "too small"
+
+
+def test_item_randomness_depends_only_on_seed_stage_and_id():
+    a = item_rng(0, "patches", "img1").integers(0, 2**31, 4)
+    assert (a == item_rng(0, "patches", "img1").integers(0, 2**31, 4)).all()
+    assert not (a == item_rng(1, "patches", "img1").integers(0, 2**31, 4)).all()
+    assert not (a == item_rng(0, "degrade", "img1").integers(0, 2**31, 4)).all()
+    assert not (a == item_rng(0, "patches", "img2").integers(0, 2**31, 4)).all()
