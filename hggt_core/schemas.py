@@ -81,6 +81,7 @@ STAGE_RUNS = _spec(
         pa.field("code_version", pa.string(), nullable=False),
         pa.field("items", pa.int64(), nullable=False),
         pa.field("rejected", pa.int64(), nullable=False),
+        pa.field("computed", pa.int64(), nullable=False),
         pa.field("shards", pa.int64(), nullable=False),
         pa.field("shards_cached", pa.int64(), nullable=False),
     ],

@@ -23,6 +23,7 @@ def record_stage_run(
         "code_version": code_version,
         "items": counts.get("items", 0),
         "rejected": counts.get("rejected", 0),
+        "computed": counts.get("computed", 0),
         "shards": counts.get("shards", 0),
         "shards_cached": counts.get("shards_cached", 0),
     }

@@ -1,0 +1,83 @@
+"""Flow tests run real flows against one Prefect test server for the whole session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.photos import encode, png16, textured
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def run_cli(prefect_server):
+    """Run `hggt ...` in a new process against the session's Prefect server."""
+
+    def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PREFECT_API_URL": prefect_server, "COLUMNS": "200"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "hggt_cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True, **kwargs
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"hggt {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+def write_good_photos(folder: Path, count: int = 4, size: tuple[int, int] = (300, 420)) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"photo{i}.png").write_bytes(encode(textured(size[0] + 13 * i, size[1] - 11 * i, seed=i), "PNG"))
+
+
+@pytest.fixture
+def mixed_photos(tmp_path) -> Path:
+    """Good photos in several formats and modes, plus one of every kind of bad input."""
+    folder = tmp_path / "photos"
+    write_good_photos(folder, count=2)
+    rgb = textured(260, 330, seed=20)
+    (folder / "nested").mkdir()
+    (folder / "nested" / "jpeg photo.JPG").write_bytes(encode(rgb, "JPEG", quality=92))
+    (folder / "gray.jpeg").write_bytes(encode(Image.fromarray(rgb[..., 1], "L"), "JPEG", quality=95))
+    (folder / "lossless.webp").write_bytes(encode(rgb[:, ::-1], "WEBP", lossless=True))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])
+    (folder / "alpha.tif").write_bytes(encode(Image.fromarray(rgba, "RGBA"), "TIFF"))
+    (folder / "deep.png").write_bytes(png16(rgb.astype(np.uint16) * 257))
+    (folder / "photo.bmp").write_bytes(encode(rgb, "BMP"))
+    good = bytearray(encode(rgb, "PNG"))
+    good[200:400] = bytes(200)  # damaged image data behind an intact header
+    (folder / "corrupt.png").write_bytes(bytes(good))
+    (folder / "truncated.jpg").write_bytes(encode(rgb, "JPEG", quality=90)[:2000])
+    (folder / "not-an-image.jpeg").write_text("name,value\nfoo,1\n")
+    (folder / "tiny.png").write_bytes(encode(textured(64, 90), "PNG"))
+    (folder / "huge.png").write_bytes(encode(textured(700, 1500, seed=5), "PNG"))
+    (folder / "copy-of-photo0.png").write_bytes((folder / "photo0.png").read_bytes())
+    (folder / "readme.txt").write_text("not scanned")
+    return folder
+
+
+EXPECTED_REJECTS = {
+    "corrupt": "corrupt",
+    "truncated": "corrupt or truncated",
+    "not-an-image": "not an image",
+    "tiny": "too small: 90x64",
+    "huge": "decompression bomb",
+    "photo0": "duplicate: same content as image copy-of-photo0",
+}
