@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hggt_core import storage
-from hggt_core.config import HGGTConfig, config_from_options, load_config
+from hggt_core.config import HGGTConfig, config_from_options
 from tasks.shards import PartResult, ShardWork, part_intact
 
 console = Console(stderr=True)
@@ -34,8 +34,7 @@ def resolve_config(preset: str, overrides: list[str] | None, config_file: str | 
     data = yaml.safe_load(storage.read_bytes(config_file)) or {}
     if not isinstance(data, dict):
         raise ValueError(f"config file {config_file} must hold a mapping of sections")
-    base = load_config(data.pop("preset", preset), data)
-    return config_from_options(base.preset, overrides) if overrides else base
+    return config_from_options(data.pop("preset", preset), overrides, data)
 
 
 class ShardFailure(RuntimeError):

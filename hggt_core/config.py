@@ -152,8 +152,9 @@ def parse_override(text: str) -> dict[str, Any]:
     return out
 
 
-def config_from_options(preset: str, overrides: list[str] | None = None) -> HGGTConfig:
-    merged: dict[str, Any] = {}
+def config_from_options(preset: str, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> HGGTConfig:
+    """Preset, then ``base`` (a config file's nested overrides), then ``section.key=value`` overrides."""
+    merged: dict[str, Any] = dict(base or {})
     for text in overrides or []:
         merged = _merge(merged, parse_override(text))
     return load_config(preset, merged)

@@ -109,6 +109,19 @@ def atomic_write(url: str, data: bytes) -> Written:
     return Written(sha256=sha256_bytes(data), size=len(data))
 
 
+def remove_temporaries(folder: str) -> int:
+    """Delete half-written files that a killed process left in ``folder`` (call when no write is in flight)."""
+    fs, path = url_to_fs(folder)
+    try:
+        names = fs.ls(path, detail=False)
+    except FileNotFoundError:
+        return 0
+    stale = [p for p in names if posixpath.basename(p.rstrip("/")).startswith(TMP_MARK)]
+    for p in stale:
+        fs.rm_file(p)
+    return len(stale)
+
+
 @dataclass(frozen=True)
 class ListedFile:
     url: str

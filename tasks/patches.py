@@ -77,6 +77,7 @@ def finalize_patches(root: str, results: list[PartResult], cfg: HGGTConfig, star
     rejected = merge_rejected(root, STAGE, results)
     manifests.write_if_changed(root, "rejected", rejected)
     prune_parts(root, STAGE, results)
+    storage.remove_temporaries(storage.join(root, ORIGINAL_DIR))
     stage_rejects = rejected.filter(pc.equal(rejected["stage"], STAGE)).to_pylist()
     counts = {
         "images": sum(r.items for r in results),

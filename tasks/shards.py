@@ -182,8 +182,12 @@ def merge_rejected(root: str, stage: str, results: list[PartResult], extra: list
 
 
 def prune_parts(root: str, stage: str, results: list[PartResult]) -> int:
-    """Delete part files of earlier runs that this run's manifest no longer draws on."""
-    fs, path = storage.url_to_fs(_parts_dir(root, stage))
+    """Delete part files of earlier runs that this run's manifest no longer draws on, and files
+    half-written by killed runs."""
+    base = _parts_dir(root, stage)
+    storage.remove_temporaries(storage.join(base, "items"))
+    storage.remove_temporaries(base)
+    fs, path = storage.url_to_fs(base)
     if not fs.exists(path):
         return 0
     keep = {posixpath.basename(storage.url_to_fs(u)[1]) for r in results for u in (r.part_uri, r.rejected_uri) if u}

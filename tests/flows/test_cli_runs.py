@@ -1,0 +1,37 @@
+"""Stages started from the command line, each in a new process."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+
+from hggt_core import manifests
+from tests.flows.conftest import write_good_photos
+
+
+def test_rerun_in_a_new_process_is_all_cache_hits(tmp_path, run_cli):
+    photos = tmp_path / "photos"
+    write_good_photos(photos, count=3)
+    out = str(tmp_path / "ds")
+    first = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo")
+    assert "texture-passing crops" in first.stdout and "0 of" in first.stdout
+    crops = sorted((tmp_path / "ds" / "original").iterdir())
+    mtimes = [p.stat().st_mtime_ns for p in crops]
+    second = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo")
+    runs = manifests.read(out, "stage_runs").sort_by([("started_at", "ascending")]).to_pylist()
+    latest = {r["stage"]: r for r in runs}
+    for stage in ("ingest", "patches"):
+        assert latest[stage]["shards_cached"] == latest[stage]["shards"] > 0
+        assert latest[stage]["computed"] == 0
+    assert [p.stat().st_mtime_ns for p in crops] == mtimes
+    counts = pc.value_counts(manifests.read(out, "stage_runs")["config_hash"]).to_pylist()
+    assert len(counts) == 1 and counts[0]["counts"] == 4  # both runs recorded the same resolved config
+    shards = sum(latest[s]["shards"] for s in ("ingest", "patches"))
+    assert f"{shards} of {shards}" in second.stdout
+
+
+def test_a_failing_stage_exits_nonzero_with_a_message(tmp_path, run_cli):
+    result = run_cli("patches", "--out", str(tmp_path / "nothing-here"), "--preset", "demo", check=False)
+    assert result.returncode == 1
+    assert "run `hggt ingest` first" in result.stdout
+    missing = run_cli("ingest", "--input", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "x"), check=False)
+    assert missing.returncode == 1 and "neither a file, a folder nor a glob" in missing.stdout

@@ -1,0 +1,89 @@
+"""prefect.yaml deploys on a real local Prefect server; a process worker runs build-dataset."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hggt_core import manifests
+from tests.flows.conftest import REPO, write_good_photos
+
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "the Prefect server did not start in 120 s"
+            time.sleep(0.5)
+        yield env
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _prefect(env, *args, timeout=300) -> str:
+    proc = subprocess.run([*PREFECT, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"prefect {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def test_deployment_run_completes_on_a_local_worker(tmp_path, local_server):
+    env = local_server
+    photos, out = tmp_path / "photos", tmp_path / "ds"
+    write_good_photos(photos, count=2)
+    _prefect(env, "work-pool", "create", "hggt-local", "--type", "process")
+    deployed = _prefect(env, "--no-prompt", "deploy", "--all")
+    for name in ("build-dataset/local", "ingest/local", "extract-patches/local"):
+        assert name in deployed
+    created = _prefect(
+        env, "deployment", "run", "build-dataset/local",
+        "--param", f"input={photos}", "--param", f"out={out}", "--param", "preset=demo",
+    )
+    run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", created).group(1)
+    _prefect(env, "worker", "start", "--pool", "hggt-local", "--run-once", timeout=600)
+    state = _prefect(env, "flow-run", "inspect", run_id)
+    assert re.search(r"COMPLETED", state), state
+    assert manifests.read(str(out), "images").num_rows == 2
+    assert manifests.read(str(out), "patches").num_rows > 0
+    assert Path(out, "original").is_dir()

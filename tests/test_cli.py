@@ -1,0 +1,49 @@
+"""The `hggt` command line: help texts, config inspection and meaningful exit codes."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hggt_cli.main import app
+
+runner = CliRunner()
+
+
+def test_top_level_help_lists_every_stage():
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for command in ("ingest", "patches", "build", "sample-photos", "show-config"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", ["ingest", "patches", "build"])
+def test_stage_help_explains_the_options(command):
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--out", "--preset", "--set", "--config", "--workers"):
+        assert option in result.output
+
+
+def test_show_config_prints_the_resolved_config_and_hash(tmp_path):
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("patches:\n  step: 200\n")
+    result = runner.invoke(app, ["show-config", "--preset", "demo", "--config", str(extra), "--set", "seed=5"])
+    assert result.exit_code == 0, result.output
+    body, hash_line = result.output.rsplit("config hash:", 1)
+    cfg = json.loads(body)
+    assert cfg["preset"] == "demo" and cfg["seed"] == 5
+    assert cfg["patches"]["step"] == 200 and cfg["patches"]["crop_size"] == 128
+    assert len(hash_line.strip()) == 16
+
+
+def test_invalid_override_exits_with_usage_error():
+    result = runner.invoke(app, ["show-config", "--set", "patches.crop_size=abc"])
+    assert result.exit_code == 2 and "crop_size" in result.output
+
+
+def test_sample_photos_copies_the_bundled_photos(tmp_path):
+    result = runner.invoke(app, ["sample-photos", str(tmp_path / "p")])
+    assert result.exit_code == 0
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert len(names) == 9 and "astronaut.png" in names and "retina.jpg" in names
