@@ -56,21 +56,35 @@ class Candidate:
     texture_ok: bool
 
 
-def _frame_correction(gray: np.ndarray, lap: np.ndarray, r: int, c: int, n: int) -> tuple[int, int]:
-    """(delta sum, delta sum of squares) turning the whole-image Laplacian on the crop's 1-px frame
-    into the crop's own Laplacian, whose reflect-101 border differs from the image's neighbours."""
-    strips = (
-        (gray[r : r + 2, c : c + n], (0, slice(None)), lap[r, c : c + n]),
-        (gray[r + n - 2 : r + n, c : c + n], (1, slice(None)), lap[r + n - 1, c : c + n]),
-        (gray[r : r + n, c : c + 2], (slice(1, n - 1), 0), lap[r + 1 : r + n - 1, c]),
-        (gray[r : r + n, c + n - 2 : c + n], (slice(1, n - 1), 1), lap[r + 1 : r + n - 1, c + n - 1]),
-    )
-    d1 = d2 = 0
-    for strip, where, whole in strips:
-        own = cv2.Laplacian(strip, cv2.CV_8U)[where].astype(np.int64)
-        whole = whole.astype(np.int64)
-        d1 += int(own.sum() - whole.sum())
-        d2 += int((own * own).sum() - (whole * whole).sum())
+def _lap(center: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return np.clip(a + b + c + d - 4 * center, 0, 255)
+
+
+def _frame_corrections(gray: np.ndarray, lap: np.ndarray, positions: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop, (delta sum, delta sum of squares) that turn the whole-image Laplacian on the
+    crop's 1-px frame into the crop's own Laplacian, whose reflect-101 border differs from the
+    image's neighbours there. Vectorised over crops: 4n pixels each instead of n*n."""
+    rows, cols = positions[:, :1], positions[:, 1:]
+    along = np.arange(n)
+    inner = along[1 : n - 1]
+    # reflect-101 neighbours along a frame line: index -1 -> 1, index n -> n - 2
+    prev = np.abs(along - 1)
+    nxt = (n - 1) - np.abs((n - 1) - (along + 1))
+    def take(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return gray[r, c].astype(np.int32)
+
+    own, whole = [], []
+    for edge, neighbour in ((0, 1), (n - 1, n - 2)):
+        line, beside = take(rows + edge, cols + along), take(rows + neighbour, cols + along)
+        own.append(_lap(line, line[:, prev], line[:, nxt], beside, beside))
+        whole.append(lap[rows + edge, cols + along])
+        col, beside = take(rows + along, cols + edge), take(rows + inner, cols + neighbour)
+        own.append(_lap(col[:, inner], col[:, inner - 1], col[:, inner + 1], beside, beside))
+        whole.append(lap[rows + inner, cols + edge])
+    own_all = np.concatenate(own, axis=1).astype(np.int64)
+    whole_all = np.concatenate(whole, axis=1).astype(np.int64)
+    d1 = own_all.sum(axis=1) - whole_all.sum(axis=1)
+    d2 = (own_all * own_all).sum(axis=1) - (whole_all * whole_all).sum(axis=1)
     return d1, d2
 
 
@@ -84,18 +98,17 @@ def texture_stats(gray: np.ndarray, positions: np.ndarray, crop: int) -> tuple[l
     """Exact integer (sum, sum of squares) of the gray values and of the crop Laplacian per crop.
 
     The image is filtered once, crops are reduced as views without copies, and only each crop's
-    1-px border frame, where the crop's own reflect-101 border differs from the image's
-    neighbours, is recomputed.
+    1-px border frame is recomputed.
     """
     if len(positions) == 0:
         return [], []
     lap = cv2.Laplacian(gray, cv2.CV_8U)
+    d1, d2 = _frame_corrections(gray, lap, positions, crop)
     gray_out, lap_out = [], []
-    for r, c in positions.tolist():
+    for i, (r, c) in enumerate(positions.tolist()):
         gray_out.append(_sums(gray[r : r + crop, c : c + crop]))
         l1, l2 = _sums(lap[r : r + crop, c : c + crop])
-        d1, d2 = _frame_correction(gray, lap, r, c, crop)
-        lap_out.append((l1 + d1, l2 + d2))
+        lap_out.append((l1 + int(d1[i]), l2 + int(d2[i])))
     return gray_out, lap_out
 
 

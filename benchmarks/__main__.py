@@ -1,0 +1,32 @@
+"""Run every benchmark and print its figures: python -m benchmarks [name ...]."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from benchmarks import patches
+
+BENCHMARKS = {"patches": patches.run}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    results, failed = {}, []
+    for name in names:
+        result = BENCHMARKS[name]()
+        results[name] = result
+        if not result["target_met"]:
+            failed.append(name)
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    print(f"\nresults written to {out / 'latest.json'}")
+    if failed:
+        print(f"targets missed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
