@@ -12,7 +12,7 @@ POOL   ?= hggt-local
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup demo test test-all bench ingest patches build server worker deploy run-build clean
+.PHONY: setup demo test test-all bench ingest patches degrade synthesize-lr build server worker deploy run-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ ingest: setup
 patches: setup
 	$(BIN)/hggt patches --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
+degrade: setup
+	$(BIN)/hggt degrade --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+synthesize-lr: setup
+	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
+
 build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
@@ -55,7 +61,13 @@ deploy: setup
 		PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool create $(POOL) --type process
 	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect --no-prompt deploy --all
 
-run-build: setup
+run-degrade: setup
+	$(BIN)/hggt degrade --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+synthesize-lr: setup
+	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+build: setup
 	$(BIN)/hggt sample-photos data/sample-photos
 	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect deployment run 'build-dataset/local' --watch \
 		--param input=$(INPUT) --param out=$(OUT) --param preset=$(PRESET)

@@ -109,19 +109,73 @@ def build(input: Input, out: Out, preset: Preset = "paper", set: Overrides = Non
     from flows.build_dataset import build_dataset_flow
 
     result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config)
-    ingest_s, patch_s = result["stages"]["ingest"], result["stages"]["patches"]
+    stages = result["stages"]
+    cached = sum(s["shards_cached"] for s in stages.values())
+    total = sum(s["shards"] for s in stages.values())
     _print_summary(
         "build-dataset",
         {
-            "images": ingest_s["ok"],
-            "rejected images": ingest_s["rejected"],
-            "candidates": patch_s["items"],
-            "texture-passing crops": patch_s["texture_ok"],
-            "cached shards": f"{ingest_s['shards_cached'] + patch_s['shards_cached']} of {ingest_s['shards'] + patch_s['shards']}",
+            "images": stages["ingest"]["ok"],
+            "rejected images": stages["ingest"]["rejected"],
+            "candidates": stages["patches"]["items"],
+            "texture-passing crops": stages["patches"]["texture_ok"],
+            "LQ images (settings 1, 2)": stages["degrade"]["items"],
+            "x4 LR test inputs": stages["lr_test"]["items"],
+            "rejected later": sum(stages[s]["rejected"] for s in ("patches", "degrade", "lr_test")),
+            "cached shards": f"{cached} of {total}",
             "seconds": result["seconds"],
         },
     )
-    console.print(f"Dataset written to [bold]{result['out']}[/]: manifests/ (Parquet), original/ (crops)")
+    console.print(
+        f"Dataset written to [bold]{result['out']}[/]: manifests/ (Parquet), original/ (crops), "
+        "lq/ (degraded crops), lr_test/ (x4 LR test inputs)"
+    )
+
+
+Dataset = Annotated[str, typer.Option("--input", "-i", help="Dataset folder or URL holding patches.parquet (the --out of `hggt patches`).")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Global seed (default: the config's, 0).")]
+
+
+@app.command()
+def degrade(
+    input: Dataset,
+    out: Out,
+    settings: Annotated[str, typer.Option("--settings", help="Comma-separated settings: 1, 2 (Table 1), table2.")] = "1,2",
+    samples_per_patch: Annotated[int, typer.Option("--samples-per-patch", "-n", help="LQ samples per patch and setting.")] = 1,
+    seed: Seed = None,
+    preset: Preset = "paper",
+    set: Overrides = None,
+    config: ConfigFile = None,
+    workers: Workers = None,
+):
+    """Synthesise LQ versions of every texture-passing patch (blur, resize, noise, JPEG; paper Eq. 1).
+
+    Writes lq/setting{S}/{patch}_s{S}_{k}.png and degradations.parquet with every sampled
+    parameter, so each image can be regenerated exactly. OUT may be the same folder as INPUT.
+    """
+    from flows.degrade import degrade_flow
+
+    chosen = [s.strip() for s in settings.split(",") if s.strip()]
+    summary = _run(
+        degrade_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config,
+        settings=chosen, samples_per_patch=samples_per_patch, seed=seed,
+    )
+    _print_summary("degrade", summary)
+
+
+@app.command("synthesize-lr")
+def synthesize_lr(
+    input: Dataset, out: Out, seed: Seed = None, preset: Preset = "paper", set: Overrides = None,
+    config: ConfigFile = None, workers: Workers = None,
+):
+    """Make the fixed x4 LR test inputs of every texture-passing patch with Table 2 degradations.
+
+    Writes lr_test/x4/{patch}.png and lr_test.parquet with every sampled parameter.
+    """
+    from flows.degrade import synthesize_lr_flow
+
+    summary = _run(synthesize_lr_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, seed=seed)
+    _print_summary("synthesize-lr", summary)
 
 
 @app.command("sample-photos")

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2, DegradationSettings
+
 PresetName = Literal["paper", "demo"]
 
 
@@ -65,11 +67,35 @@ class PatchConfig(_Section):
         return self
 
 
+class DegradeConfig(_Section):
+    settings: tuple[str, ...] = Field(("1", "2"), description="Settings `hggt degrade` synthesises: '1', '2' (Table 1) or 'table2'.")
+    samples_per_patch: int = Field(1, ge=1, description="LQ samples per patch and setting.")
+    setting_1: DegradationSettings = Field(SETTING_1, description="Table 1, setting 1 (enhancer versions 01 and 03).")
+    setting_2: DegradationSettings = Field(SETTING_2, description="Table 1, setting 2 (enhancer versions 02 and 04).")
+    table_2: DegradationSettings = Field(TABLE_2, description="Table 2: Real-ISR training and test LR.")
+    lr_scale: int = Field(4, ge=1, description="Downscaling factor of the Real-ISR LR images.")
+    shard_size: int = Field(32, gt=0, description="Patches per degradation task run.")
+
+    @model_validator(mode="after")
+    def _known_settings(self) -> "DegradeConfig":
+        unknown = set(self.settings) - set(SETTING_NAMES)
+        if unknown:
+            raise ValueError(f"unknown degradation settings {sorted(unknown)}; choose from {list(SETTING_NAMES)}")
+        return self
+
+    def named(self, name: str) -> DegradationSettings:
+        return getattr(self, SETTING_NAMES[name])
+
+
+SETTING_NAMES = {"1": "setting_1", "2": "setting_2", "table2": "table_2"}
+
+
 class HGGTConfig(_Section):
     preset: PresetName = "paper"
     seed: int = Field(0, description="Global seed; every item's randomness derives from (seed, item id, stage).")
     ingest: IngestConfig = IngestConfig()
     patches: PatchConfig = PatchConfig()
+    degrade: DegradeConfig = DegradeConfig()
 
     def min_image_size(self) -> int:
         return self.ingest.min_size if self.ingest.min_size is not None else self.patches.crop_size
@@ -78,8 +104,9 @@ class HGGTConfig(_Section):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     def section_hash(self, *sections: str) -> str:
-        """Hash of the named sections plus the seed: what a stage's outputs depend on."""
-        payload = {name: getattr(self, name).model_dump(mode="json") for name in sections}
+        """Hash of the named sections plus the seed: what a stage's outputs depend on (shard sizes
+        change how work is split, never its results, so they are left out)."""
+        payload = {name: getattr(self, name).model_dump(mode="json", exclude={"shard_size"}) for name in sections}
         payload["seed"] = self.seed
         return _sha(json.dumps(payload, sort_keys=True, separators=(",", ":")))
 
@@ -109,6 +136,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             "shard_size": 4,
         },
         "ingest": {"shard_size": 8},
+        "degrade": {"shard_size": 64},
     },
 }
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from hggt_core.degradation.settings import RECORD_COLUMNS
+
 
 @dataclass(frozen=True)
 class ManifestSpec:
@@ -59,6 +61,37 @@ PATCHES = _spec(
     ],
 )
 
+def _record_fields() -> list[pa.Field]:
+    return [pa.field(name, getattr(pa, kind)() if kind != "bool" else pa.bool_(), nullable=False) for name, kind in RECORD_COLUMNS]
+
+
+DEGRADATIONS = _spec(
+    "degradations", 1, ("sample_id",), "hggt degrade",
+    [
+        pa.field("sample_id", pa.string(), nullable=False),
+        pa.field("patch_id", pa.string(), nullable=False),
+        pa.field("setting", pa.string(), nullable=False),
+        *_record_fields(),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ],
+)
+
+LR_TEST = _spec(
+    "lr_test", 1, ("sample_id",), "hggt synthesize-lr",
+    [
+        pa.field("sample_id", pa.string(), nullable=False),
+        pa.field("patch_id", pa.string(), nullable=False),
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("scale", pa.int32(), nullable=False),
+        *_record_fields(),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ],
+)
+
 REJECTED = _spec(
     "rejected", 1, ("stage", "item_id"), "every stage",
     [
@@ -87,4 +120,4 @@ STAGE_RUNS = _spec(
     ],
 )
 
-MANIFESTS: dict[str, ManifestSpec] = {s.name: s for s in (IMAGES, PATCHES, REJECTED, STAGE_RUNS)}
+MANIFESTS: dict[str, ManifestSpec] = {s.name: s for s in (IMAGES, PATCHES, DEGRADATIONS, LR_TEST, REJECTED, STAGE_RUNS)}

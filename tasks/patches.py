@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
@@ -12,8 +13,7 @@ from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
 from tasks.caching import SHARD_CACHE, code_version
-from tasks.runs import record_stage_run
-from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "patches"
 CODE = code_version("hggt_core.patches", "hggt_core.images", "hggt_core.seeding")
@@ -72,22 +72,7 @@ def extract_patch_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 @task(name="merge-patches", persist_result=False)
 def finalize_patches(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    table = merge_parts(results, "patches")
-    manifests.write_if_changed(root, "patches", table)
-    rejected = merge_rejected(root, STAGE, results)
-    manifests.write_if_changed(root, "rejected", rejected)
-    prune_parts(root, STAGE, results)
-    storage.remove_temporaries(storage.join(root, ORIGINAL_DIR))
-    stage_rejects = rejected.filter(pc.equal(rejected["stage"], STAGE)).to_pylist()
-    counts = {
-        "images": sum(r.items for r in results),
-        "items": table.num_rows,
-        "texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0),
-        "rejected": len(stage_rejects),
-        "shards": len(results),
-        "shards_cached": cached,
-        "computed": sum(r.computed for r in results),
-    }
-    counts["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
-    counts["reasons"] = [(r["item_id"], r["reason"]) for r in stage_rejects]
-    return counts
+    def texture(table: pa.Table) -> dict:
+        return {"texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0)}
+
+    return finish_stage(root, STAGE, "patches", results, cfg, CODE, started_at, cached, (ORIGINAL_DIR,), texture)

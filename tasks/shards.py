@@ -9,6 +9,7 @@ shard writes one Parquet part; the stage's final task merges the parts into the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import posixpath
 import time
@@ -16,9 +17,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hggt_core import manifests, storage
+from hggt_core.config import HGGTConfig
 from tasks.caching import fingerprint
+from tasks.runs import record_stage_run
 
 
 @dataclass(frozen=True)
@@ -198,3 +202,40 @@ def prune_parts(root: str, stage: str, results: list[PartResult]) -> int:
             fs.rm_file(p)
             removed += 1
     return removed
+
+
+def finish_stage(
+    root: str,
+    stage: str,
+    manifest: str,
+    results: list[PartResult],
+    cfg: HGGTConfig,
+    code: str,
+    started_at: dt.datetime,
+    cached: int,
+    artifact_dirs: tuple[str, ...] = (),
+    extra: Callable[[pa.Table], dict] | None = None,
+) -> dict:
+    """Merge the shard parts into the stage's manifest and the rejected log, tidy up, record the
+    run, and return the stage's counts."""
+    table = merge_parts(results, manifest)
+    manifests.write_if_changed(root, manifest, table)
+    rejected = merge_rejected(root, stage, results)
+    manifests.write_if_changed(root, "rejected", rejected)
+    prune_parts(root, stage, results)
+    for folder in artifact_dirs:
+        storage.remove_temporaries(storage.join(root, folder))
+    stage_rejects = rejected.filter(pc.equal(rejected["stage"], stage)).to_pylist()
+    counts = {
+        "inputs": sum(r.items for r in results),
+        "items": table.num_rows,
+        "rejected": len(stage_rejects),
+        "shards": len(results),
+        "shards_cached": cached,
+        "computed": sum(r.computed for r in results),
+    }
+    if extra is not None:
+        counts.update(extra(table))
+    counts["run_id"] = record_stage_run(root, stage, cfg, code, started_at, counts)
+    counts["reasons"] = [(r["item_id"], r["reason"]) for r in stage_rejects]
+    return counts

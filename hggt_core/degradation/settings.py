@@ -66,6 +66,14 @@ TABLE_2_REFERENCE = TABLE_2.model_copy(update={"gray_noise_probability": 0.2})
 
 NAMED_SETTINGS: dict[str, DegradationSettings] = {"1": SETTING_1, "2": SETTING_2, "table2": TABLE_2}
 
+# Column names and types of a record in the degradations and lr_test manifests.
+RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kernel_type", "string"), ("kernel_size", "int32"), ("sigma_x", "float64"), ("sigma_y", "float64"),
+    ("rotation", "float64"), ("sinc_cutoff", "float64"), ("resize_direction", "string"), ("resize_scale", "float64"),
+    ("resize_mode", "string"), ("noise_type", "string"), ("noise_sigma", "float64"), ("poisson_scale", "float64"),
+    ("gray_noise", "bool"), ("jpeg_quality", "int32"), ("seed", "int64"),
+)
+
 
 @dataclass(frozen=True)
 class DegradationRecord:

@@ -24,11 +24,13 @@ def test_overrides_parse_values_and_change_the_hash():
     assert parse_override("ingest.extensions=[\".png\"]") == {"ingest": {"extensions": [".png"]}}
 
 
-def test_section_hash_ignores_unrelated_sections():
+def test_section_hash_ignores_unrelated_sections_and_shard_sizes():
     a = load_config("paper")
-    b = config_from_options("paper", ["ingest.shard_size=3"])
+    b = config_from_options("paper", ["ingest.max_pixels=1000"])
     assert a.section_hash("patches") == b.section_hash("patches")
     assert a.section_hash("ingest") != b.section_hash("ingest")
+    c = config_from_options("paper", ["ingest.shard_size=3", "patches.shard_size=2"])
+    assert a.section_hash("ingest", "patches") == c.section_hash("ingest", "patches")
 
 
 @pytest.mark.parametrize("bad", ["patches.crop_size=-1", "patches.nope=1", "preset=demo2"])

@@ -19,13 +19,14 @@ def test_rerun_in_a_new_process_is_all_cache_hits(tmp_path, run_cli):
     second = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo")
     runs = manifests.read(out, "stage_runs").sort_by([("started_at", "ascending")]).to_pylist()
     latest = {r["stage"]: r for r in runs}
-    for stage in ("ingest", "patches"):
+    assert set(latest) == {"ingest", "patches", "degrade", "lr_test"}
+    for stage in latest:
         assert latest[stage]["shards_cached"] == latest[stage]["shards"] > 0
         assert latest[stage]["computed"] == 0
     assert [p.stat().st_mtime_ns for p in crops] == mtimes
     counts = pc.value_counts(manifests.read(out, "stage_runs")["config_hash"]).to_pylist()
-    assert len(counts) == 1 and counts[0]["counts"] == 4  # both runs recorded the same resolved config
-    shards = sum(latest[s]["shards"] for s in ("ingest", "patches"))
+    assert len(counts) == 1 and counts[0]["counts"] == 8  # both runs recorded the same resolved config
+    shards = sum(r["shards"] for r in latest.values())
     assert f"{shards} of {shards}" in second.stdout
 
 

@@ -1,0 +1,122 @@
+"""Prefect tasks of degradation synthesis: LQ versions of the texture-passing patches for the
+enhancement settings (`degrade`), and the fixed x4 LR test inputs (`synthesize-lr`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow.compute as pc
+from prefect import task
+
+from hggt_core import manifests, storage
+from hggt_core.config import HGGTConfig
+from hggt_core.degradation import cpu
+from hggt_core.degradation.settings import sample_record
+from hggt_core.images import ImageRejected, decode_png, encode_png
+from hggt_core.seeding import item_rng
+from tasks.caching import SHARD_CACHE, code_version
+from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+
+CODE = code_version("hggt_core.degradation.settings", "hggt_core.degradation.kernels", "hggt_core.degradation.cpu",
+                    "hggt_core.degradation.resize", "hggt_core.seeding", "hggt_core.images")
+DEGRADE, LR_TEST = "degrade", "lr_test"
+
+
+def _texture_patches(input_root: str) -> list[dict]:
+    patches = manifests.read(input_root, "patches")
+    ok = patches.filter(pc.equal(patches["texture_ok"], True)).select(["patch_id", "uri", "sha256"])
+    return [{"item_id": r["patch_id"], "uri": storage.resolve(input_root, r["uri"]), "sha256": r["sha256"]} for r in ok.to_pylist()]
+
+
+def _plan(stage: str, manifest: str, input_url: str, root: str, cfg: HGGTConfig) -> list[ShardWork]:
+    items = _texture_patches(storage.normalize_root(input_url))
+    config_hash = cfg.section_hash("degrade")
+    return [ShardWork(stage, manifest, root, key, config_hash, CODE, chunk) for key, chunk in shard_items(stage, items, cfg.degrade.shard_size)]
+
+
+@task(name="plan-degrade", persist_result=False)
+def plan_degrade(input_url: str, root: str, cfg: HGGTConfig) -> list[ShardWork]:
+    return _plan(DEGRADE, "degradations", input_url, root, cfg)
+
+
+@task(name="plan-synthesize-lr", persist_result=False)
+def plan_lr(input_url: str, root: str, cfg: HGGTConfig) -> list[ShardWork]:
+    return _plan(LR_TEST, "lr_test", input_url, root, cfg)
+
+
+def _read_patch(item: dict, stage: str) -> tuple[object, ItemOutput | None]:
+    def reject(reason: str) -> ItemOutput:
+        return ItemOutput(rejected=[{"stage": stage, "item_id": item["item_id"], "uri": item["uri"], "reason": reason}])
+
+    try:
+        data = storage.read_bytes(item["uri"])
+    except FileNotFoundError:
+        return None, reject("missing: the patch file was deleted after `hggt patches`; re-run it")
+    if storage.sha256_bytes(data) != item["sha256"]:
+        return None, reject("changed since `hggt patches` (sha256 differs); re-run it")
+    try:
+        return decode_png(data), None
+    except ImageRejected as exc:
+        return None, reject(str(exc))
+
+
+def _write_sample(root: str, uri: str, lq, extra: dict, record, out: ItemOutput) -> None:
+    written = storage.atomic_write(storage.resolve(root, uri), encode_png(lq))
+    out.rows.append({**extra, **record.as_row(), "uri": uri, "sha256": written.sha256, "bytes": written.size})
+    out.artifacts.append((uri, written.size))
+
+
+def _degrade_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
+    hr, failed = _read_patch(item, DEGRADE)
+    if failed:
+        return failed
+    out = ItemOutput()
+    patch_id = item["item_id"]
+    for setting in cfg.degrade.settings:
+        for k in range(cfg.degrade.samples_per_patch):
+            sample_id = f"{patch_id}_s{setting}_{k}"
+            record = sample_record(cfg.degrade.named(setting), item_rng(cfg.seed, DEGRADE, sample_id))
+            extra = {"sample_id": sample_id, "patch_id": patch_id, "setting": setting}
+            _write_sample(root, f"lq/setting{setting}/{sample_id}.png", cpu.degrade(hr, record), extra, record, out)
+    return out
+
+
+def _lr_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
+    hr, failed = _read_patch(item, LR_TEST)
+    if failed:
+        return failed
+    out = ItemOutput()
+    scale = cfg.degrade.lr_scale
+    h, w = hr.shape[:2]
+    if h % scale or w % scale:
+        return ItemOutput(rejected=[{"stage": LR_TEST, "item_id": item["item_id"], "uri": item["uri"],
+                                     "reason": f"patch size {w}x{h} is not divisible by the LR scale {scale}"}])
+    patch_id = item["item_id"]
+    sample_id = f"{patch_id}_x{scale}"
+    record = sample_record(cfg.degrade.table_2, item_rng(cfg.seed, LR_TEST, patch_id))
+    lq = cpu.degrade(hr, record, target=(h // scale, w // scale))
+    extra = {"sample_id": sample_id, "patch_id": patch_id, "setting": "table2", "scale": scale}
+    _write_sample(root, f"lr_test/x{scale}/{patch_id}.png", lq, extra, record, out)
+    return out
+
+
+@task(name="degrade-shard", cache_policy=SHARD_CACHE, persist_result=True)
+def degrade_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
+    return run_shard(work, lambda item: _degrade_item(item, work.root, cfg))
+
+
+@task(name="synthesize-lr-shard", cache_policy=SHARD_CACHE, persist_result=True)
+def lr_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
+    return run_shard(work, lambda item: _lr_item(item, work.root, cfg))
+
+
+@task(name="merge-degradations", persist_result=False)
+def finalize_degrade(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+    dirs = tuple(f"lq/setting{s}" for s in cfg.degrade.settings)
+    return finish_stage(root, DEGRADE, "degradations", results, cfg, CODE, started_at, cached, dirs)
+
+
+@task(name="merge-lr-test", persist_result=False)
+def finalize_lr(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+    dirs = (f"lr_test/x{cfg.degrade.lr_scale}",)
+    return finish_stage(root, LR_TEST, "lr_test", results, cfg, CODE, started_at, cached, dirs)

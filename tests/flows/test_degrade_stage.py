@@ -1,0 +1,112 @@
+"""The degrade and synthesize-lr stages: every LQ image regenerates exactly from its record,
+re-runs reproduce bytes, and an interrupted run resumes to the same manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from flows.degrade import degrade_flow, synthesize_lr_flow
+from flows.extract_patches import extract_patches_flow
+from hggt_core import manifests, storage
+from hggt_core.config import load_config
+from hggt_core.degradation import cpu
+from hggt_core.degradation.settings import DegradationRecord
+from hggt_core.images import decode_png
+from tests.flows.conftest import write_good_photos
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    photos = tmp_path_factory.mktemp("photos")
+    write_good_photos(photos, count=2)
+    root = str(tmp_path_factory.mktemp("ds"))
+    extract_patches_flow(out=root, input=str(photos), preset="demo")
+    return root
+
+
+def _hr(root: str, patch_id: str) -> np.ndarray:
+    return decode_png(storage.read_bytes(storage.join(root, "original", f"{patch_id}.png")))
+
+
+def test_every_lq_image_regenerates_from_its_record(dataset, tmp_path):
+    out = str(tmp_path / "lq")
+    summary = degrade_flow(input=dataset, out=out, preset="demo", settings=["1", "2"], samples_per_patch=2, seed=3)
+    patches = manifests.read(dataset, "patches")
+    textured = patches.filter(pc.equal(patches["texture_ok"], True)).column("patch_id").to_pylist()
+    rows = manifests.read(out, "degradations").to_pylist()
+    assert summary["items"] == len(rows) == 4 * len(textured) > 0
+    assert {r["patch_id"] for r in rows} == set(textured)
+    assert {r["setting"] for r in rows} == {"1", "2"}
+    settings = load_config("demo").degrade
+    for row in rows[:: max(1, len(rows) // 25)]:
+        record = DegradationRecord.from_row(row)
+        s = settings.named(row["setting"])
+        assert s.noise_sigma_range[0] <= row["noise_sigma"] <= s.noise_sigma_range[1] or row["noise_type"] == "poisson"
+        data = storage.read_bytes(storage.resolve(out, row["uri"]))
+        assert storage.sha256_bytes(data) == row["sha256"]
+        assert np.array_equal(decode_png(data), cpu.degrade(_hr(dataset, row["patch_id"]), record))
+
+
+def test_same_seed_same_bytes_other_seed_other_records(dataset, tmp_path):
+    a, b, c = (str(tmp_path / n) for n in "abc")
+    degrade_flow(input=dataset, out=a, preset="demo", seed=7)
+    degrade_flow(input=dataset, out=b, preset="demo", seed=7, overrides=["degrade.shard_size=3"])
+    degrade_flow(input=dataset, out=c, preset="demo", seed=8)
+    ta, tb, tc = (manifests.read(x, "degradations") for x in (a, b, c))
+    assert ta.equals(tb)
+    assert ta.column("seed").to_pylist() != tc.column("seed").to_pylist()
+
+
+def test_an_interrupted_run_resumes_to_the_same_manifest(dataset, tmp_path, monkeypatch):
+    reference, resumed = str(tmp_path / "ref"), str(tmp_path / "resumed")
+    degrade_flow(input=dataset, out=reference, preset="demo", overrides=["degrade.shard_size=4"])
+    calls = {"n": 0}
+    real = cpu.degrade
+
+    def crash_after_five(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise MemoryError("simulated crash")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("tasks.degradations.cpu.degrade", crash_after_five)
+    with pytest.raises(Exception, match="shards failed"):
+        degrade_flow(input=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
+    monkeypatch.undo()
+    summary = degrade_flow(input=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
+    assert manifests.read(resumed, "degradations").equals(manifests.read(reference, "degradations"))
+    assert summary["computed"] < summary["inputs"]  # the patches finished before the crash were reused
+
+
+def test_lr_test_inputs_are_quarter_size_table2_draws(dataset, tmp_path):
+    out = str(tmp_path / "lr")
+    summary = synthesize_lr_flow(input=dataset, out=out, preset="demo", seed=1)
+    rows = manifests.read(out, "lr_test").to_pylist()
+    assert summary["items"] == len(rows) > 0
+    t2 = load_config("demo").degrade.table_2
+    for row in rows:
+        assert row["scale"] == 4 and row["setting"] == "table2"
+        assert t2.jpeg_range[0] <= row["jpeg_quality"] <= t2.jpeg_range[1]
+        assert row["kernel_size"] in (3, 5, 7, 9)
+    row = rows[0]
+    lr = decode_png(storage.read_bytes(storage.resolve(out, row["uri"])))
+    hr = _hr(dataset, row["patch_id"])
+    assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
+    assert np.array_equal(lr, cpu.degrade(hr, DegradationRecord.from_row(row), target=lr.shape[:2]))
+    again = synthesize_lr_flow(input=dataset, out=out, preset="demo", seed=1)
+    assert again["shards_cached"] == again["shards"]
+
+
+def test_a_deleted_patch_is_reported_not_fatal(dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    patches = manifests.read(str(copy), "patches")
+    victim = patches.filter(pc.equal(patches["texture_ok"], True)).column("patch_id")[0].as_py()
+    (copy / "original" / f"{victim}.png").unlink()
+    summary = degrade_flow(input=str(copy), out=str(copy), preset="demo")
+    assert summary["rejected"] == 1 and summary["reasons"][0][0] == victim
+    assert victim not in set(manifests.read(str(copy), "degradations").column("patch_id").to_pylist())
