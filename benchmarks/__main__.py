@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import patches
+from benchmarks import degradations, patches
 
-BENCHMARKS = {"patches": patches.run}
+BENCHMARKS = {"patches": patches.run, "degradations": degradations.run}
 
 
 def main(argv: list[str]) -> int:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from hggt_core.degradation.kernels import kernel_for
+from hggt_core.degradation.poisson import poisson_counts
 from hggt_core.degradation.resize import area_upscale_taps, scaled_size
 from hggt_core.degradation.settings import DegradationRecord
 
@@ -37,43 +38,54 @@ def resize(img: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
 
 
 def _area_enlarge(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    a, b, w = area_upscale_taps(img.shape[0], size[0])
-    w = w.astype(np.float32)[:, None, None]
-    rows = img[a] * (1 - w) + img[b] * w
-    a, b, w = area_upscale_taps(img.shape[1], size[1])
-    w = w.astype(np.float32)[None, :, None]
-    return rows[:, a] * (1 - w) + rows[:, b] * w
+    # Two passes over rows (contiguous gathers), transposing in between.
+    def rows(x: np.ndarray, n: int) -> np.ndarray:
+        a, b, w = area_upscale_taps(x.shape[0], n)
+        w = w.astype(np.float32).reshape(-1, *([1] * (x.ndim - 1)))
+        out = x[a] * (1 - w)
+        out += x[b] * w
+        return np.ascontiguousarray(out.swapaxes(0, 1))
+
+    return rows(rows(img, size[0]), size[1])
+
+
+def blur(img: np.ndarray, record: DegradationRecord) -> np.ndarray:
+    """Blur with the record's kernel, reflect-101 borders. The isotropic Gaussian is the outer
+    product of two 1-D Gaussians, so it runs as two 1-D passes."""
+    if record.kernel_type == "iso":
+        g = np.exp(-0.5 * (np.arange(record.kernel_size) - record.kernel_size // 2) ** 2 / record.sigma_x**2)
+        g = (g / g.sum()).astype(np.float32)
+        return cv2.sepFilter2D(img, -1, g, g, borderType=cv2.BORDER_REFLECT_101)
+    return cv2.filter2D(img, -1, kernel_for(record).astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
 
 
 def blur_resize(img: np.ndarray, record: DegradationRecord) -> np.ndarray:
-    """Blur with the record's kernel (reflect-101 borders), then the random resize."""
-    kernel = kernel_for(record).astype(np.float32)
-    out = cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-    return resize(out, scaled_size(*img.shape[:2], record.resize_scale), record.resize_mode)
+    """Blur, then the random resize."""
+    return resize(blur(img, record), scaled_size(*img.shape[:2], record.resize_scale), record.resize_mode)
 
 
-def poisson_levels(levels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Poisson counts for 8-bit levels quantised to 2^ceil(log2(#distinct levels)) values."""
+def poisson_noise(src: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Quantise to 8-bit levels, draw Poisson counts at 2^ceil(log2(#distinct levels)) values per
+    unit, and return (counts / values - level) * scale."""
+    levels = to_uint8(src)
     distinct = int(np.count_nonzero(np.bincount(levels.ravel(), minlength=256)))
     vals = float(2 ** math.ceil(math.log2(max(distinct, 1))))
-    counts = rng.poisson(levels.astype(np.float64) * (vals / 255.0))
-    return counts, vals
+    n = poisson_counts(levels, vals, rng)
+    n *= np.float32(scale / vals)
+    n -= levels.astype(np.float32) * np.float32(scale / 255.0)
+    return n
 
 
 def noise(img: np.ndarray, record: DegradationRecord) -> np.ndarray:
     rng = np.random.default_rng(record.seed)
     h, w = img.shape[:2]
     if record.noise_type == "gaussian":
-        shape = (h, w, 1) if record.gray_noise else (h, w, 3)
-        n = rng.standard_normal(shape, dtype=np.float32) * np.float32(record.noise_sigma / 255.0)
+        n = rng.standard_normal((h, w) if record.gray_noise else (h, w, 3), dtype=np.float32)
+        n *= np.float32(record.noise_sigma / 255.0)
     else:
-        src = img @ LUMA if record.gray_noise else img
-        levels = np.clip(np.rint(src * 255.0), 0, 255).astype(np.uint8)
-        counts, vals = poisson_levels(levels, rng)
-        n = ((counts / vals - levels / 255.0) * record.poisson_scale).astype(np.float32)
-        if record.gray_noise:
-            n = n[..., None]
-    return np.clip(img + n, 0.0, 1.0)
+        n = poisson_noise(img @ LUMA if record.gray_noise else img, record.poisson_scale, rng)
+    out = img + (n[..., None] if record.gray_noise else n)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def jpeg(rgb_u8: np.ndarray, quality: int) -> np.ndarray:

@@ -179,3 +179,28 @@ def test_cpu_and_torch_noise_and_jpeg_agree_statistically():
         a = np.abs(cpu.jpeg(rgb, q).astype(float) - rgb).mean()
         b = (batched.jpeg(x, q) * 255 - x * 255).abs().mean().item()
         assert b == pytest.approx(a, rel=0.05)
+
+
+@pytest.mark.parametrize("vals", [1.0, 16.0, 256.0])
+def test_fast_poisson_sampler_has_the_poisson_distribution(vals):
+    from scipy import stats
+
+    from hggt_core.degradation.poisson import poisson_counts
+
+    levels = np.repeat(np.array([0, 3, 40, 128, 255], np.uint8), 40000)
+    counts = poisson_counts(levels, vals, np.random.default_rng(1))
+    assert counts.dtype == np.float32 and (counts == np.round(counts)).all()
+    for level in (0, 3, 40, 128, 255):
+        rate = level * vals / 255
+        sample = counts[levels == level].astype(int)
+        if rate == 0:
+            assert (sample == 0).all()
+            continue
+        lo, hi = stats.poisson.ppf(0.001, rate), stats.poisson.ppf(0.999, rate)
+        edges = np.unique(np.linspace(lo, hi, 12).round())
+        observed = np.histogram(sample, bins=np.r_[-np.inf, edges, np.inf])[0]
+        cdf = stats.poisson.cdf(np.r_[edges - 1, np.inf], rate)
+        expected = np.diff(np.r_[0.0, cdf]) * sample.size
+        keep = expected > 5
+        chi2 = ((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+        assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-4, (level, vals, chi2)
