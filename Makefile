@@ -32,8 +32,9 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest
 
+# Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR
 bench: setup
-	$(BIN)/python -m benchmarks
+	HGGT_BASICSR=$(HGGT_BASICSR) $(BIN)/python -m benchmarks
 
 ingest: setup
 	$(BIN)/hggt ingest --input $(INPUT) --out $(OUT) --preset $(PRESET)
