@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+import cv2
 import yaml
 from prefect import Task, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -21,6 +22,8 @@ from hggt_core.config import HGGTConfig, config_from_options
 from tasks.shards import PartResult, ShardWork, part_intact
 
 console = Console(stderr=True)
+# Parallelism comes from the task runner's threads; OpenCV's own pool on top would oversubscribe.
+cv2.setNumThreads(1)
 
 
 def default_task_runner() -> ThreadPoolTaskRunner:
@@ -54,7 +57,7 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) ->
     cached_flags = [False] * len(works)
     failures: list[str] = []
     done_items = 0
-    with _progress_bar(stage, total_items) as (bar, bar_task):
+    with _ProgressBar(stage, total_items) as (bar, bar_task):
         for future in as_completed(list(futures)):
             i = futures[future]
             outcome = future.result(raise_on_failure=False)
@@ -80,7 +83,7 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) ->
     return [r for r in results if r is not None], sum(cached_flags)
 
 
-class _progress_bar:
+class _ProgressBar:
     def __init__(self, stage: str, total: int):
         self.enabled = sys.stderr.isatty() and not os.environ.get("HGGT_NO_PROGRESS")
         self.stage, self.total = stage, total

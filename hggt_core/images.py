@@ -21,9 +21,6 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-cv2.setNumThreads(1)  # parallelism comes from the task runner; OpenCV's own pool would oversubscribe
-
-
 class ImageRejected(ValueError):
     """The file cannot be used as an input photo; the message says why."""
 

@@ -61,36 +61,17 @@ PATCHES = _spec(
     ],
 )
 
-def _record_fields() -> list[pa.Field]:
-    return [pa.field(name, getattr(pa, kind)() if kind != "bool" else pa.bool_(), nullable=False) for name, kind in RECORD_COLUMNS]
+def _synthesis_spec(name: str, produced_by: str, extra: list[pa.Field]) -> ManifestSpec:
+    """One row per synthesised LQ image: its ids, its complete degradation record, its file."""
+    record = [pa.field(n, pa.bool_() if kind == "bool" else getattr(pa, kind)(), nullable=False) for n, kind in RECORD_COLUMNS]
+    ids = [pa.field(n, pa.string(), nullable=False) for n in ("sample_id", "patch_id", "setting")]
+    artifact = [pa.field("uri", pa.string(), nullable=False), pa.field("sha256", pa.string(), nullable=False),
+                pa.field("bytes", pa.int64(), nullable=False)]
+    return _spec(name, 1, ("sample_id",), produced_by, [*ids, *extra, *record, *artifact])
 
 
-DEGRADATIONS = _spec(
-    "degradations", 1, ("sample_id",), "hggt degrade",
-    [
-        pa.field("sample_id", pa.string(), nullable=False),
-        pa.field("patch_id", pa.string(), nullable=False),
-        pa.field("setting", pa.string(), nullable=False),
-        *_record_fields(),
-        pa.field("uri", pa.string(), nullable=False),
-        pa.field("sha256", pa.string(), nullable=False),
-        pa.field("bytes", pa.int64(), nullable=False),
-    ],
-)
-
-LR_TEST = _spec(
-    "lr_test", 1, ("sample_id",), "hggt synthesize-lr",
-    [
-        pa.field("sample_id", pa.string(), nullable=False),
-        pa.field("patch_id", pa.string(), nullable=False),
-        pa.field("setting", pa.string(), nullable=False),
-        pa.field("scale", pa.int32(), nullable=False),
-        *_record_fields(),
-        pa.field("uri", pa.string(), nullable=False),
-        pa.field("sha256", pa.string(), nullable=False),
-        pa.field("bytes", pa.int64(), nullable=False),
-    ],
-)
+DEGRADATIONS = _synthesis_spec("degradations", "hggt degrade", [])
+LR_TEST = _synthesis_spec("lr_test", "hggt synthesize-lr", [pa.field("scale", pa.int32(), nullable=False)])
 
 REJECTED = _spec(
     "rejected", 1, ("stage", "item_id"), "every stage",
