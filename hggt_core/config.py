@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2, DegradationSettings
+from hggt_core.enhancement import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize
+from hggt_core.training.config import TrainConfig
 
 PresetName = Literal["paper", "demo"]
 
@@ -90,12 +92,45 @@ class DegradeConfig(_Section):
 SETTING_NAMES = {"1": "setting_1", "2": "setting_2", "table2": "table_2"}
 
 
+class EnhancersConfig(_Section):
+    versions: tuple[EnhancerSpec, ...] = Field(PAPER_ENHANCERS, description="Version, backbone and Table 1 setting of each enhancer.")
+    rcan: RCANSize = RCANSize()
+    elan: ELANSize = ELANSize()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "EnhancersConfig":
+        for spec in self.versions:
+            if spec.setting not in ("1", "2") or spec.arch not in ("rcan", "elan"):
+                raise ValueError(f"enhancer {spec.version}: arch must be rcan or elan and setting 1 or 2")
+        if len({s.version for s in self.versions}) != len(self.versions):
+            raise ValueError("enhancer versions must be distinct")
+        return self
+
+
+class EnhanceConfig(_Section):
+    tile: int = Field(480, gt=0, description="Tile side for enhancement inference.")
+    overlap: int = Field(24, ge=0, description="Context pixels around each tile.")
+    tile_batch: int = Field(4, gt=0, description="Tiles per forward pass.")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    amp: bool = Field(True, description="Mixed precision on CUDA.")
+    shard_size: int = Field(8, gt=0, description="HR images per enhancement task run.")
+
+
+class SelectConfig(_Section):
+    min_diff: float = Field(0.0, ge=0, description="Drop patches whose max_k |mean(original - enhanced_k)| (0-255 scale) is below this.")
+    top_n: int | None = Field(None, gt=0, description="Keep the N most-changed patches as annotation sets (default: all).")
+
+
 class HGGTConfig(_Section):
     preset: PresetName = "paper"
     seed: int = Field(0, description="Global seed; every item's randomness derives from (seed, item id, stage).")
     ingest: IngestConfig = IngestConfig()
     patches: PatchConfig = PatchConfig()
     degrade: DegradeConfig = DegradeConfig()
+    enhancers: EnhancersConfig = EnhancersConfig()
+    enhance: EnhanceConfig = EnhanceConfig()
+    select: SelectConfig = SelectConfig()
 
     def min_image_size(self) -> int:
         return self.ingest.min_size if self.ingest.min_size is not None else self.patches.crop_size
@@ -137,6 +172,17 @@ _PRESETS: dict[str, dict[str, Any]] = {
         },
         "ingest": {"shard_size": 8},
         "degrade": {"shard_size": 64},
+        # Tiny enhancers for a few dozen iterations, without the VGG perceptual term (no weights
+        # are downloaded): the demo shows the pipeline, not the paper's image quality.
+        "enhancers": {
+            "rcan": {"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
+            "elan": {"blocks": 2, "channels": 24, "windows": [4, 8, 16], "expansion": 2, "shared_depth": 1},
+            "train": {
+                "iterations": 40, "milestones": [30], "batch_size": 2, "gt_size": 64, "pool_size": 8,
+                "perceptual_weight": 0.0, "checkpoint_every": 20, "log_every": 10, "image_buffer": 4,
+            },
+        },
+        "enhance": {"tile": 256, "overlap": 16, "shard_size": 3},
     },
 }
 

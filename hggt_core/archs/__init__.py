@@ -1,0 +1,23 @@
+"""Network architectures, one file each, written from their papers' descriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+
+
+def build_generator(arch: str, **options: Any) -> nn.Module:
+    if arch == "rcan":
+        from hggt_core.archs.rcan import RCAN
+
+        return RCAN(**options)
+    if arch == "elan":
+        from hggt_core.archs.elan import ELAN
+
+        return ELAN(**options)
+    raise ValueError(f"unknown generator architecture {arch!r}; choose rcan or elan")
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

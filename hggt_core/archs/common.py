@@ -1,0 +1,22 @@
+"""Pieces shared by the generators."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+# ImageNet-style RGB mean that RCAN and ELAN subtract before the network and add back after it.
+RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+class MeanShift(nn.Module):
+    def __init__(self, sign: float):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1) * sign, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mean
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)

@@ -1,0 +1,148 @@
+"""ELAN (Zhang et al., ECCV 2022, "Efficient Long-Range Attention Network for Image
+Super-resolution") at scale 1, for same-size enhancement.
+
+A head convolution, efficient long-range attention blocks (ELAB), a long skip and a tail
+convolution. Each ELAB alternates a local feature extraction (LFE: two shift-convolutions, the
+first expanding channels by `expansion`, with a ReLU between) and a grouped multi-scale
+self-attention (GMSA: channels split into one group per window size, self-attention inside
+non-overlapping windows of that size, every other ELAB on windows shifted by half their size).
+The accelerated self-attention of the paper: batch normalisation instead of layer norm, one
+shared embedding for queries and keys, and attention maps computed by the first GMSA of an ELAB
+and reused by its next `shared_depth` ones. Inputs are reflect-padded to a multiple of the
+largest window and the output cropped back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hggt_core.archs.common import MeanShift, conv3x3
+
+
+class ShiftConv(nn.Module):
+    """Four fifths of the channels move one pixel (left, right, up, down), then a 1x1 convolution."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.group = cin // 5
+        self.conv = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.group
+        out = torch.zeros_like(x)
+        out[:, 0 * g : 1 * g, :, :-1] = x[:, 0 * g : 1 * g, :, 1:]
+        out[:, 1 * g : 2 * g, :, 1:] = x[:, 1 * g : 2 * g, :, :-1]
+        out[:, 2 * g : 3 * g, :-1, :] = x[:, 2 * g : 3 * g, 1:, :]
+        out[:, 3 * g : 4 * g, 1:, :] = x[:, 3 * g : 4 * g, :-1, :]
+        out[:, 4 * g :] = x[:, 4 * g :]
+        return self.conv(out)
+
+
+class LFE(nn.Module):
+    def __init__(self, channels: int, expansion: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ShiftConv(channels, channels * expansion), nn.ReLU(inplace=True), ShiftConv(channels * expansion, channels)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B * H/w * W/w, w*w, C)"""
+    b, c, h, wd = x.shape
+    x = x.view(b, c, h // w, w, wd // w, w).permute(0, 2, 4, 3, 5, 1)
+    return x.reshape(-1, w * w, c)
+
+
+def _unwindows(x: torch.Tensor, w: int, b: int, h: int, wd: int) -> torch.Tensor:
+    c = x.shape[-1]
+    x = x.view(b, h // w, wd // w, w, w, c).permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(b, c, h, wd)
+
+
+class GMSA(nn.Module):
+    def __init__(self, channels: int, windows: tuple[int, ...], shift: bool, computes_attention: bool):
+        super().__init__()
+        if channels % len(windows):
+            raise ValueError(f"{channels} channels do not split into {len(windows)} window groups")
+        self.windows, self.shift, self.computes_attention = windows, shift, computes_attention
+        self.split = channels // len(windows)
+        width = 2 * channels if computes_attention else channels
+        self.project_in = nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width))
+        self.project_out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor, shared: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        b, _, h, wd = x.shape
+        feats = self.project_in(x)
+        if self.computes_attention:
+            qk, v = feats.chunk(2, dim=1)
+            qks = qk.split(self.split, dim=1)
+        else:
+            v, qks = feats, [None] * len(self.windows)
+        outs, attns = [], []
+        for i, (w, vg, qg) in enumerate(zip(self.windows, v.split(self.split, dim=1), qks)):
+            if self.shift:
+                vg = torch.roll(vg, shifts=(-w // 2, -w // 2), dims=(2, 3))
+                qg = None if qg is None else torch.roll(qg, shifts=(-w // 2, -w // 2), dims=(2, 3))
+            if qg is not None:
+                q = _windows(qg, w)
+                attn = torch.softmax(q @ q.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+            else:
+                attn = shared[i]
+            y = _unwindows(attn @ _windows(vg, w), w, b, h, wd)
+            if self.shift:
+                y = torch.roll(y, shifts=(w // 2, w // 2), dims=(2, 3))
+            outs.append(y)
+            attns.append(attn)
+        return self.project_out(torch.cat(outs, dim=1)), attns
+
+
+class ELAB(nn.Module):
+    def __init__(self, channels: int, expansion: int, windows: tuple[int, ...], shift: bool, shared_depth: int):
+        super().__init__()
+        self.lfes = nn.ModuleList(LFE(channels, expansion) for _ in range(1 + shared_depth))
+        self.gmsas = nn.ModuleList(GMSA(channels, windows, shift, i == 0) for i in range(1 + shared_depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shared = None
+        for lfe, gmsa in zip(self.lfes, self.gmsas):
+            x = x + lfe(x)
+            y, attns = gmsa(x, shared)
+            shared = shared or attns
+            x = x + y
+        return x
+
+
+class ELAN(nn.Module):
+    """Paper size: 36 LFE+GMSA modules (18 ELABs sharing attention in pairs), 180 channels,
+    windows 4/8/16, expansion 2."""
+
+    def __init__(
+        self, blocks: int = 36, channels: int = 180, windows: tuple[int, ...] = (4, 8, 16), expansion: int = 2, shared_depth: int = 1
+    ):
+        super().__init__()
+        if blocks % (1 + shared_depth):
+            raise ValueError(f"blocks ({blocks}) must be a multiple of 1 + shared_depth ({1 + shared_depth})")
+        self.windows = tuple(windows)
+        self.sub_mean, self.add_mean = MeanShift(-1.0), MeanShift(1.0)
+        self.head = conv3x3(3, channels)
+        self.body = nn.Sequential(
+            *[ELAB(channels, expansion, self.windows, i % 2 == 1, shared_depth) for i in range(blocks // (1 + shared_depth))]
+        )
+        self.tail = conv3x3(channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        m = max(self.windows)
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+        feat = self.head(self.sub_mean(x))
+        out = self.add_mean(self.tail(feat + self.body(feat)))
+        return out[..., :h, :w]

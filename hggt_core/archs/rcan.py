@@ -1,0 +1,66 @@
+"""RCAN (Zhang et al., ECCV 2018, "Image Super-Resolution Using Very Deep Residual Channel
+Attention Networks") without its upsampler, for same-size enhancement.
+
+Residual in residual: a head convolution, G residual groups of B residual channel-attention
+blocks (RCAB) each closed by a convolution and a group skip, a body convolution and a long skip,
+then a tail convolution to RGB. Channel attention squeezes each feature map to its mean and
+rescales channels through a bottleneck of C / reduction channels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from hggt_core.archs.common import MeanShift, conv3x3
+
+
+class ChannelAttention(nn.Module):
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class RCAB(nn.Module):
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, channels), ChannelAttention(channels, reduction)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualGroup(nn.Module):
+    def __init__(self, channels: int, blocks: int, reduction: int):
+        super().__init__()
+        self.body = nn.Sequential(*[RCAB(channels, reduction) for _ in range(blocks)], conv3x3(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class RCAN(nn.Module):
+    """Paper size: 10 groups x 20 blocks, 64 channels, reduction 16."""
+
+    def __init__(self, groups: int = 10, blocks: int = 20, channels: int = 64, reduction: int = 16):
+        super().__init__()
+        self.sub_mean, self.add_mean = MeanShift(-1.0), MeanShift(1.0)
+        self.head = conv3x3(3, channels)
+        self.body = nn.Sequential(*[ResidualGroup(channels, blocks, reduction) for _ in range(groups)], conv3x3(channels, channels))
+        self.tail = conv3x3(channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(self.sub_mean(x))
+        return self.add_mean(self.tail(feat + self.body(feat)))

@@ -1,0 +1,74 @@
+"""Enhancement models (paper Sec. 3.2, SPEC section 3): four same-size enhancers, the product of
+two backbones and the two Table 1 degradation settings, trained on HR crops degraded on the fly."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from hggt_core.archs import build_generator
+from hggt_core.degradation import batched
+from hggt_core.degradation.settings import DegradationSettings, sample_record
+from hggt_core.training.data import HRCropSampler
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RCANSize(_Frozen):
+    groups: int = Field(10, gt=0)
+    blocks: int = Field(20, gt=0)
+    channels: int = Field(64, gt=0)
+    reduction: int = Field(16, gt=0)
+
+
+class ELANSize(_Frozen):
+    blocks: int = Field(36, gt=0)
+    channels: int = Field(180, gt=0)
+    windows: tuple[int, ...] = (4, 8, 16)
+    expansion: int = Field(2, gt=0)
+    shared_depth: int = Field(1, ge=0)
+
+
+class EnhancerSpec(_Frozen):
+    version: str
+    arch: str
+    setting: str
+
+
+PAPER_ENHANCERS = (
+    EnhancerSpec(version="01", arch="rcan", setting="1"),
+    EnhancerSpec(version="02", arch="rcan", setting="2"),
+    EnhancerSpec(version="03", arch="elan", setting="1"),
+    EnhancerSpec(version="04", arch="elan", setting="2"),
+)
+
+
+def build_enhancer(arch: str, rcan: RCANSize, elan: ELANSize) -> torch.nn.Module:
+    sizes = {"rcan": rcan, "elan": elan}
+    if arch not in sizes:
+        raise ValueError(f"unknown enhancer architecture {arch!r}")
+    return build_generator(arch, **sizes[arch].model_dump())
+
+
+class EnhancerBatches:
+    """(LQ, GT) batches: HR crops degraded on the fly with one setting, final size = input size."""
+
+    def __init__(self, sampler: HRCropSampler, settings: DegradationSettings, device: torch.device):
+        self.sampler, self.settings, self.device = sampler, settings, device
+
+    def next_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        crops = self.sampler.sample(n)
+        records = [sample_record(self.settings, self.sampler.rng) for _ in range(n)]
+        gt = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        with torch.no_grad():
+            lq = batched.degrade(gt, records)
+        return lq, gt
+
+    def state_dict(self) -> dict:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.load_state_dict(state)

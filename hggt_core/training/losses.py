@@ -1,0 +1,28 @@
+"""Losses of the reference config: L1, VGG19 perceptual (L1 on pre-ReLU features), vanilla GAN."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hggt_core.archs.vgg import VGGFeatures
+
+
+class PerceptualLoss(nn.Module):
+    def __init__(self, layer_weights: dict[str, float], weights_path: str):
+        super().__init__()
+        self.layer_weights = dict(layer_weights)
+        self.vgg = VGGFeatures(tuple(self.layer_weights), weights_path)
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        fx = self.vgg(x)
+        with torch.no_grad():
+            ft = self.vgg(target)
+        return sum(w * F.l1_loss(fx[name], ft[name]) for name, w in self.layer_weights.items())
+
+
+def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Vanilla GAN loss: binary cross-entropy of per-pixel logits against all-real or all-fake."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float())

@@ -1,0 +1,159 @@
+"""One GAN training loop for the enhancers and the Real-ISR models (SPEC sections 3 and 7).
+
+Per iteration: the generator step (L1 + perceptual + GAN against a frozen discriminator, plus any
+extra term the caller supplies, e.g. the negative-GT loss), then the discriminator step (real = GT,
+fake = the detached output), then the EMA update. The complete state (networks, optimizers,
+schedulers, EMA, pool, RNG states, iteration) round-trips through state_dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hggt_core.training.config import TrainConfig
+from hggt_core.training.ema import EMA
+from hggt_core.training.losses import gan_loss
+from hggt_core.training.pool import PairPool
+
+ExtraLoss = Callable[[torch.Tensor, tuple[torch.Tensor, ...]], torch.Tensor]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class GANTrainer:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        cfg: TrainConfig,
+        perceptual: nn.Module | None,
+        device: torch.device,
+        seed: int,
+    ):
+        self.cfg, self.device = cfg, device
+        cuda = device.type == "cuda"
+        self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
+        self.G = generator.to(device, memory_format=self.memory_format)
+        self.D = discriminator.to(device, memory_format=self.memory_format)
+        self.perceptual = perceptual.to(device) if perceptual is not None else None
+        self.amp_dtype = None
+        if cuda and cfg.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, list(cfg.milestones), cfg.lr_gamma)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, list(cfg.milestones), cfg.lr_gamma)
+        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay else None
+        self.pool = PairPool(cfg.pool_size, seed)
+        self.iteration = 0
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def step(self, lq: torch.Tensor, gt: torch.Tensor, *extra: torch.Tensor, extra_loss: ExtraLoss | None = None) -> dict[str, float]:
+        """One iteration on a batch; ``extra`` tensors travel through the pool with the pair and are
+        handed to ``extra_loss(output, extra)``, whose value is added to the generator loss."""
+        lq, gt, *extra = self.pool(lq, gt, *extra)
+        lq = lq.to(self.device, memory_format=self.memory_format)
+        gt = gt.to(self.device, memory_format=self.memory_format)
+        extra = tuple(e.to(self.device) for e in extra)
+        cfg, logs = self.cfg, {}
+
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            out = self.G(lq)
+            total = cfg.l1_weight * F.l1_loss(out.float(), gt.float())
+            logs["l1"] = total.item()
+            if self.perceptual is not None and cfg.perceptual_weight > 0:
+                percep = cfg.perceptual_weight * self.perceptual(out, gt)
+                total = total + percep
+                logs["perceptual"] = percep.item()
+            if cfg.gan_weight > 0:
+                gan = cfg.gan_weight * gan_loss(self.D(out), real=True)
+                total = total + gan
+                logs["gan"] = gan.item()
+            if extra_loss is not None:
+                term = extra_loss(out, extra)
+                total = total + term
+                logs["extra"] = term.item()
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.opt_g)
+
+        if cfg.gan_weight > 0:
+            self.D.requires_grad_(True)
+            self.opt_d.zero_grad(set_to_none=True)
+            with self._autocast():
+                d_real = gan_loss(self.D(gt), real=True)
+            self.scaler.scale(d_real).backward()
+            with self._autocast():
+                d_fake = gan_loss(self.D(out.detach()), real=False)
+            self.scaler.scale(d_fake).backward()
+            self.scaler.step(self.opt_d)
+            logs.update(d_real=d_real.item(), d_fake=d_fake.item())
+        self.scaler.update()
+        self.sched_g.step()
+        if cfg.gan_weight > 0:
+            self.sched_d.step()
+        if self.ema is not None:
+            self.ema.update(self.G)
+        self.iteration += 1
+        logs["total"] = total.item()
+        logs["lr"] = self.opt_g.param_groups[0]["lr"]
+        return logs
+
+    def inference_model(self) -> nn.Module:
+        return self.ema.model if self.ema is not None else self.G
+
+    def state_dict(self) -> dict:
+        state = {
+            "iteration": self.iteration,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.model.state_dict() if self.ema is not None else None,
+            "pool": self.pool.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.iteration = state["iteration"]
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.model.load_state_dict(state["ema"])
+        self.pool.load_state_dict(state["pool"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed torch's global generators; with ``deterministic``, refuse non-deterministic kernels."""
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = False
