@@ -12,7 +12,7 @@ POOL   ?= hggt-local
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup demo test test-all bench ingest patches degrade synthesize-lr build server worker deploy run-build clean
+.PHONY: setup demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select build server worker deploy run-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-all: setup
 bench: setup
 	HGGT_BASICSR=$(HGGT_BASICSR) $(BIN)/python -m benchmarks
 
+# On a CUDA machine: training step and tiled inference at paper size, mixed precision.
+gpu-check: setup
+	$(BIN)/python -m benchmarks.gpu_check
+
 ingest: setup
 	$(BIN)/hggt ingest --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
@@ -47,6 +51,15 @@ degrade: setup
 
 synthesize-lr: setup
 	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+train-enhancers: setup
+	$(BIN)/hggt train-enhancers --out $(OUT) --preset $(PRESET)
+
+enhance: setup
+	$(BIN)/hggt enhance --out $(OUT) --preset $(PRESET)
+
+select: setup
+	$(BIN)/hggt select --out $(OUT) --preset $(PRESET)
 
 build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
@@ -67,6 +80,15 @@ run-degrade: setup
 
 synthesize-lr: setup
 	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+train-enhancers: setup
+	$(BIN)/hggt train-enhancers --out $(OUT) --preset $(PRESET)
+
+enhance: setup
+	$(BIN)/hggt enhance --out $(OUT) --preset $(PRESET)
+
+select: setup
+	$(BIN)/hggt select --out $(OUT) --preset $(PRESET)
 
 build: setup
 	$(BIN)/hggt sample-photos data/sample-photos

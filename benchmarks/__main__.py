@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import degradations, patches
+from benchmarks import degradations, enhance, patches
 
-BENCHMARKS = {"patches": patches.run, "degradations": degradations.run}
+BENCHMARKS = {"patches": patches.run, "degradations": degradations.run, "enhance": enhance.run}
 
 
 def main(argv: list[str]) -> int:

@@ -4,8 +4,10 @@
 2. extract-patches   512x512 candidates on a jittered grid, texture statistics -> patches.parquet
 3. degrade           LQ versions of the textured patches, Table 1 settings 1 and 2 -> degradations.parquet
 4. synthesize-lr     fixed x4 LR test inputs, Table 2 -> lr_test.parquet
-Later stages (enhancement, selection, annotation, indication maps, Real-ISR training,
-evaluation) join here as they land.
+5. train-enhancers   RCAN and ELAN enhancers on Table 1 settings 1 and 2 -> enhancers.parquet
+6. enhance           four enhanced versions of every patch -> enhanced.parquet
+7. select            textured, most-changed patches become annotation sets -> sets.parquet
+Later stages (annotation, indication maps, Real-ISR training, evaluation) join here as they land.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from prefect import flow
 
 from flows._runtime import default_task_runner
 from flows.degrade import degrade_flow, synthesize_lr_flow
+from flows.enhance import enhance_flow, select_flow
 from flows.extract_patches import extract_patches_flow
 from flows.ingest import ingest_flow
+from flows.train_enhancers import train_enhancers_flow
 from hggt_core import storage
 
 
@@ -28,12 +32,29 @@ def build_dataset_flow(
     preset: str = "paper",
     overrides: list[str] | None = None,
     config_file: str | None = None,
+    until: str | None = None,
 ) -> dict:
-    """Run every stage on the photos under `input`, writing the dataset to `out`."""
+    """Run every stage on the photos under `input`, writing the dataset to `out`; with `until`,
+    stop after that stage."""
+    if until is not None and until not in STAGES:
+        raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
+    common = {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}
+    steps = {
+        "ingest": lambda: ingest_flow(input=input, **common),
+        "patches": lambda: extract_patches_flow(**common),
+        "degrade": lambda: degrade_flow(input=out, **common),
+        "synthesize-lr": lambda: synthesize_lr_flow(input=out, **common),
+        "train-enhancers": lambda: train_enhancers_flow(**common),
+        "enhance": lambda: enhance_flow(**common),
+        "select": lambda: select_flow(**common),
+    }
     stages = {}
-    stages["ingest"] = ingest_flow(input=input, out=out, preset=preset, overrides=overrides, config_file=config_file)
-    stages["patches"] = extract_patches_flow(out=out, preset=preset, overrides=overrides, config_file=config_file)
-    stages["degrade"] = degrade_flow(input=out, out=out, preset=preset, overrides=overrides, config_file=config_file)
-    stages["lr_test"] = synthesize_lr_flow(input=out, out=out, preset=preset, overrides=overrides, config_file=config_file)
+    for name in STAGES:
+        stages[name] = steps[name]()
+        if name == until:
+            break
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
+
+
+STAGES = ("ingest", "patches", "degrade", "synthesize-lr", "train-enhancers", "enhance", "select")

@@ -104,32 +104,36 @@ def patches(
 
 
 @app.command()
-def build(input: Input, out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+def build(
+    input: Input,
+    out: Out,
+    preset: Preset = "paper",
+    set: Overrides = None,
+    config: ConfigFile = None,
+    workers: Workers = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Stop after this stage (e.g. patches, select).")] = None,
+):
     """Run the whole pipeline (flow build-dataset) on INPUT, writing the dataset to OUT."""
     from flows.build_dataset import build_dataset_flow
 
-    result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config)
+    result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, until=until)
     stages = result["stages"]
-    cached = sum(s["shards_cached"] for s in stages.values())
-    total = sum(s["shards"] for s in stages.values())
-    _print_summary(
-        "build-dataset",
-        {
-            "images": stages["ingest"]["ok"],
-            "rejected images": stages["ingest"]["rejected"],
-            "candidates": stages["patches"]["items"],
-            "texture-passing crops": stages["patches"]["texture_ok"],
-            "LQ images (settings 1, 2)": stages["degrade"]["items"],
-            "x4 LR test inputs": stages["lr_test"]["items"],
-            "rejected later": sum(stages[s]["rejected"] for s in ("patches", "degrade", "lr_test")),
-            "cached shards": f"{cached} of {total}",
-            "seconds": result["seconds"],
-        },
-    )
-    console.print(
-        f"Dataset written to [bold]{result['out']}[/]: manifests/ (Parquet), original/ (crops), "
-        "lq/ (degraded crops), lr_test/ (x4 LR test inputs)"
-    )
+    rows = {
+        "images": stages["ingest"]["ok"],
+        "rejected images": stages["ingest"]["rejected"],
+        "candidates": stages.get("patches", {}).get("items"),
+        "texture-passing crops": stages.get("patches", {}).get("texture_ok"),
+        "LQ images (settings 1, 2)": stages.get("degrade", {}).get("items"),
+        "x4 LR test inputs": stages.get("synthesize-lr", {}).get("items"),
+        "enhancers trained": stages.get("train-enhancers", {}).get("items"),
+        "enhanced patches": stages.get("enhance", {}).get("items"),
+        "annotation sets": stages.get("select", {}).get("items"),
+        "rejected later": sum(s.get("rejected", 0) for name, s in stages.items() if name != "ingest"),
+        "cached shards": f"{sum(s['shards_cached'] for s in stages.values())} of {sum(s['shards'] for s in stages.values())}",
+        "seconds": result["seconds"],
+    }
+    _print_summary("build-dataset", {k: v for k, v in rows.items() if v is not None})
+    console.print(f"Dataset written to [bold]{result['out']}[/] (layout: see README, 'Where outputs land')")
 
 
 Dataset = Annotated[str, typer.Option("--input", "-i", help="Dataset folder or URL holding patches.parquet (the --out of `hggt patches`).")]
@@ -176,6 +180,58 @@ def synthesize_lr(
 
     summary = _run(synthesize_lr_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, seed=seed)
     _print_summary("synthesize-lr", summary)
+
+
+@app.command("train-enhancers")
+def train_enhancers(
+    out: Out,
+    hr_folder: Annotated[Optional[str], typer.Option("--hr-folder", help="Train on these HR photos instead of the dataset's ingested images.")] = None,
+    versions: Annotated[Optional[str], typer.Option("--versions", help="Comma-separated subset of 01,02,03,04.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint (default) or start over.")] = True,
+    preset: Preset = "paper",
+    set: Overrides = None,
+    config: ConfigFile = None,
+):
+    """Train the four enhancers (01 RCAN/setting 1, 02 RCAN/setting 2, 03 ELAN/setting 1, 04 ELAN/setting 2).
+
+    Checkpoints go to OUT/enhancers/<version>/checkpoints/, final EMA weights to
+    OUT/enhancers/<version>/model.pt, and a row per enhancer to enhancers.parquet. The perceptual
+    loss needs torchvision's VGG19 weights in the torch hub cache (the error says where).
+    """
+    from flows.train_enhancers import train_enhancers_flow
+
+    chosen = [v.strip() for v in versions.split(",")] if versions else None
+    summary = _run(train_enhancers_flow, None, out=out, preset=preset, overrides=set, config_file=config,
+                   hr_folder=hr_folder, versions=chosen, resume=resume)
+    _print_summary("train-enhancers", summary)
+
+
+@app.command()
+def enhance(out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+    """Run every trained enhancer on every ingested HR image (tiled) and crop the enhanced versions
+    of each patch: OUT/{01..04}/{patch}_{version}.png and enhanced.parquet. Done work is skipped."""
+    from flows.enhance import enhance_flow
+
+    summary = _run(enhance_flow, workers, out=out, preset=preset, overrides=set, config_file=config)
+    _print_summary("enhance", summary)
+
+
+@app.command()
+def select(
+    out: Out,
+    top_n: Annotated[Optional[int], typer.Option("--top-n", help="Number of sets to keep (default: all).")] = None,
+    min_diff: Annotated[Optional[float], typer.Option("--min-diff", help="Minimum max_k |mean(original - enhanced_k)| on the 0-255 scale.")] = None,
+    preset: Preset = "paper",
+    set: Overrides = None,
+    config: ConfigFile = None,
+):
+    """Choose the sets to annotate: textured in any version, ranked by how much the enhancers changed them."""
+    from flows.enhance import select_flow
+
+    extra = [f"select.top_n={top_n}"] if top_n is not None else []
+    extra += [f"select.min_diff={min_diff}"] if min_diff is not None else []
+    summary = _run(select_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config)
+    _print_summary("select", summary)
 
 
 @app.command("sample-photos")

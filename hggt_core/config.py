@@ -111,7 +111,7 @@ class EnhancersConfig(_Section):
 class EnhanceConfig(_Section):
     tile: int = Field(480, gt=0, description="Tile side for enhancement inference.")
     overlap: int = Field(24, ge=0, description="Context pixels around each tile.")
-    tile_batch: int = Field(4, gt=0, description="Tiles per forward pass.")
+    tile_batch: int = Field(0, ge=0, description="Tiles per forward pass; 0 = auto (8 on CUDA, 1 on CPU, where batching measured slower).")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     amp: bool = Field(True, description="Mixed precision on CUDA.")
     shard_size: int = Field(8, gt=0, description="HR images per enhancement task run.")
@@ -180,6 +180,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             "train": {
                 "iterations": 40, "milestones": [30], "batch_size": 2, "gt_size": 64, "pool_size": 8,
                 "perceptual_weight": 0.0, "checkpoint_every": 20, "log_every": 10, "image_buffer": 4,
+                "discriminator_channels": 16,
             },
         },
         "enhance": {"tile": 256, "overlap": 16, "shard_size": 3},

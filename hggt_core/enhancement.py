@@ -72,3 +72,18 @@ class EnhancerBatches:
 
     def load_state_dict(self, state: dict) -> None:
         self.sampler.load_state_dict(state)
+
+
+def enhancer_payload(spec: EnhancerSpec, options: dict, model: torch.nn.Module, config_hash: str, iterations: int) -> dict:
+    """What a trained enhancer file holds: enough to rebuild the network without the config."""
+    return {
+        "version": spec.version, "arch": spec.arch, "setting": spec.setting, "options": options,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config_hash": config_hash, "iterations": iterations,
+    }
+
+
+def enhancer_from_payload(payload: dict) -> torch.nn.Module:
+    model = build_generator(payload["arch"], **payload["options"])
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()

@@ -116,21 +116,25 @@ def _variance(s1: int, s2: int, n: int) -> Fraction:
     return Fraction(n * s2 - s1 * s1, n * n)
 
 
-def candidates(rgb: np.ndarray, image_id: str, cfg: PatchConfig, seed: int) -> list[Candidate]:
-    """All grid crops of one image with their texture statistics and texture decision."""
-    height, width = rgb.shape[:2]
-    positions = grid_positions(height, width, cfg, item_rng(seed, STAGE, image_id))
-    gray = to_gray(rgb)
-    gray_sums, lap_sums = texture_stats(gray, positions, cfg.crop_size)
+def crop_textures(rgb: np.ndarray, positions: np.ndarray, cfg: PatchConfig) -> list[tuple[float, float, bool]]:
+    """(gray std, Laplacian variance, texture decision) of each crop at ``positions``. The decision
+    is exact: it compares integer sums, not rounded floats."""
+    gray_sums, lap_sums = texture_stats(to_gray(rgb), positions, cfg.crop_size)
     n = cfg.crop_size * cfg.crop_size
     std_min = Fraction(cfg.min_gray_std) ** 2
     lap_min = Fraction(cfg.min_laplacian_var)
     out = []
-    for (r, c), (g1, g2), (l1, l2) in zip(positions.tolist(), gray_sums, lap_sums):
+    for (g1, g2), (l1, l2) in zip(gray_sums, lap_sums):
         gvar, lvar = _variance(g1, g2, n), _variance(l1, l2, n)
-        ok = cfg.min_gray_std <= 0 or gvar >= std_min
-        out.append(Candidate(r, c, float(gvar) ** 0.5, float(lvar), bool(ok and lvar >= lap_min)))
+        ok = (cfg.min_gray_std <= 0 or gvar >= std_min) and lvar >= lap_min
+        out.append((float(gvar) ** 0.5, float(lvar), bool(ok)))
     return out
+
+
+def candidates(rgb: np.ndarray, image_id: str, cfg: PatchConfig, seed: int) -> list[Candidate]:
+    """All grid crops of one image with their texture statistics and texture decision."""
+    positions = grid_positions(*rgb.shape[:2], cfg, item_rng(seed, STAGE, image_id))
+    return [Candidate(r, c, *t) for (r, c), t in zip(positions.tolist(), crop_textures(rgb, positions, cfg))]
 
 
 def patch_id(image_id: str, row: int, col: int) -> str:

@@ -73,6 +73,53 @@ def _synthesis_spec(name: str, produced_by: str, extra: list[pa.Field]) -> Manif
 DEGRADATIONS = _synthesis_spec("degradations", "hggt degrade", [])
 LR_TEST = _synthesis_spec("lr_test", "hggt synthesize-lr", [pa.field("scale", pa.int32(), nullable=False)])
 
+ENHANCERS = _spec(
+    "enhancers", 1, ("version",), "hggt train-enhancers",
+    [
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("arch", pa.string(), nullable=False),
+        pa.field("setting", pa.string(), nullable=False),
+        pa.field("iterations", pa.int64(), nullable=False),
+        pa.field("checkpoint_uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("config_hash", pa.string(), nullable=False),
+        pa.field("parameters", pa.int64(), nullable=False),
+        pa.field("perceptual", pa.bool_(), nullable=False),
+        pa.field("final_l1", pa.float64()),
+        pa.field("final_perceptual", pa.float64()),
+        pa.field("final_gan", pa.float64()),
+        pa.field("final_d_real", pa.float64()),
+        pa.field("final_d_fake", pa.float64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("device", pa.string()),
+    ],
+)
+
+ENHANCED = _spec(
+    "enhanced", 1, ("patch_id", "version"), "hggt enhance",
+    [
+        pa.field("patch_id", pa.string(), nullable=False),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("mean_abs_diff", pa.float64(), nullable=False),
+        pa.field("gray_std", pa.float64(), nullable=False),
+        pa.field("lap_var", pa.float64(), nullable=False),
+        pa.field("texture_ok", pa.bool_(), nullable=False),
+    ],
+)
+
+SETS = _spec(
+    "sets", 1, ("set_id",), "hggt select",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("patch_id", pa.string(), nullable=False),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("max_diff", pa.float64(), nullable=False),
+    ],
+)
+
 REJECTED = _spec(
     "rejected", 1, ("stage", "item_id"), "every stage",
     [
@@ -101,4 +148,6 @@ STAGE_RUNS = _spec(
     ],
 )
 
-MANIFESTS: dict[str, ManifestSpec] = {s.name: s for s in (IMAGES, PATCHES, DEGRADATIONS, LR_TEST, REJECTED, STAGE_RUNS)}
+MANIFESTS: dict[str, ManifestSpec] = {
+    s.name: s for s in (IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, REJECTED, STAGE_RUNS)
+}

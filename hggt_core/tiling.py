@@ -42,12 +42,14 @@ def tiled_apply(
     scale: int = 1,
     amp_dtype: torch.dtype | None = None,
     min_tile: int = 32,
+    channels_last: bool = False,
 ) -> torch.Tensor:
     """Run ``model`` on a (1, C, H, W) image tile by tile; returns (1, C', H*scale, W*scale) on the CPU."""
     device = next(model.parameters()).device
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     while True:
         try:
-            return _run(model, image, tile, overlap, batch, scale, amp_dtype, device)
+            return _run(model, image, tile, overlap, batch, scale, amp_dtype, device, fmt)
         except torch.cuda.OutOfMemoryError:
             if tile // 2 < min_tile:
                 raise
@@ -55,7 +57,12 @@ def tiled_apply(
             tile //= 2
 
 
-def _run(model, image, tile, overlap, batch, scale, amp_dtype, device) -> torch.Tensor:
+def auto_batch(device: torch.device) -> int:
+    """Tiles per pass: batching pays on GPUs; on CPUs it measured slower (caches), so one."""
+    return 8 if device.type == "cuda" else 1
+
+
+def _run(model, image, tile, overlap, batch, scale, amp_dtype, device, fmt) -> torch.Tensor:
     _, _, h, w = image.shape
     out = None
     groups: dict[tuple[int, int], list[Tile]] = defaultdict(list)
@@ -66,7 +73,8 @@ def _run(model, image, tile, overlap, batch, scale, amp_dtype, device) -> torch.
     for members in groups.values():
         for start in range(0, len(members), batch):
             chunk = members[start : start + batch]
-            x = torch.cat([image[..., t.context[0] : t.context[1], t.context[2] : t.context[3]] for t in chunk]).to(device)
+            x = torch.cat([image[..., t.context[0] : t.context[1], t.context[2] : t.context[3]] for t in chunk])
+            x = x.to(device).contiguous(memory_format=fmt)
             with autocast:
                 y = model(x).float().cpu()
             if out is None:

@@ -36,3 +36,11 @@ def _shard_key(_context: Any, parameters: dict[str, Any]) -> str:
 
 
 SHARD_CACHE: CachePolicy = TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_shard_key)
+
+
+def _explicit_key(_context: Any, parameters: dict[str, Any]) -> str:
+    return parameters["cache_key"]
+
+
+# For tasks whose caller computes the key from everything the output depends on.
+KEYED_CACHE: CachePolicy = TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_explicit_key)

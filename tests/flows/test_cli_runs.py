@@ -5,27 +5,29 @@ from __future__ import annotations
 import pyarrow.compute as pc
 
 from hggt_core import manifests
-from tests.flows.conftest import write_good_photos
+from tests.flows.conftest import TINY, write_good_photos
 
 
 def test_rerun_in_a_new_process_is_all_cache_hits(tmp_path, run_cli):
     photos = tmp_path / "photos"
     write_good_photos(photos, count=3)
     out = str(tmp_path / "ds")
-    first = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo")
+    tiny = [arg for o in TINY for arg in ("--set", o)]
+    first = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo", *tiny)
     assert "texture-passing crops" in first.stdout and "0 of" in first.stdout
-    crops = sorted((tmp_path / "ds" / "original").iterdir())
+    crops = sorted((tmp_path / "ds" / "original").iterdir()) + sorted((tmp_path / "ds" / "03").iterdir())
+    crops += [tmp_path / "ds" / "manifests" / "sets.parquet", tmp_path / "ds" / "enhancers" / "04" / "model.pt"]
     mtimes = [p.stat().st_mtime_ns for p in crops]
-    second = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo")
+    second = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo", *tiny)
     runs = manifests.read(out, "stage_runs").sort_by([("started_at", "ascending")]).to_pylist()
     latest = {r["stage"]: r for r in runs}
-    assert set(latest) == {"ingest", "patches", "degrade", "lr_test"}
-    for stage in latest:
-        assert latest[stage]["shards_cached"] == latest[stage]["shards"] > 0
-        assert latest[stage]["computed"] == 0
+    assert set(latest) == {"ingest", "patches", "degrade", "lr_test", "train-enhancers", "enhance", "select"}
+    for stage in set(latest) - {"select"}:  # select re-reads two manifests; it has nothing to cache
+        assert latest[stage]["shards_cached"] == latest[stage]["shards"] > 0, stage
+        assert latest[stage]["computed"] == 0, stage
     assert [p.stat().st_mtime_ns for p in crops] == mtimes
     counts = pc.value_counts(manifests.read(out, "stage_runs")["config_hash"]).to_pylist()
-    assert len(counts) == 1 and counts[0]["counts"] == 8  # both runs recorded the same resolved config
+    assert len(counts) == 1 and counts[0]["counts"] == 14  # both runs recorded the same resolved config
     shards = sum(r["shards"] for r in latest.values())
     assert f"{shards} of {shards}" in second.stdout
 

@@ -81,9 +81,9 @@ def test_sharding_and_workers_do_not_change_outputs(tmp_path):
     photos = tmp_path / "photos"
     write_good_photos(photos, count=5)
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    build_dataset_flow(input=str(photos), out=a, preset="demo", overrides=["patches.shard_size=1", "ingest.shard_size=1"])
-    build_dataset_flow(input=str(photos), out=b, preset="demo", overrides=["patches.shard_size=5"])
-    for name in ("images", "patches"):
+    build_dataset_flow(input=str(photos), out=a, preset="demo", overrides=["patches.shard_size=1", "ingest.shard_size=1"], until="synthesize-lr")
+    build_dataset_flow(input=str(photos), out=b, preset="demo", overrides=["patches.shard_size=5"], until="synthesize-lr")
+    for name in ("images", "patches", "degradations", "lr_test"):
         ta, tb = manifests.read(a, name), manifests.read(b, name)
         if name == "images":
             ta, tb = ta.drop_columns(["uri"]), tb.drop_columns(["uri"])

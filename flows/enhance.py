@@ -1,0 +1,36 @@
+"""Flows `enhance` and `select`: enhanced versions of every patch, and the sets to annotate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from prefect import flow
+
+from flows._runtime import default_task_runner, publish_summary, resolve_config, run_shards
+from hggt_core import storage
+from tasks.enhance import enhance_shard, finalize_enhance, plan_enhance, select_task
+
+
+@flow(name="enhance", task_runner=default_task_runner(), log_prints=True)
+def enhance_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+    """Run every enhancer on every ingested HR image (tiled) and crop the results at the patch
+    coordinates: `{version}/{patch_id}_{version}.png` and `enhanced.parquet`."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    works = plan_enhance(root, cfg)
+    results, cached = run_shards(enhance_shard, works, "enhance", cfg=cfg)
+    summary = finalize_enhance(root, results, cfg, started_at, cached)
+    return publish_summary("enhance", root, summary, started)
+
+
+@flow(name="select", task_runner=default_task_runner(), log_prints=True)
+def select_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+    """Keep patches where any of the five versions is textured, rank them by how much the
+    enhancers changed them, and write the top N as annotation sets (`sets.parquet`)."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    summary = select_task(root, cfg, started_at)
+    return publish_summary("select", root, summary, started)

@@ -1,0 +1,66 @@
+"""Flow `train-enhancers`: the four enhancement models (paper Sec. 3.2), one task run each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import torch
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows._runtime import publish_summary, resolve_config
+from hggt_core import storage
+from tasks.caching import fingerprint
+from tasks.enhancers import CODE, STAGE, compatibility_key, finalize_training, plan_training, train_enhancer
+from tasks.runs import record_stage_run
+
+
+def _devices(requested: str, count: int) -> list[str]:
+    """Round-robin over the visible GPUs when the device is 'auto'."""
+    gpus = torch.cuda.device_count()
+    if requested != "auto" or gpus == 0:
+        return [requested] * count
+    return [f"cuda:{i % gpus}" for i in range(count)]
+
+
+@flow(name="train-enhancers", task_runner=ThreadPoolTaskRunner(max_workers=max(1, torch.cuda.device_count())), log_prints=True)
+def train_enhancers_flow(
+    out: str,
+    preset: str = "paper",
+    overrides: list[str] | None = None,
+    config_file: str | None = None,
+    hr_folder: str | None = None,
+    versions: list[str] | None = None,
+    resume: bool = True,
+) -> dict:
+    """Train enhancers 01..04 (RCAN and ELAN on Table 1 settings 1 and 2) on the dataset's HR
+    images or on `hr_folder`; writes `enhancers/<version>/model.pt` and `enhancers.parquet`."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    specs = [s for s in cfg.enhancers.versions if not versions or s.version in versions]
+    uris, hr_fp = plan_training(root, hr_folder, cfg)
+    devices = _devices(cfg.enhancers.train.device, len(specs))
+    futures = []
+    for spec, device in zip(specs, devices):
+        key = fingerprint([compatibility_key(spec, cfg, hr_fp), cfg.enhancers.train.iterations, root])
+        params = dict(spec=spec, hr_uris=uris, hr_fingerprint=hr_fp, root=root, cfg=cfg, cache_key=key, device=device, resume=resume)
+        futures.append((train_enhancer.submit(**params), params))
+    rows, cached = [], 0
+    for future, params in futures:
+        row = future.result()
+        if future.state.name == "Cached":
+            model = storage.resolve(root, row["checkpoint_uri"])
+            if storage.exists(model) and storage.sha256_bytes(storage.read_bytes(model)) == row["sha256"]:
+                cached += 1
+            else:
+                get_run_logger().warning("enhancer %s: cached model file missing or altered; retraining", row["version"])
+                row = train_enhancer.with_options(refresh_cache=True).submit(**params).result()
+        rows.append(row)
+    summary = finalize_training(root, rows)
+    counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": cached, "computed": len(rows) - cached}
+    summary.update(counts)
+    summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
+    summary["perceptual"] = all(r["perceptual"] for r in rows)
+    return publish_summary(STAGE, root, summary, started)

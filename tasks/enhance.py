@@ -1,0 +1,120 @@
+"""Prefect tasks of the enhance and select stages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections import defaultdict
+from functools import lru_cache
+
+import numpy as np
+import pyarrow.compute as pc
+import torch
+from prefect import task
+
+from hggt_core import manifests, storage
+from hggt_core.config import HGGTConfig
+from hggt_core.enhancement import enhancer_from_payload
+from hggt_core.images import ImageRejected, decode_image, encode_png
+from hggt_core.patches import crop_textures
+from hggt_core.selection import mean_difference, select_sets
+from hggt_core.tiling import auto_batch, tiled_apply
+from hggt_core.training.trainer import resolve_device
+from tasks.caching import SHARD_CACHE, code_version
+from tasks.runs import record_stage_run
+from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+
+ENHANCE, SELECT = "enhance", "select"
+CODE = code_version("hggt_core.tiling", "hggt_core.enhancement", "hggt_core.patches", "hggt_core.selection", "hggt_core.images")
+
+
+@task(name="plan-enhance", persist_result=False)
+def plan_enhance(root: str, cfg: HGGTConfig) -> list[ShardWork]:
+    images = {r["image_id"]: r for r in manifests.read(root, "images").to_pylist() if r["status"] == "ok"}
+    enhancers = sorted(manifests.read(root, "enhancers").to_pylist(), key=lambda r: r["version"])
+    wanted = [s.version for s in cfg.enhancers.versions]
+    models = [{"version": r["version"], "uri": r["checkpoint_uri"], "sha256": r["sha256"]} for r in enhancers if r["version"] in wanted]
+    missing = sorted(set(wanted) - {m["version"] for m in models})
+    if missing:
+        raise ValueError(f"enhancers {missing} are not trained yet: run `hggt train-enhancers` first")
+    by_image = defaultdict(list)
+    for p in manifests.read(root, "patches").select(["patch_id", "image_id", "row", "col", "size"]).to_pylist():
+        by_image[p["image_id"]].append([p["patch_id"], p["row"], p["col"], p["size"]])
+    items = [
+        {"item_id": image_id, "uri": images[image_id]["uri"], "sha256": images[image_id]["sha256"], "patches": sorted(patches), "models": models}
+        for image_id, patches in sorted(by_image.items()) if image_id in images
+    ]
+    return [ShardWork(ENHANCE, "enhanced", root, key, cfg.section_hash("enhance", "patches"), CODE, chunk)
+            for key, chunk in shard_items(ENHANCE, items, cfg.enhance.shard_size)]
+
+
+@lru_cache(maxsize=8)
+def _model(url: str, sha256: str, device: str) -> torch.nn.Module:
+    data = storage.read_bytes(url)
+    if storage.sha256_bytes(data) != sha256:
+        raise ValueError(f"enhancer file {url} changed since training (sha256 differs); re-run `hggt train-enhancers`")
+    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    model = enhancer_from_payload(payload).to(device)
+    return model.to(memory_format=torch.channels_last) if device.startswith("cuda") else model
+
+
+def _enhance_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
+    def reject(reason: str) -> ItemOutput:
+        return ItemOutput(rejected=[{"stage": ENHANCE, "item_id": item["item_id"], "uri": item["uri"], "reason": reason}])
+
+    try:
+        data = storage.read_bytes(item["uri"])
+    except FileNotFoundError:
+        return reject("missing: the HR image was moved or deleted after ingest")
+    if storage.sha256_bytes(data) != item["sha256"]:
+        return reject("changed since ingest (sha256 differs); re-run `hggt ingest`")
+    try:
+        rgb = decode_image(data, cfg.ingest.max_pixels).rgb
+    except ImageRejected as exc:
+        return reject(str(exc))
+    device = resolve_device(cfg.enhance.device)
+    amp = torch.bfloat16 if device.type == "cuda" and cfg.enhance.amp else None
+    x = torch.tensor(rgb).permute(2, 0, 1)[None].float() / 255.0  # a copy: decoded arrays are read-only
+    positions = np.array([[r, c] for _, r, c, _ in item["patches"]], dtype=np.int64)
+    size = item["patches"][0][3]
+    out = ItemOutput()
+    for m in item["models"]:
+        model = _model(storage.resolve(root, m["uri"]), m["sha256"], str(device))
+        batch = cfg.enhance.tile_batch or auto_batch(device)
+        y = tiled_apply(model, x, cfg.enhance.tile, cfg.enhance.overlap, batch, amp_dtype=amp, channels_last=device.type == "cuda")
+        enhanced = (y[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        textures = crop_textures(enhanced, positions, cfg.patches.model_copy(update={"crop_size": size}))
+        for (pid, r, c, s), (std, lap_var, texture_ok) in zip(item["patches"], textures):
+            crop = np.ascontiguousarray(enhanced[r : r + s, c : c + s])
+            uri = f"{m['version']}/{pid}_{m['version']}.png"
+            written = storage.atomic_write(storage.resolve(root, uri), encode_png(crop, cfg.patches.png_compression))
+            out.rows.append({
+                "patch_id": pid, "version": m["version"], "uri": uri, "sha256": written.sha256, "bytes": written.size,
+                "mean_abs_diff": mean_difference(rgb[r : r + s, c : c + s], crop),
+                "gray_std": std, "lap_var": lap_var, "texture_ok": texture_ok,
+            })
+            out.artifacts.append((uri, written.size))
+    return out
+
+
+@task(name="enhance-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True)
+def enhance_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
+    return run_shard(work, lambda item: _enhance_item(item, work.root, cfg))
+
+
+@task(name="merge-enhanced", persist_result=False)
+def finalize_enhance(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+    dirs = tuple(s.version for s in cfg.enhancers.versions)
+    return finish_stage(root, ENHANCE, "enhanced", results, cfg, CODE, started_at, cached, dirs)
+
+
+@task(name="select-sets", persist_result=False)
+def select_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
+    patches = manifests.read(root, "patches").select(["patch_id", "texture_ok"]).to_pylist()
+    enhanced = manifests.read(root, "enhanced").select(["patch_id", "version", "texture_ok", "mean_abs_diff"]).to_pylist()
+    versions = tuple(s.version for s in cfg.enhancers.versions)
+    sets, counts = select_sets(patches, enhanced, versions, cfg.select.min_diff, cfg.select.top_n)
+    manifests.write_if_changed(root, "sets", manifests.to_table("sets", sets))
+    counts.update(items=len(sets), rejected=0, shards=0, shards_cached=0, computed=len(patches))  # a cheap pass over two manifests, not cached
+    counts["run_id"] = record_stage_run(root, SELECT, cfg, CODE, started_at, counts)
+    return counts

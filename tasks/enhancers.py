@@ -1,0 +1,168 @@
+"""Prefect task of the train-enhancers stage: one task run per enhancer, tagged for GPU slots."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import time
+
+import torch
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from hggt_core import manifests, storage
+from hggt_core.archs import parameter_count
+from hggt_core.archs.discriminator import UNetDiscriminator
+from hggt_core.archs.vgg import resolve_vgg19_weights
+from hggt_core.config import HGGTConfig
+from hggt_core.enhancement import EnhancerBatches, EnhancerSpec, build_enhancer, enhancer_payload
+from hggt_core.images import decode_image
+from hggt_core.seeding import item_seed_sequence
+from hggt_core.training.data import HRCropSampler
+from hggt_core.training.losses import PerceptualLoss
+from hggt_core.training.loop import restore, run_training
+from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
+from tasks.caching import KEYED_CACHE, code_version, fingerprint
+
+STAGE = "train-enhancers"
+CODE = code_version(
+    "hggt_core.archs.rcan", "hggt_core.archs.elan", "hggt_core.archs.common", "hggt_core.archs.discriminator",
+    "hggt_core.archs.vgg", "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data",
+    "hggt_core.training.pool", "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.enhancement",
+    "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
+)
+# Settings that change how a run is observed or saved, not what it computes: a checkpoint
+# stays compatible when they change, so training can also be extended to more iterations.
+_NOT_IN_KEY = {"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"}
+
+
+def enhancer_dir(root: str, version: str) -> str:
+    return storage.join(root, "enhancers", version)
+
+
+def compatibility_key(spec: EnhancerSpec, cfg: HGGTConfig, hr_fingerprint: str) -> str:
+    train = cfg.enhancers.train.model_dump(mode="json", exclude=_NOT_IN_KEY)
+    sizes = getattr(cfg.enhancers, spec.arch).model_dump(mode="json")
+    setting = cfg.degrade.named(spec.setting).model_dump(mode="json")
+    return fingerprint([spec.model_dump(), train, sizes, setting, cfg.seed, hr_fingerprint, CODE])
+
+
+def _seed(cfg: HGGTConfig, version: str) -> int:
+    return int(item_seed_sequence(cfg.seed, STAGE, version).generate_state(1)[0])
+
+
+def _latest_checkpoint(folder: str, key: str) -> dict | None:
+    fs, path = storage.url_to_fs(folder)
+    try:
+        names = sorted(p for p in fs.ls(path, detail=False) if posixpath.basename(p).startswith("iter_"))
+    except FileNotFoundError:
+        return None
+    for name in reversed(names):
+        state = torch.load(io.BytesIO(fs.cat_file(name)), map_location="cpu", weights_only=False)
+        if state.get("key") == key:
+            return state
+    return None
+
+
+def _prune(folder: str, keep: int) -> None:
+    fs, path = storage.url_to_fs(folder)
+    names = sorted(p for p in fs.ls(path, detail=False) if posixpath.basename(p).startswith("iter_"))
+    for name in names[:-keep]:
+        fs.rm_file(name)
+
+
+def _to_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+@task(name="train-enhancer", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
+def train_enhancer(
+    spec: EnhancerSpec,
+    hr_uris: list[str],
+    hr_fingerprint: str,
+    root: str,
+    cfg: HGGTConfig,
+    cache_key: str,
+    device: str,
+    resume: bool = True,
+) -> dict:
+    """Train one enhancer, continuing from its latest compatible checkpoint when ``resume``."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    tcfg = cfg.enhancers.train
+    dev = resolve_device(device)
+    seed = _seed(cfg, spec.version)
+    seed_everything(seed, tcfg.deterministic)
+    perceptual = None
+    if tcfg.perceptual_weight > 0:
+        perceptual = PerceptualLoss(tcfg.perceptual_layers, str(resolve_vgg19_weights(tcfg.perceptual_weights)))
+    else:
+        logger.warning("enhancer %s trains WITHOUT the perceptual term (perceptual_weight=0); recorded in enhancers.parquet", spec.version)
+
+    def load(i: int):
+        return decode_image(storage.read_bytes(hr_uris[i]), cfg.ingest.max_pixels).rgb
+
+    sampler = HRCropSampler(len(hr_uris), load, tcfg.gt_size, tcfg.image_buffer, tcfg.refresh_every, seed)
+    data = EnhancerBatches(sampler, cfg.degrade.named(spec.setting), dev)
+    options = getattr(cfg.enhancers, spec.arch).model_dump()
+    generator = build_enhancer(spec.arch, cfg.enhancers.rcan, cfg.enhancers.elan)
+    trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed)
+
+    folder = enhancer_dir(root, spec.version)
+    checkpoints = storage.join(folder, "checkpoints")
+    key = compatibility_key(spec, cfg, hr_fingerprint)
+    state = _latest_checkpoint(checkpoints, key) if resume else None
+    if state is not None:
+        restore(trainer, data, state)
+        logger.info("enhancer %s resumes from iteration %d", spec.version, trainer.iteration)
+
+    history: list[dict] = []
+
+    def on_log(it: int, logs: dict) -> None:
+        history.append({"iteration": it, **{k: round(v, 6) for k, v in logs.items()}})
+        logger.info("enhancer %s iteration %d/%d: %s", spec.version, it, tcfg.iterations, history[-1])
+        create_table_artifact(
+            key=f"enhancer-{spec.version}-losses", table=history[-200:],
+            description=f"Loss curve of enhancer {spec.version} ({spec.arch}, setting {spec.setting})",
+        )
+
+    def on_checkpoint(it: int, full: dict) -> None:
+        storage.atomic_write(storage.join(checkpoints, f"iter_{it:08d}.pt"), _to_bytes({**full, "key": key}))
+        _prune(checkpoints, tcfg.keep_checkpoints)
+
+    logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
+    payload = enhancer_payload(spec, options, trainer.inference_model(), cfg.section_hash("enhancers"), trainer.iteration)
+    uri = posixpath.join("enhancers", spec.version, "model.pt")
+    written = storage.atomic_write(storage.resolve(root, uri), _to_bytes(payload))
+    return {
+        "version": spec.version, "arch": spec.arch, "setting": spec.setting, "iterations": trainer.iteration,
+        "checkpoint_uri": uri, "sha256": written.sha256, "config_hash": cfg.section_hash("enhancers"),
+        "parameters": parameter_count(generator), "perceptual": perceptual is not None,
+        "final_l1": logs.get("l1"), "final_perceptual": logs.get("perceptual"), "final_gan": logs.get("gan"),
+        "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"),
+        "seconds": time.perf_counter() - started, "device": str(dev),
+    }
+
+
+@task(name="plan-train-enhancers", persist_result=False)
+def plan_training(root: str, hr_folder: str | None, cfg: HGGTConfig) -> tuple[list[str], str]:
+    """HR images to train on (a folder the user names, else the dataset's ingested images) and a
+    fingerprint of their content."""
+    if hr_folder:
+        files = storage.list_files(hr_folder, cfg.ingest.extensions)
+        uris, stamps = [f.url for f in files], [f.ukey for f in files]
+    else:
+        rows = [r for r in manifests.read(root, "images").to_pylist() if r["status"] == "ok"]
+        uris, stamps = [r["uri"] for r in rows], [r["sha256"] for r in rows]
+    if not uris:
+        raise ValueError("no HR images to train the enhancers on: run `hggt ingest` or pass --hr-folder")
+    return uris, fingerprint([uris, stamps])
+
+
+@task(name="merge-enhancers", persist_result=False)
+def finalize_training(root: str, rows: list[dict]) -> dict:
+    table = manifests.merge("enhancers", [manifests.read_or_empty(root, "enhancers"), manifests.to_table("enhancers", rows)])
+    manifests.write_if_changed(root, "enhancers", table)
+    return {"items": len(rows), "enhancers": {r["version"]: r["checkpoint_uri"] for r in rows}}
