@@ -7,6 +7,7 @@ OUT    ?= data/demo
 PRESET ?= demo
 PORT   ?= 4200
 POOL   ?= hggt-local
+GPUS   ?= 1
 
 # Prefect's database, task-result cache and settings live under data/, not in ~/.prefect.
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
@@ -73,6 +74,7 @@ worker: setup
 deploy: setup
 	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool inspect $(POOL) >/dev/null 2>&1 || \
 		PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool create $(POOL) --type process
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect concurrency-limit create gpu $(GPUS) >/dev/null
 	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect --no-prompt deploy --all
 
 run-degrade: setup
