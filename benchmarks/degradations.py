@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from hggt_core.degradation import batched, cpu
-from hggt_core.degradation.kernels import kernel_for
 from hggt_core.degradation.resize import scaled_size
 from hggt_core.degradation.settings import TABLE_2, DegradationRecord, sample_record
 from hggt_core.sample_photos import sample_photo_paths

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -100,6 +102,15 @@ class _ProgressBar:
     def __exit__(self, *exc):
         if self.enabled:
             self.progress.__exit__(*exc)
+
+
+def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], list[ShardWork]], shard_task: Task, finalize: Task) -> dict:
+    """Plan shards, run them (cached, with progress), merge their parts, publish the summary."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    works = plan()
+    results, cached = run_shards(shard_task, works, stage, cfg=cfg)
+    summary = finalize(root, results, cfg, started_at, cached)
+    return publish_summary(stage, root, summary, started)
 
 
 def publish_summary(stage: str, root: str, summary: dict, started: float) -> dict:

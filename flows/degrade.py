@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 
 from prefect import flow
 
-from flows._runtime import default_task_runner, publish_summary, resolve_config, run_shards
+from flows._runtime import default_task_runner, resolve_config, sharded_stage
 from hggt_core import storage
 from tasks.degradations import degrade_shard, finalize_degrade, finalize_lr, lr_shard, plan_degrade, plan_lr
 
@@ -31,14 +29,10 @@ def degrade_flow(
 ) -> dict:
     """LQ images of every texture-passing patch of the dataset at `input` for each enhancement
     setting (Table 1), with every sampled parameter in `degradations.parquet` under `out`."""
-    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     more = _with(overrides, **{"degrade.settings": settings, "degrade.samples_per_patch": samples_per_patch, "seed": seed})
     cfg = resolve_config(preset, more, config_file)
     root = storage.normalize_root(out)
-    works = plan_degrade(input, root, cfg)
-    results, cached = run_shards(degrade_shard, works, "degrade", cfg=cfg)
-    summary = finalize_degrade(root, results, cfg, started_at, cached)
-    return publish_summary("degrade", root, summary, started)
+    return sharded_stage("degrade", root, cfg, lambda: plan_degrade(input, root, cfg), degrade_shard, finalize_degrade)
 
 
 @flow(name="synthesize-lr", task_runner=default_task_runner(), log_prints=True)
@@ -51,10 +45,6 @@ def synthesize_lr_flow(
     seed: int | None = None,
 ) -> dict:
     """The fixed x4 LR test inputs (Table 2, one seeded draw per patch) in `lr_test.parquet`."""
-    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     cfg = resolve_config(preset, _with(overrides, seed=seed), config_file)
     root = storage.normalize_root(out)
-    works = plan_lr(input, root, cfg)
-    results, cached = run_shards(lr_shard, works, "synthesize-lr", cfg=cfg)
-    summary = finalize_lr(root, results, cfg, started_at, cached)
-    return publish_summary("synthesize-lr", root, summary, started)
+    return sharded_stage("synthesize-lr", root, cfg, lambda: plan_lr(input, root, cfg), lr_shard, finalize_lr)

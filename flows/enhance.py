@@ -7,7 +7,7 @@ import time
 
 from prefect import flow
 
-from flows._runtime import default_task_runner, publish_summary, resolve_config, run_shards
+from flows._runtime import default_task_runner, publish_summary, resolve_config, sharded_stage
 from hggt_core import storage
 from tasks.enhance import enhance_shard, finalize_enhance, plan_enhance, select_task
 
@@ -16,13 +16,9 @@ from tasks.enhance import enhance_shard, finalize_enhance, plan_enhance, select_
 def enhance_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """Run every enhancer on every ingested HR image (tiled) and crop the results at the patch
     coordinates: `{version}/{patch_id}_{version}.png` and `enhanced.parquet`."""
-    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    works = plan_enhance(root, cfg)
-    results, cached = run_shards(enhance_shard, works, "enhance", cfg=cfg)
-    summary = finalize_enhance(root, results, cfg, started_at, cached)
-    return publish_summary("enhance", root, summary, started)
+    return sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, finalize_enhance)
 
 
 @flow(name="select", task_runner=default_task_runner(), log_prints=True)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import time
-
 from prefect import flow
 
-from flows._runtime import default_task_runner, publish_summary, resolve_config, run_shards
+from flows._runtime import default_task_runner, resolve_config, sharded_stage
 from hggt_core import storage
 from tasks.ingest import finalize_ingest, ingest_shard, plan_ingest
 
@@ -21,10 +18,6 @@ def ingest_flow(
     config_file: str | None = None,
 ) -> dict:
     """Decode every image under `input` safely and write `<out>/manifests/images.parquet`."""
-    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    works = plan_ingest(input, root, cfg)
-    results, cached = run_shards(ingest_shard, works, "ingest", cfg=cfg)
-    summary = finalize_ingest(root, results, cfg, started_at, cached)
-    return publish_summary("ingest", root, summary, started)
+    return sharded_stage("ingest", root, cfg, lambda: plan_ingest(input, root, cfg), ingest_shard, finalize_ingest)

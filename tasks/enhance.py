@@ -8,7 +8,6 @@ from collections import defaultdict
 from functools import lru_cache
 
 import numpy as np
-import pyarrow.compute as pc
 import torch
 from prefect import task
 

@@ -29,11 +29,13 @@ def test_every_crop_fits_and_follows_the_jittered_grid(height, width):
         rows, cols = pos[:, 0], pos[:, 1]
         assert rows.min() >= 0 and cols.min() >= 0
         assert (rows + crop <= height).all() and (cols + crop <= width).all()
-        # Distinct grid rows differ by about one step: step +- 2 * jitter.
-        urows = np.unique(rows)
-        if len(urows) > 1:
-            gaps = np.diff(np.sort(urows))
-            assert gaps.min() >= 1
+        for axis in (rows, cols):
+            # Values of one grid line lie within 2 * jitter of each other; lines are a step apart.
+            values = np.unique(axis)
+            gaps = np.diff(values)
+            between = gaps[gaps > 2 * jit]
+            assert (between >= step - 2 * jit).all() and (between <= step + 2 * jit).all()
+            assert len(between) + 1 == len(np.unique(np.round((axis - axis.min()) / step)))
 
 
 def test_offsets_and_jitter_cover_their_ranges():

@@ -17,7 +17,7 @@ from hggt_core.degradation.settings import SETTING_1
 from hggt_core.enhancement import EnhancerBatches
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.data import HRCropSampler
-from hggt_core.training.loop import full_state, restore, run_training
+from hggt_core.training.loop import restore, run_training
 from hggt_core.training.losses import PerceptualLoss
 from hggt_core.training.pool import PairPool
 from hggt_core.training.trainer import GANTrainer, seed_everything
