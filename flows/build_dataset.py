@@ -7,7 +7,9 @@
 5. train-enhancers   RCAN and ELAN enhancers on Table 1 settings 1 and 2 -> enhancers.parquet
 6. enhance           four enhanced versions of every patch -> enhanced.parquet
 7. select            textured, most-changed patches become annotation sets -> sets.parquet
-Later stages (annotation, indication maps, Real-ISR training, evaluation) join here as they land.
+8. annotate          three annotators per set label each version Positive/Similar/Negative;
+                     the run pauses until they are done -> votes.parquet, labels.parquet
+Later stages (indication maps, Real-ISR training, evaluation) join here as they land.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from prefect import flow
 
 from flows._runtime import default_task_runner
+from flows.annotate import annotate_flow
 from flows.degrade import degrade_flow, synthesize_lr_flow
 from flows.enhance import enhance_flow, select_flow
 from flows.extract_patches import extract_patches_flow
@@ -48,6 +51,7 @@ def build_dataset_flow(
         "train-enhancers": lambda: train_enhancers_flow(**common),
         "enhance": lambda: enhance_flow(**common),
         "select": lambda: select_flow(**common),
+        "annotate": lambda: annotate_flow(**common),
     }
     stages = {}
     for name in STAGES:
@@ -57,4 +61,4 @@ def build_dataset_flow(
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
 
 
-STAGES = ("ingest", "patches", "degrade", "synthesize-lr", "train-enhancers", "enhance", "select")
+STAGES = ("ingest", "patches", "degrade", "synthesize-lr", "train-enhancers", "enhance", "select", "annotate")

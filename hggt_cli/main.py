@@ -128,11 +128,14 @@ def build(
         "enhancers trained": stages.get("train-enhancers", {}).get("items"),
         "enhanced patches": stages.get("enhance", {}).get("items"),
         "annotation sets": stages.get("select", {}).get("items"),
+        "labelled sets (usable)": (f"{stages['annotate']['sets']} ({stages['annotate']['usable_sets']})" if "annotate" in stages else None),
         "rejected later": sum(s.get("rejected", 0) for name, s in stages.items() if name != "ingest"),
         "cached shards": f"{sum(s['shards_cached'] for s in stages.values())} of {sum(s['shards'] for s in stages.values())}",
         "seconds": result["seconds"],
     }
     _print_summary("build-dataset", {k: v for k, v in rows.items() if v is not None})
+    if stages.get("annotate", {}).get("proxy"):
+        console.print("[bold yellow]The labels come from the PROXY annotator (full-reference rules), not from people.[/]")
     console.print(f"Dataset written to [bold]{result['out']}[/] (layout: see README, 'Where outputs land')")
 
 
@@ -232,6 +235,99 @@ def select(
     extra += [f"select.min_diff={min_diff}"] if min_diff is not None else []
     summary = _run(select_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config)
     _print_summary("select", summary)
+
+
+annotate_app = typer.Typer(help="Human annotation: export sets to annotators, serve the browser app, ingest votes.", no_args_is_help=True)
+app.add_typer(annotate_app, name="annotate")
+
+
+def _links(tokens: dict[str, str], host: str, port: int) -> None:
+    for name, token in sorted(tokens.items()):
+        console.print(f"  {name}: http://{host}:{port}/#token={token}")
+
+
+@annotate_app.command("export")
+def annotate_export(
+    out: Out,
+    annotators: Annotated[Optional[str], typer.Option("--annotators", help="Comma-separated names (default A,B,C).")] = None,
+    per_set: Annotated[Optional[int], typer.Option("--per-set", help="Different annotators per set (default 3).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Sets per batch (default 1000).")] = None,
+    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
+    host: Annotated[str, typer.Option(help="Host the app will be served on (for the printed links).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the app will be served on (for the printed links).")] = 8765,
+):
+    """Assign every set to annotators (three different ones each, balanced), fix each set's random
+    display order, create the annotation database and print one link with a token per annotator."""
+    from flows.annotate import annotate_export_flow
+
+    extra = [f"annotation.annotators={json.dumps(annotators.split(','))}"] if annotators else []
+    extra += [f"annotation.per_set={per_set}"] if per_set else []
+    extra += [f"annotation.batch_size={batch_size}"] if batch_size else []
+    summary = _run(annotate_export_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config)
+    if not summary["created"]:
+        console.print("Already exported; annotators, tokens and votes are kept. `hggt annotate tokens` issues new links.")
+        return
+    console.print(f"{summary['sets']} sets for {len(summary['annotators'])} annotators in {summary['batches']} batches; "
+                  f"sets per annotator: {summary['loads']}")
+    console.print("Send each annotator their link (also in annotation/tokens.txt, readable by you only):")
+    _links(summary["tokens"], host, port)
+
+
+@annotate_app.command("tokens")
+def annotate_tokens(out: Out, host: str = "127.0.0.1", port: int = 8765):
+    """Issue new links for every annotator; the old ones stop working, votes are kept."""
+    from hggt_core import storage as st
+    from tasks.annotation import store_for, write_tokens
+
+    store = store_for(st.normalize_root(out))
+    if not store.exists():
+        console.print("[bold red]error:[/] nothing exported yet: run `hggt annotate export` first")
+        raise typer.Exit(1)
+    tokens = store.reissue_tokens()
+    write_tokens(store, tokens)
+    _links(tokens, host, port)
+
+
+@annotate_app.command("serve")
+def annotate_serve(
+    out: Out,
+    host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 exposes the app to your network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+):
+    """Serve the annotation app. Annotators open the link with their token; votes go to
+    OUT/annotation/votes.sqlite as they submit."""
+    import uvicorn
+
+    from hggt_app.server import create_app
+    from hggt_core import storage as st
+    from tasks.annotation import store_for
+
+    store = store_for(st.normalize_root(out))
+    if not store.exists():
+        console.print("[bold red]error:[/] nothing exported yet: run `hggt annotate export` first")
+        raise typer.Exit(1)
+    console.print(f"Annotation app on http://{host}:{port}/ (Ctrl-C to stop); links: annotation/tokens.txt")
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
+@annotate_app.command("ingest")
+def annotate_ingest(
+    out: Out,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Folder of label files, or the published HGGT dataset (images/, labels/).")] = None,
+    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
+):
+    """Read votes (the app's database in OUT, label files at INPUT) into votes.parquet; aggregate
+    them into labels.parquet by the paper's rule and report agreement. Bad files are reported and skipped."""
+    from flows.annotate import annotate_ingest_flow
+
+    summary = _run(annotate_ingest_flow, None, out=out, input=input, preset=preset, overrides=set, config_file=config)
+    report = summary.pop("report")
+    _print_summary("annotate ingest", summary)
+    for source, r in report.items():
+        kappa = "n/a" if r["fleiss_kappa"] is None else f"{r['fleiss_kappa']:.3f}"
+        ds = r["dawid_skene"]["agreement_with_paper_rule"]
+        console.print(f"{source} votes: Fleiss' kappa {kappa}; Dawid-Skene agrees with the paper's rule on "
+                      f"{'n/a' if ds is None else f'{100 * ds:.1f}%'} of versions; labels {r['label_proportions']}")
 
 
 @app.command("sample-photos")

@@ -122,6 +122,22 @@ class SelectConfig(_Section):
     top_n: int | None = Field(None, gt=0, description="Keep the N most-changed patches as annotation sets (default: all).")
 
 
+class AnnotationConfig(_Section):
+    annotators: tuple[str, ...] = Field(("A", "B", "C"), description="Annotator names; each gets a token.")
+    per_set: int = Field(3, gt=0, description="Different annotators per set (the paper: 3).")
+    batch_size: int = Field(1000, gt=0, description="Sets per annotation batch (the paper: 1,000).")
+    mode: Literal["human", "proxy"] = Field(
+        "human", description="human: build-dataset waits for people; proxy: full-reference rules vote (demo only)."
+    )
+    wait_timeout: int = Field(30 * 24 * 3600, gt=0, description="Seconds build-dataset waits for annotation before failing.")
+
+    @model_validator(mode="after")
+    def _enough(self) -> "AnnotationConfig":
+        if len(set(self.annotators)) < self.per_set:
+            raise ValueError(f"{self.per_set} annotators per set need at least {self.per_set} distinct annotator names")
+        return self
+
+
 class HGGTConfig(_Section):
     preset: PresetName = "paper"
     seed: int = Field(0, description="Global seed; every item's randomness derives from (seed, item id, stage).")
@@ -131,6 +147,7 @@ class HGGTConfig(_Section):
     enhancers: EnhancersConfig = EnhancersConfig()
     enhance: EnhanceConfig = EnhanceConfig()
     select: SelectConfig = SelectConfig()
+    annotation: AnnotationConfig = AnnotationConfig()
 
     def min_image_size(self) -> int:
         return self.ingest.min_size if self.ingest.min_size is not None else self.patches.crop_size
@@ -184,6 +201,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
             },
         },
         "enhance": {"tile": 256, "overlap": 16, "shard_size": 3},
+        # Nobody annotates the demo: a proxy annotator votes, and the demo says so.
+        "annotation": {"mode": "proxy", "batch_size": 100},
     },
 }
 

@@ -116,7 +116,53 @@ SETS = _spec(
         pa.field("set_id", pa.string(), nullable=False),
         pa.field("patch_id", pa.string(), nullable=False),
         pa.field("rank", pa.int32(), nullable=False),
-        pa.field("max_diff", pa.float64(), nullable=False),
+        pa.field("max_diff", pa.float64()),  # null for sets imported from the published dataset
+    ],
+)
+
+SET_IMAGES = _spec(
+    "set_images", 1, ("set_id", "file"), "hggt select / hggt annotate ingest",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),  # original, 01 .. 04
+        pa.field("uri", pa.string(), nullable=False),
+    ],
+)
+
+ASSIGNMENTS = _spec(
+    "assignments", 1, ("set_id", "annotator"), "hggt annotate export",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("annotator", pa.string(), nullable=False),
+        pa.field("batch", pa.int32(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("display_order", pa.string(), nullable=False),
+    ],
+)
+
+VOTES = _spec(
+    "votes", 1, ("set_id", "version", "annotator"), "hggt annotate ingest",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("annotator", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("started_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("ended_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("seconds", pa.float64()),
+        pa.field("source", pa.string(), nullable=False),  # app, files, published, proxy
+    ],
+)
+
+LABELS = _spec(
+    "labels", 1, ("set_id", "version"), "hggt annotate ingest",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("effective_label", pa.string(), nullable=False),
+        pa.field("vote_count", pa.int32(), nullable=False),
+        pa.field("usable", pa.bool_(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # human or proxy
     ],
 )
 
@@ -149,5 +195,9 @@ STAGE_RUNS = _spec(
 )
 
 MANIFESTS: dict[str, ManifestSpec] = {
-    s.name: s for s in (IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, REJECTED, STAGE_RUNS)
+    s.name: s
+    for s in (
+        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS,
+        REJECTED, STAGE_RUNS,
+    )
 }

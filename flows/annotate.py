@@ -1,0 +1,98 @@
+"""Flows of human annotation (paper Sec. 3.3): export the sets to annotators, wait for their votes
+(or let the demo's proxy annotator vote), ingest and aggregate the votes into labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+
+from flows._runtime import publish_summary, resolve_config
+from hggt_core import storage
+from tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
+
+
+class AnnotationDone(RunInput):
+    """Resume once the annotators have finished (or to go on with the votes there are)."""
+
+    proceed: bool = True
+
+
+@flow(name="annotate-export", log_prints=True)
+def annotate_export_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+    """Assign every set of `sets.parquet` to annotators, create the annotation database and the
+    published-layout copy of the sets; returns one token per annotator (new exports only)."""
+    started = time.perf_counter()
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    summary = export_task(root, cfg)
+    public = {k: v for k, v in summary.items() if k != "tokens"}  # tokens stay out of the dashboard
+    publish_summary("annotate-export", root, public, started)
+    return summary
+
+
+@flow(name="annotate-ingest", log_prints=True)
+def annotate_ingest_flow(
+    out: str, input: str | None = None, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None
+) -> dict:
+    """Votes from the annotation app and from label files at `input` (ours, or the published HGGT
+    dataset, whose sets are imported) into votes.parquet, then labels.parquet and agreement."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    ingested = ingest_task(input, root, cfg, started_at)
+    publish_summary("annotate-ingest", root, ingested, started)
+    labels = aggregate_task(root, cfg, dt.datetime.now(dt.timezone.utc))
+    _publish_agreement(labels["report"])
+    summary = publish_summary("annotate-aggregate", root, {k: v for k, v in labels.items() if k != "report"}, started)
+    return {**summary, "votes": ingested["items"], "ingest_rejected": ingested["rejected"],
+            "reasons": ingested["reasons"] + labels["reasons"], "report": labels["report"]}
+
+
+def _publish_agreement(report: dict) -> None:
+    for source, r in report.items():
+        create_table_artifact(
+            key=f"annotation-agreement-{source}",
+            table=[{"metric": "Fleiss' kappa", "value": r["fleiss_kappa"]},
+                   {"metric": "Dawid-Skene agrees with the paper's rule", "value": r["dawid_skene"]["agreement_with_paper_rule"]},
+                   *({"metric": f"{k} share", "value": v} for k, v in r["label_proportions"].items())],
+            description=f"Agreement of the {source} votes",
+        )
+        create_table_artifact(key=f"annotation-annotators-{source}", table=r["annotators"], description=f"{source} annotators")
+
+
+@flow(name="annotate", log_prints=True)
+def annotate_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+    """The annotation step of build-dataset: export, then wait for people (a pause you resume in the
+    dashboard) or, in proxy mode, let the proxy annotator vote; then ingest and aggregate."""
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    logger = get_run_logger()
+    export = annotate_export_flow(out=out, preset=preset, overrides=overrides, config_file=config_file)
+    store = store_for(root)
+    if cfg.annotation.mode == "proxy":
+        voted = proxy_task(root)
+        logger.warning("PROXY ANNOTATION: %d sets were labelled by full-reference rules, not by people (source='proxy')", voted["sets"])
+    else:
+        required = store.required_votes()
+        have = {}
+        for v in store.votes():
+            have.setdefault(v["set_id"], set()).add(v["annotator"])
+        waiting = sum(len(have.get(s, ())) < n for s, n in required.items())
+        if waiting:
+            create_markdown_artifact(
+                key="annotation-waiting",
+                markdown=(f"# Waiting for annotation\n\n{waiting} of {len(required)} sets still need votes.\n\n"
+                          f"Start the app with `hggt annotate serve --out {root}` and send each annotator their link "
+                          f"(tokens: `{store.path.parent / 'tokens.txt'}`). Resume this run when they are done."),
+            )
+            logger.info("waiting for annotation of %d sets; resume this flow run when done", waiting)
+            pause_flow_run(wait_for_input=AnnotationDone, timeout=cfg.annotation.wait_timeout, key="annotation")
+    summary = annotate_ingest_flow(out=out, preset=preset, overrides=overrides, config_file=config_file)
+    summary["export"] = {k: v for k, v in export.items() if k != "tokens"}
+    summary["proxy"] = cfg.annotation.mode == "proxy"
+    return summary

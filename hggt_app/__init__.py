@@ -1,0 +1,1 @@
+"""The browser annotation app (`hggt annotate serve`)."""

@@ -1,0 +1,274 @@
+"""Prefect tasks of human annotation: export, proxy votes, vote ingestion, aggregation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import posixpath
+from collections import defaultdict
+from pathlib import Path
+
+from prefect import task
+
+from hggt_core import manifests, storage
+from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, vote_matrix
+from hggt_core.annotation.assignment import assign, display_order
+from hggt_core.annotation.labels import VERSIONS, aggregate
+from hggt_core.annotation.proxy import features, proxy_votes
+from hggt_core.annotation.published import FILES, LabelFileError, format_label_file, image_path, label_path, parse_label_file
+from hggt_core.annotation.store import AnnotationStore
+from hggt_core.config import HGGTConfig
+from hggt_core.images import decode_png
+from tasks.caching import code_version
+from tasks.runs import record_stage_run
+from tasks.shards import merge_rejected
+
+EXPORT, INGEST, AGGREGATE = "annotate-export", "annotate-ingest", "annotate-aggregate"
+CODE = code_version("hggt_core.annotation.labels", "hggt_core.annotation.published", "hggt_core.annotation.agreement",
+                    "hggt_core.annotation.assignment", "hggt_core.annotation.proxy")
+UTC = dt.timezone.utc
+
+
+def store_for(root: str) -> AnnotationStore:
+    fs, path = storage.url_to_fs(root)
+    if type(fs).__name__ != "LocalFileSystem":
+        raise ValueError(f"the annotation database is SQLite and needs a local dataset folder, not {root}")
+    return AnnotationStore(Path(path) / "annotation" / "votes.sqlite")
+
+
+def _set_images(root: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in manifests.read(root, "set_images").to_pylist():
+        out[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
+    return out
+
+
+def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[str, str]]) -> None:
+    """The sets in the published layout, annotation/images/<batch>/{original,01..04}/, for other tools:
+    hard links where the filesystem allows, copies elsewhere."""
+    batches = {a["set_id"]: a["batch"] for a in assignments}
+    for set_id, files in images.items():
+        for file, src in files.items():
+            name = f"{set_id}.png" if file == "original" else f"{set_id}_{file}.png"
+            dst = storage.join(root, "annotation", "images", f"{batches[set_id]:04d}", file, name)
+            if storage.exists(dst):
+                continue
+            if "://" not in src and "://" not in dst:
+                os.makedirs(posixpath.dirname(dst), exist_ok=True)
+                try:
+                    os.link(src, dst)
+                    continue
+                except OSError:
+                    pass
+            storage.atomic_write(dst, storage.read_bytes(src))
+
+
+def write_tokens(store: AnnotationStore, tokens: dict[str, str]) -> Path:
+    """The tokens, readable by the dataset's owner only, for runs started from the dashboard."""
+    path = store.path.parent / "tokens.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{name}\t#token={token}\n" for name, token in sorted(tokens.items())))
+    return path
+
+
+@task(name="annotate-export", persist_result=False)
+def export_task(root: str, cfg: HGGTConfig) -> dict:
+    """Assign every set to annotators and create the annotation database (once: an existing export,
+    with its tokens and votes, is kept)."""
+    store = store_for(root)
+    acfg = cfg.annotation
+    if store.exists():
+        return {"created": False, "tokens": {}, "sets": len(store.sets()), "annotators": store.annotators()}
+    images = _set_images(root)
+    set_ids = [r["set_id"] for r in manifests.read(root, "sets").sort_by("rank").to_pylist()]
+    missing = [s for s in set_ids if set(images.get(s, {})) != set(FILES)]
+    if missing:
+        raise ValueError(f"{len(missing)} sets lack some of their five images (first: {missing[0]}); re-run `hggt select`")
+    assignments = assign(set_ids, list(acfg.annotators), acfg.per_set, acfg.batch_size, cfg.seed)
+    orders = {s: display_order(s, cfg.seed) for s in set_ids}
+    tokens = store.create([{"set_id": s, "display_order": orders[s], "images": images[s]} for s in set_ids], assignments)
+    write_tokens(store, tokens)
+    table = manifests.to_table("assignments", [{**a, "display_order": ",".join(orders[a["set_id"]])} for a in assignments])
+    manifests.write(root, "assignments", table)
+    _publish_layout(root, assignments, {s: images[s] for s in set_ids})
+    loads = defaultdict(int)
+    for a in assignments:
+        loads[a["annotator"]] += 1
+    return {"created": True, "tokens": tokens, "sets": len(set_ids), "annotators": sorted(tokens), "loads": dict(loads),
+            "batches": max((a["batch"] for a in assignments), default=-1) + 1}
+
+
+@task(name="annotate-proxy", persist_result=False)
+def proxy_task(root: str) -> dict:
+    """Votes of the proxy annotator for every set that has no human vote yet."""
+    store = store_for(root)
+    human = {v["set_id"] for v in store.votes() if v["source"] != "proxy"}
+    described = {}
+    for s in store.sets():
+        if s["set_id"] in human:
+            continue
+        imgs = {f: decode_png(storage.read_bytes(u)) for f, u in s["images"].items()}
+        described[s["set_id"]] = features(imgs.pop("original"), imgs)
+    rows = proxy_votes(described)
+    store.record_versions(rows)
+    return {"sets": len({r["set_id"] for r in rows}), "votes": len(rows)}
+
+
+def _timestamp(value) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=value.tzinfo or UTC)
+    return dt.datetime.fromtimestamp(value, UTC)
+
+
+def _import_published_sets(root: str, files: list[storage.ListedFile], rejected: list[dict]) -> set[str]:
+    """Sets found in a published-layout images/ tree, recorded in sets.parquet and set_images.parquet."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for f in files:
+        parsed = image_path(f.relpath)
+        if parsed:
+            found[parsed[0]][parsed[1]] = f.url
+    complete = {s: imgs for s, imgs in found.items() if set(imgs) == set(FILES)}
+    for s in sorted(set(found) - set(complete)):
+        lacking = ", ".join(sorted(set(FILES) - set(found[s])))
+        rejected.append({"stage": INGEST, "item_id": f"images/{s}", "uri": None, "reason": f"set {s} lacks its {lacking} image(s)"})
+    if complete:
+        known = manifests.read_or_empty(root, "sets")
+        start = (max(known.column("rank").to_pylist(), default=0) or 0) + 1
+        new = [s for s in sorted(complete) if s not in set(known.column("set_id").to_pylist())]
+        rows = [{"set_id": s, "patch_id": s, "rank": start + i, "max_diff": None} for i, s in enumerate(new)]
+        manifests.write_if_changed(root, "sets", manifests.merge("sets", [known, manifests.to_table("sets", rows)]))
+        images = [{"set_id": s, "file": f, "uri": u} for s, imgs in complete.items() for f, u in imgs.items()]
+        existing = manifests.read_or_empty(root, "set_images")
+        manifests.write_if_changed(root, "set_images", manifests.merge("set_images", [existing, manifests.to_table("set_images", images)]))
+    return set(complete)
+
+
+def _write_app_label_files(root: str, store: AnnotationStore, votes: list[dict]) -> set[str]:
+    """The app's votes also as published-format label files, labels/<annotator>/<set>.json;
+    returns their URLs."""
+    orders = {s["set_id"]: s["display_order"] for s in store.sets()}
+    grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for v in votes:
+        if v["source"] == "app":
+            grouped[(v["annotator"], v["set_id"])].append(v)
+    written = set()
+    for (annotator, set_id), vs in grouped.items():
+        if len(vs) != len(VERSIONS):
+            continue
+        start, end = _timestamp(vs[0]["started_at"]), _timestamp(vs[0]["ended_at"])
+        data = format_label_file(set_id, {v["version"]: v["label"] for v in vs}, orders[set_id], start, end, vs[0]["seconds"])
+        url = storage.join(root, "labels", annotator, f"{set_id}.json")
+        storage.atomic_write(url, data)
+        written.add(url)
+    return written
+
+
+@task(name="annotate-ingest", persist_result=False)
+def ingest_task(input_url: str | None, root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
+    """votes.parquet from the app's database and from label files (ours or the published dataset's)."""
+    rejected: list[dict] = []
+    votes: list[dict] = []
+    seen: dict[tuple[str, str], str] = {}
+    try:
+        store = store_for(root)
+    except ValueError:
+        store = None
+    own_files: set[str] = set()
+    if store is not None and store.exists():
+        app_votes = store.votes()
+        own_files = _write_app_label_files(root, store, app_votes)
+        for v in app_votes:
+            seen.setdefault((v["annotator"], v["set_id"]), "the annotation app")
+            votes.append({**v, "started_at": _timestamp(v["started_at"]), "ended_at": _timestamp(v["ended_at"])})
+    files = storage.list_files(input_url, (".json", ".png")) if input_url else []
+    known = set(manifests.read_or_empty(root, "sets").column("set_id").to_pylist())
+    known |= _import_published_sets(root, files, rejected)
+    label_files = 0
+    for f in files:
+        where = label_path(f.relpath)
+        if where is None or f.url in own_files:
+            continue
+        label_files += 1
+
+        def reject(reason: str, f=f) -> None:
+            rejected.append({"stage": INGEST, "item_id": f.relpath, "uri": f.url, "reason": reason})
+
+        if where.set_id not in known:
+            reject(f"unknown set {where.set_id}: not in sets.parquet nor among the images")
+            continue
+        key = (where.annotator, where.set_id)
+        if key in seen:
+            reject(f"duplicate vote: annotator {where.annotator} already labelled set {where.set_id} in {seen[key]}")
+            continue
+        try:
+            parsed = parse_label_file(storage.read_bytes(f.url), where.set_id)
+        except LabelFileError as exc:
+            reject(str(exc))
+            continue
+        seen[key] = f.relpath
+        source = "published" if len(f.relpath.split("/")) - f.relpath.split("/").index("labels") == 4 else "files"
+        for version, label in parsed.labels.items():
+            votes.append({"set_id": where.set_id, "version": version, "annotator": where.annotator, "label": label,
+                          "started_at": _timestamp(parsed.start), "ended_at": _timestamp(parsed.end),
+                          "seconds": parsed.seconds, "source": source})
+    table = manifests.merge("votes", [manifests.to_table("votes", votes)])
+    manifests.write_if_changed(root, "votes", table)
+    manifests.write_if_changed(root, "rejected", merge_rejected(root, INGEST, [], rejected))
+    counts = {"items": table.num_rows, "rejected": len(rejected), "label_files": label_files,
+              "sets_with_votes": len({v["set_id"] for v in votes}), "shards": 0, "shards_cached": 0, "computed": table.num_rows}
+    counts["run_id"] = record_stage_run(root, INGEST, cfg, CODE, started_at, counts)
+    counts["reasons"] = [(r["item_id"], r["reason"]) for r in rejected]
+    return counts
+
+
+@task(name="annotate-aggregate", persist_result=False)
+def aggregate_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
+    """labels.parquet by the paper's rule, plus agreement statistics and a Dawid-Skene second opinion."""
+    votes = manifests.read(root, "votes").to_pylist()
+    human_sets = {v["set_id"] for v in votes if v["source"] != "proxy"}
+    rejected = [
+        {"stage": AGGREGATE, "item_id": s, "uri": None, "reason": "proxy votes ignored: the set has human votes"}
+        for s in sorted({v["set_id"] for v in votes if v["source"] == "proxy"} & human_sets)
+    ]
+    human = [v for v in votes if v["source"] != "proxy"]
+    proxy = [v for v in votes if v["source"] == "proxy" and v["set_id"] not in human_sets]
+    rows, report = [], {}
+    for source, group in (("human", human), ("proxy", proxy)):
+        if not group:
+            continue
+        labels, short = aggregate(group, cfg.annotation.per_set)
+        rows += [{**r, "source": source} for r in labels]
+        rejected += [{"stage": AGGREGATE, "item_id": s, "uri": None,
+                      "reason": f"fewer than {cfg.annotation.per_set} annotators voted on every version; left out of labels"} for s in short]
+        report[source] = _agreement(group, labels, cfg.annotation.per_set)
+    table = manifests.to_table("labels", rows)
+    manifests.write_if_changed(root, "labels", manifests.merge("labels", [table]))
+    manifests.write_if_changed(root, "rejected", merge_rejected(root, AGGREGATE, [], rejected))
+    storage.atomic_write(storage.join(root, "annotation", "agreement.json"), json.dumps(report, indent=2, default=str).encode())
+    sets = {r["set_id"]: r["usable"] for r in rows}
+    counts = {"items": len(rows), "sets": len(sets), "usable_sets": sum(sets.values()), "rejected": len(rejected),
+              "sources": sorted(report), "shards": 0, "shards_cached": 0, "computed": len(rows)}
+    counts["run_id"] = record_stage_run(root, AGGREGATE, cfg, CODE, started_at, counts)
+    counts["report"] = report
+    counts["reasons"] = [(r["item_id"], r["reason"]) for r in rejected]
+    return counts
+
+
+def _agreement(votes: list[dict], labels: list[dict], required: int) -> dict:
+    items = sorted({(r["set_id"], r["version"]) for r in labels})
+    matrix = vote_matrix(votes, items)
+    full = matrix[matrix.sum(axis=1) == required]
+    kappa = fleiss_kappa(full) if len(full) and required >= 2 else None
+    effective = {(r["set_id"], r["version"]): r["effective_label"] for r in labels}
+    ds = dawid_skene([v for v in votes if (v["set_id"], v["version"]) in effective])
+    same = sum(ds.get(item) == label for item, label in effective.items())
+    return {
+        "fleiss_kappa": kappa, "items": len(items), "label_proportions": label_proportions(labels),
+        "annotators": annotator_report(votes, labels),
+        "dawid_skene": {"agreement_with_paper_rule": same / len(effective) if effective else None,
+                        "label_proportions": label_proportions([{"effective_label": lab} for lab in ds.values()])},
+    }
