@@ -13,7 +13,7 @@ GPUS   ?= 1
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select build server worker deploy run-build clean
+.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest build server worker deploy run-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,15 @@ demo: setup
 	$(BIN)/hggt sample-photos data/sample-photos
 	$(BIN)/hggt build --input data/sample-photos --out data/demo --preset demo
 
-test: setup
+# Browser tests drive Debian's Chromium through Playwright (Playwright's own download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "warning: could not install Debian's chromium; the browser test will be skipped"
+
+test: setup chromium
 	$(BIN)/python -m pytest -m "not slow"
 
-test-all: setup
+test-all: setup chromium
 	$(BIN)/python -m pytest
 
 # Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR
@@ -49,6 +54,15 @@ patches: setup
 
 degrade: setup
 	$(BIN)/hggt degrade --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+annotate-export: setup
+	$(BIN)/hggt annotate export --out $(OUT) --preset $(PRESET)
+
+annotate-serve: setup
+	$(BIN)/hggt annotate serve --out $(OUT)
+
+annotate-ingest: setup
+	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
 
 synthesize-lr: setup
 	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
@@ -79,6 +93,15 @@ deploy: setup
 
 run-degrade: setup
 	$(BIN)/hggt degrade --input $(OUT) --out $(OUT) --preset $(PRESET)
+
+annotate-export: setup
+	$(BIN)/hggt annotate export --out $(OUT) --preset $(PRESET)
+
+annotate-serve: setup
+	$(BIN)/hggt annotate serve --out $(OUT)
+
+annotate-ingest: setup
+	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
 
 synthesize-lr: setup
 	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)

@@ -4,7 +4,7 @@
 const LABELS = ["Positive", "Similar", "Negative"];
 const SLOTS = ["1", "2", "3", "4"];
 const state = { token: null, queue: [], index: 0, set: null, labels: {}, selected: "1", shownAt: 0,
-                view: { scale: 1, tx: 0, ty: 0 }, natural: null, urls: [] };
+                view: { scale: 1, cx: 0, cy: 0 }, natural: null, urls: [], ready: false };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -35,13 +35,15 @@ function updateProgress(done, assigned) {
 
 async function loadSet(index) {
   if (!state.queue.length) { say("No sets are assigned to you."); return; }
+  state.ready = false;  // keys wait until the set is on screen, so no label lands on the wrong set
   state.index = Math.max(0, Math.min(index, state.queue.length - 1));
   const entry = state.queue[state.index];
   const info = await (await api(`/api/sets/${encodeURIComponent(entry.set_id)}`)).json();
   state.set = info.set_id;
   state.labels = Object.fromEntries(Object.entries(info.labels).filter(([, v]) => v));
   state.selected = SLOTS.find((s) => !state.labels[s]) || "1";
-  $("#setname").textContent = `set ${state.index + 1} of ${state.queue.length}: ${info.set_id}${entry.done ? " (done, you can revise it)" : ""}`;
+  $("#setname").textContent = "";
+  $("#setname").dataset.pending = `set ${state.index + 1} of ${state.queue.length}: ${info.set_id}${entry.done ? " (done, you can revise it)" : ""}`;
   state.urls.forEach((u) => URL.revokeObjectURL(u));
   state.urls = [];
   const slots = ["original", ...SLOTS];
@@ -56,9 +58,11 @@ async function loadSet(index) {
   })));
   const first = document.querySelector('[data-slot="original"] img');
   state.natural = { w: first.naturalWidth, h: first.naturalHeight };
+  $("#setname").textContent = $("#setname").dataset.pending;
   fit();
   render();
   state.shownAt = performance.now();
+  state.ready = true;
   say("");
 }
 
@@ -73,42 +77,46 @@ function render() {
   $("#next").disabled = state.index >= state.queue.length - 1;
 }
 
+// One zoom level (screen px per image px) and one centre (in image px) for all five views, which
+// differ in size: each view shows the same image point at its centre at the same magnification.
+function placement(view) {
+  const { scale, cx, cy } = state.view;
+  return { tx: view.clientWidth / 2 - cx * scale, ty: view.clientHeight / 2 - cy * scale };
+}
+
 function applyView() {
-  const { scale, tx, ty } = state.view;
-  document.querySelectorAll(".view img").forEach((img) => {
+  const { scale } = state.view;
+  document.querySelectorAll(".view").forEach((view) => {
+    const { tx, ty } = placement(view);
+    const img = view.querySelector("img");
     img.style.transform = `translate(${tx}px, ${ty}px) scale(${scale})`;
     img.classList.toggle("pixelated", scale > 1.5);
   });
 }
 
-function viewSize() {
-  const v = document.querySelector('.cell[data-slot="1"] .view');
-  return { w: v.clientWidth, h: v.clientHeight };
+function centre(scale) {
+  state.view = { scale, cx: state.natural.w / 2, cy: state.natural.h / 2 };
+  applyView();
 }
 
 function fit() {
   if (!state.natural) return;
-  const { w, h } = viewSize();
-  const scale = Math.min(w / state.natural.w, h / state.natural.h);
-  state.view = { scale, tx: (w - state.natural.w * scale) / 2, ty: (h - state.natural.h * scale) / 2 };
-  applyView();
+  const views = [...document.querySelectorAll(".view")];
+  centre(Math.min(...views.map((v) => Math.min(v.clientWidth / state.natural.w, v.clientHeight / state.natural.h))));
 }
 
 function oneToOne() {
-  if (!state.natural) return;
-  const { w, h } = viewSize();
-  const scale = 1 / window.devicePixelRatio;
-  state.view = { scale, tx: (w - state.natural.w * scale) / 2, ty: (h - state.natural.h * scale) / 2 };
-  applyView();
+  if (state.natural) centre(1 / window.devicePixelRatio);
 }
 
 function zoomAt(view, clientX, clientY, factor) {
   const rect = view.getBoundingClientRect();
-  const cx = clientX - rect.left, cy = clientY - rect.top;
+  const px = clientX - rect.left, py = clientY - rect.top;
+  const { tx, ty } = placement(view);
   const v = state.view;
+  const ix = (px - tx) / v.scale, iy = (py - ty) / v.scale;  // the image point under the cursor stays there
   const scale = Math.min(64, Math.max(0.05, v.scale * factor));
-  const f = scale / v.scale;
-  state.view = { scale, tx: cx - (cx - v.tx) * f, ty: cy - (cy - v.ty) * f };
+  state.view = { scale, cx: ix - (px - view.clientWidth / 2) / scale, cy: iy - (py - view.clientHeight / 2) / scale };
   applyView();
 }
 
@@ -120,6 +128,7 @@ function setLabel(slot, label) {
 }
 
 async function submit() {
+  if (!state.ready) return;
   if (!SLOTS.every((s) => state.labels[s])) { say("Label all four versions first."); return; }
   const seconds = (performance.now() - state.shownAt) / 1000;
   const response = await api(`/api/sets/${encodeURIComponent(state.set)}/votes`, {
@@ -154,7 +163,8 @@ function wire() {
     view.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; view.setPointerCapture(e.pointerId); view.classList.add("dragging"); });
     view.addEventListener("pointermove", (e) => {
       if (!drag) return;
-      state.view.tx += e.clientX - drag.x; state.view.ty += e.clientY - drag.y;
+      state.view.cx -= (e.clientX - drag.x) / state.view.scale;
+      state.view.cy -= (e.clientY - drag.y) / state.view.scale;
       drag = { x: e.clientX, y: e.clientY };
       applyView();
     });
@@ -167,9 +177,9 @@ function wire() {
   $("#fit").addEventListener("click", fit);
   $("#one").addEventListener("click", oneToOne);
   $("#submit").addEventListener("click", () => submit().catch((e) => say(e.message)));
-  window.addEventListener("resize", fit);
+  window.addEventListener("resize", applyView);
   document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || !state.ready) return;
     const key = e.key.toLowerCase();
     if (SLOTS.includes(key)) { state.selected = key; render(); }
     else if (key === "p" || key === "s" || key === "n") setLabel(state.selected, { p: "Positive", s: "Similar", n: "Negative" }[key]);

@@ -75,7 +75,7 @@ def test_deployment_run_completes_on_a_local_worker(tmp_path, local_server):
     _prefect(env, "work-pool", "create", "hggt-local", "--type", "process")
     deployed = _prefect(env, "--no-prompt", "deploy", "--all")
     for name in ("build-dataset/local", "ingest/local", "extract-patches/local", "degrade/local", "synthesize-lr/local",
-                 "train-enhancers/local", "enhance/local", "select/local"):
+                 "train-enhancers/local", "enhance/local", "select/local", "annotate/local", "annotate-ingest/local"):
         assert name in deployed
     created = _prefect(
         env, "deployment", "run", "build-dataset/local",

@@ -1,0 +1,65 @@
+"""A real annotation app on 127.0.0.1 over a store of synthetic sets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from hggt_app.server import create_app
+from hggt_core.annotation.assignment import assign, display_order
+from hggt_core.annotation.store import AnnotationStore
+from hggt_core.images import encode_png
+from tests.photos import textured
+
+FILES = ("original", "01", "02", "03", "04")
+
+
+def make_store(folder: Path, sets: int, annotators: list[str], per_set: int) -> tuple[AnnotationStore, dict[str, str]]:
+    images = folder / "images"
+    images.mkdir(parents=True)
+    rows = []
+    for i in range(sets):
+        set_id = f"photo{i}-0-{i * 8}"
+        files = {}
+        for j, f in enumerate(FILES):
+            path = images / f"{set_id}_{f}.png"
+            path.write_bytes(encode_png(textured(24, 32, seed=100 * i + j)))
+            files[f] = str(path)
+        rows.append({"set_id": set_id, "display_order": display_order(set_id, 0), "images": files})
+    store = AnnotationStore(folder / "annotation" / "votes.sqlite")
+    tokens = store.create(rows, assign([r["set_id"] for r in rows], annotators, per_set, 1000, 0))
+    return store, tokens
+
+
+class Server:
+    def __init__(self, store: AnnotationStore):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    store, tokens = make_store(tmp_path, sets=6, annotators=["alice", "bob", "carol"], per_set=2)
+    with Server(store) as server:
+        yield server, store, tokens
