@@ -13,7 +13,7 @@ GPUS   ?= 1
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest build server worker deploy run-build clean
+.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest maps build server worker deploy run-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ annotate-serve: setup
 annotate-ingest: setup
 	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
 
+maps: setup
+	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
+
 synthesize-lr: setup
 	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
 
@@ -102,6 +105,9 @@ annotate-serve: setup
 
 annotate-ingest: setup
 	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
+
+maps: setup
+	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
 
 synthesize-lr: setup
 	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)

@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import degradations, enhance, patches
+from benchmarks import degradations, enhance, maps, patches
 
-BENCHMARKS = {"patches": patches.run, "degradations": degradations.run, "enhance": enhance.run}
+BENCHMARKS = {"patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "maps": maps.run}
 
 
 def main(argv: list[str]) -> int:

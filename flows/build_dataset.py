@@ -9,7 +9,8 @@
 7. select            textured, most-changed patches become annotation sets -> sets.parquet
 8. annotate          three annotators per set label each version Positive/Similar/Negative;
                      the run pauses until they are done -> votes.parquet, labels.parquet
-Later stages (indication maps, Real-ISR training, evaluation) join here as they land.
+9. maps              indication maps of every (positive, negative) pair -> maps.parquet
+Real-ISR training (`hggt train-sr`) and evaluation run on the finished dataset.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flows.degrade import degrade_flow, synthesize_lr_flow
 from flows.enhance import enhance_flow, select_flow
 from flows.extract_patches import extract_patches_flow
 from flows.ingest import ingest_flow
+from flows.maps import maps_flow
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import storage
 
@@ -52,6 +54,7 @@ def build_dataset_flow(
         "enhance": lambda: enhance_flow(**common),
         "select": lambda: select_flow(**common),
         "annotate": lambda: annotate_flow(**common),
+        "maps": lambda: maps_flow(**common),
     }
     stages = {}
     for name in STAGES:
@@ -61,4 +64,4 @@ def build_dataset_flow(
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
 
 
-STAGES = ("ingest", "patches", "degrade", "synthesize-lr", "train-enhancers", "enhance", "select", "annotate")
+STAGES = ("ingest", "patches", "degrade", "synthesize-lr", "train-enhancers", "enhance", "select", "annotate", "maps")

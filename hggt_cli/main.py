@@ -129,6 +129,7 @@ def build(
         "enhanced patches": stages.get("enhance", {}).get("items"),
         "annotation sets": stages.get("select", {}).get("items"),
         "labelled sets (usable)": (f"{stages['annotate']['sets']} ({stages['annotate']['usable_sets']})" if "annotate" in stages else None),
+        "indication maps (sets)": (f"{stages['maps']['items']} ({stages['maps']['sets']})" if "maps" in stages else None),
         "rejected later": sum(s.get("rejected", 0) for name, s in stages.items() if name != "ingest"),
         "cached shards": f"{sum(s['shards_cached'] for s in stages.values())} of {sum(s['shards'] for s in stages.values())}",
         "seconds": result["seconds"],
@@ -235,6 +236,16 @@ def select(
     extra += [f"select.min_diff={min_diff}"] if min_diff is not None else []
     summary = _run(select_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config)
     _print_summary("select", summary)
+
+
+@app.command()
+def maps(out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+    """Indication maps (M_pos, M_neg, M_ind) of every (positive, negative) pair of every usable set
+    with a negative, as float16 .npz files, with a Figure-3-style picture per set."""
+    from flows.maps import maps_flow
+
+    summary = _run(maps_flow, workers, out=out, preset=preset, overrides=set, config_file=config)
+    _print_summary("maps", summary)
 
 
 annotate_app = typer.Typer(help="Human annotation: export sets to annotators, serve the browser app, ingest votes.", no_args_is_help=True)

@@ -138,6 +138,18 @@ class AnnotationConfig(_Section):
         return self
 
 
+class MapsConfig(_Section):
+    ksize: int = Field(3, ge=3, description="Window of the local variance (the paper: 3).")
+    figure_size: int = Field(192, gt=16, description="Panel side of the per-set Figure 3 pictures.")
+    shard_size: int = Field(32, gt=0, description="Sets per maps task run.")
+
+    @model_validator(mode="after")
+    def _odd(self) -> "MapsConfig":
+        if self.ksize % 2 == 0:
+            raise ValueError("maps.ksize must be odd")
+        return self
+
+
 class HGGTConfig(_Section):
     preset: PresetName = "paper"
     seed: int = Field(0, description="Global seed; every item's randomness derives from (seed, item id, stage).")
@@ -148,6 +160,7 @@ class HGGTConfig(_Section):
     enhance: EnhanceConfig = EnhanceConfig()
     select: SelectConfig = SelectConfig()
     annotation: AnnotationConfig = AnnotationConfig()
+    maps: MapsConfig = MapsConfig()
 
     def min_image_size(self) -> int:
         return self.ingest.min_size if self.ingest.min_size is not None else self.patches.crop_size

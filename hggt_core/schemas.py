@@ -166,6 +166,22 @@ LABELS = _spec(
     ],
 )
 
+MAPS = _spec(
+    "maps", 1, ("set_id", "pos_version", "neg_version"), "hggt maps",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("pos_version", pa.string(), nullable=False),  # 'original' when the set has no positive
+        pa.field("neg_version", pa.string(), nullable=False),
+        pa.field("n_pos", pa.int32(), nullable=False),
+        pa.field("n_neg", pa.int32(), nullable=False),
+        pa.field("nonzero_fraction", pa.float64(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("figure_uri", pa.string()),
+    ],
+)
+
 REJECTED = _spec(
     "rejected", 1, ("stage", "item_id"), "every stage",
     [
@@ -197,7 +213,7 @@ STAGE_RUNS = _spec(
 MANIFESTS: dict[str, ManifestSpec] = {
     s.name: s
     for s in (
-        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS,
+        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, MAPS,
         REJECTED, STAGE_RUNS,
     )
 }

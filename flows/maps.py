@@ -1,0 +1,29 @@
+"""Flow `maps`: indication maps of every labelled set with a negative (paper Sec. 4)."""
+
+from __future__ import annotations
+
+import base64
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows._runtime import default_task_runner, resolve_config, sharded_stage
+from hggt_core import manifests, storage
+from tasks.maps import finalize_maps, maps_shard, plan_maps
+
+
+@flow(name="maps", task_runner=default_task_runner(), log_prints=True)
+def maps_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+    """M_pos, M_neg and M_ind for each (positive, negative) pair of every usable set with a negative:
+    `maps/<set>/<pos>_<neg>.npz` (float16), `maps/<set>/figure.jpg` and `maps.parquet`."""
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    summary = sharded_stage("maps", root, cfg, lambda: plan_maps(root, cfg), maps_shard, finalize_maps)
+    figures = [r["figure_uri"] for r in manifests.read(root, "maps").to_pylist() if r["figure_uri"]][:4]
+    if figures:
+        pictures = "\n\n".join(
+            f"![{uri}](data:image/jpeg;base64,{base64.b64encode(storage.read_bytes(storage.resolve(root, uri))).decode()})"
+            for uri in figures
+        )
+        create_markdown_artifact(key="maps-examples", markdown=f"# Indication maps\n\noriginal, positive, negative, M_neg, M_pos, M_ind\n\n{pictures}")
+    return summary

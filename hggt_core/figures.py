@@ -1,0 +1,37 @@
+"""Pictures for the dashboard and the dataset report."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _panel(img: np.ndarray, size: int, title: str) -> np.ndarray:
+    out = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    bar = np.full((22, size, 3), 32, np.uint8)
+    cv2.putText(bar, title, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
+    return np.vstack([bar, out])
+
+
+def heat(m: np.ndarray, top: float) -> np.ndarray:
+    """A map as an RGB heat image, 0 black, ``top`` and above white-yellow (inferno)."""
+    scaled = np.clip(m / top if top > 0 else np.zeros_like(m), 0, 1)
+    return cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
+def map_figure(
+    ori: np.ndarray, pos: np.ndarray, neg: np.ndarray, m_neg: np.ndarray, m_pos: np.ndarray, m_ind: np.ndarray,
+    pos_title: str = "positive", neg_title: str = "negative", size: int = 192,
+) -> np.ndarray:
+    """Supplement Figure 3's row: original, positive, negative, M_neg, M_pos, M_ind; the three maps
+    share one colour scale (the 99th percentile of M_neg)."""
+    top = float(np.percentile(m_neg, 99)) or float(m_neg.max())
+    panels = [
+        _panel(ori, size, "original"), _panel(pos, size, pos_title), _panel(neg, size, neg_title),
+        _panel(heat(m_neg, top), size, "M_neg"), _panel(heat(m_pos, top), size, "M_pos"), _panel(heat(m_ind, top), size, "M_ind"),
+    ]
+    gap = np.full((size + 22, 4, 3), 16, np.uint8)
+    row = [panels[0]]
+    for p in panels[1:]:
+        row += [gap, p]
+    return np.hstack(row)

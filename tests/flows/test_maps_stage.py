@@ -1,0 +1,66 @@
+"""The maps stage on hand-made labels: every (positive, negative) pair, the no-positive case,
+sets without negatives left out, stored maps equal to a recomputation."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from flows.build_dataset import build_dataset_flow
+from flows.maps import maps_flow
+from hggt_core import manifests, storage
+from hggt_core.images import decode_png
+from hggt_core.maps import indication_map
+from tasks.maps import load_maps
+from tests.flows.conftest import TINY, write_good_photos
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    photos = tmp_path_factory.mktemp("photos")
+    write_good_photos(photos, count=2, size=(200, 260))
+    root = tmp_path_factory.mktemp("ds")
+    build_dataset_flow(input=str(photos), out=str(root), preset="demo", overrides=[*TINY, "select.top_n=4"], until="select")
+    sets = manifests.read(str(root), "sets").column("set_id").to_pylist()
+    plan = {
+        sets[0]: {"01": ("Positive", 3), "02": ("Positive", 2), "03": ("Negative", 2), "04": ("Similar", 1)},
+        sets[1]: {"01": ("Similar", 1), "02": ("Similar", 2), "03": ("Similar", 3), "04": ("Negative", 3)},
+        sets[2]: {"01": ("Positive", 2), "02": ("Similar", 2), "03": ("Similar", 1), "04": ("Similar", 3)},
+        sets[3]: {"01": ("Similar", 1), "02": ("Similar", 3), "03": ("Similar", 2), "04": ("Similar", 1)},
+    }
+    rows = [{"set_id": s, "version": v, "effective_label": lab, "vote_count": n, "usable": s != sets[3], "source": "human"}
+            for s, versions in plan.items() for v, (lab, n) in versions.items()]
+    manifests.write(str(root), "labels", manifests.to_table("labels", rows))
+    return root, sets
+
+
+def test_maps_cover_every_pair_and_match_a_recomputation(labelled, tmp_path):
+    src, sets = labelled
+    root = tmp_path / "ds"
+    shutil.copytree(src, root)
+    summary = maps_flow(out=str(root), preset="demo")
+    rows = manifests.read(str(root), "maps").to_pylist()
+    assert {(r["set_id"], r["pos_version"], r["neg_version"], r["n_pos"], r["n_neg"]) for r in rows} == {
+        (sets[0], "01", "03", 3, 2), (sets[0], "02", "03", 2, 2), (sets[1], "original", "04", 0, 3)}
+    assert summary["sets"] == 2 and summary["items"] == 3
+    images = {(r["set_id"], r["file"]): r["uri"] for r in manifests.read(str(root), "set_images").to_pylist()}
+
+    def img(set_id, f):
+        return decode_png(storage.read_bytes(storage.resolve(str(root), images[(set_id, f)]))).astype(np.float32) / 255
+
+    for r in rows:
+        data = storage.read_bytes(storage.resolve(str(root), r["uri"]))
+        assert storage.sha256_bytes(data) == r["sha256"]
+        stored = load_maps(data)
+        pos = None if r["pos_version"] == "original" else img(r["set_id"], r["pos_version"])
+        expected = indication_map(img(r["set_id"], "original"), pos, img(r["set_id"], r["neg_version"]), r["n_pos"], r["n_neg"])
+        for name, want in zip(("m_pos", "m_neg", "m_ind"), expected):
+            np.testing.assert_allclose(stored[name], want, rtol=2e-3, atol=1e-4)  # float16 storage
+        assert r["nonzero_fraction"] == pytest.approx(float((expected[2] > 0).mean()))
+    figures = {r["set_id"]: r["figure_uri"] for r in rows if r["figure_uri"]}
+    assert set(figures) == {sets[0], sets[1]}
+    assert all((root / uri).is_file() for uri in figures.values())
+    again = maps_flow(out=str(root), preset="demo")
+    assert again["shards_cached"] == again["shards"]
