@@ -13,7 +13,7 @@ GPUS   ?= 1
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest maps build server worker deploy run-build clean
+.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest maps train-sr build server worker deploy run-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ annotate-serve: setup
 annotate-ingest: setup
 	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
 
+ARCH ?= rrdb
+train-sr: setup
+	$(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode psnr
+	for mode in ori pos posneg; do $(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode $$mode || exit 1; done
+
 maps: setup
 	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
 
@@ -105,6 +110,11 @@ annotate-serve: setup
 
 annotate-ingest: setup
 	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
+
+ARCH ?= rrdb
+train-sr: setup
+	$(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode psnr
+	for mode in ori pos posneg; do $(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode $$mode || exit 1; done
 
 maps: setup
 	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)

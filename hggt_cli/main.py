@@ -248,6 +248,26 @@ def maps(out: Out, preset: Preset = "paper", set: Overrides = None, config: Conf
     _print_summary("maps", summary)
 
 
+@app.command("train-sr")
+def train_sr(
+    out: Out,
+    arch: Annotated[str, typer.Option("--arch", help="Generator: rrdb (RRDBNet x4) or swinir (SwinIR x4, real-SR variant).")] = "rrdb",
+    mode: Annotated[str, typer.Option("--mode", help="psnr (L1 pretraining), ori (original GT), pos (positive GT), posneg (positive + negative GTs).")] = "posneg",
+    init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a model file.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint.")] = True,
+    preset: Preset = "paper",
+    set: Overrides = None,
+    config: ConfigFile = None,
+):
+    """Train a Real-ISR model x4 on the labelled sets (SPEC section 7); the run lands in
+    OUT/runs/<run_id>/ and runs.parquet. Train --mode psnr first: the GAN modes start from it."""
+    from flows.train_sr import train_sr_flow
+
+    summary = _run(train_sr_flow, None, out=out, arch=arch, mode=mode, init=init, resume=resume, preset=preset,
+                   overrides=set, config_file=config)
+    _print_summary("train-sr", summary)
+
+
 annotate_app = typer.Typer(help="Human annotation: export sets to annotators, serve the browser app, ingest votes.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate")
 

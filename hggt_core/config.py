@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2, DegradationSettings
 from hggt_core.enhancement import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize
+from hggt_core.realisr import RRDBSize, SwinIRSize
 from hggt_core.training.config import TrainConfig
 
 PresetName = Literal["paper", "demo"]
@@ -150,6 +151,18 @@ class MapsConfig(_Section):
         return self
 
 
+class TrainSRConfig(_Section):
+    rrdb: RRDBSize = RRDBSize()
+    swinir: SwinIRSize = SwinIRSize()
+    train: TrainConfig = Field(
+        TrainConfig(batch_size=12, gt_size=256, pool_size=144),
+        description="SPEC section 7: GT crop 256 (LQ 64), batch 12, pool 144, 300k iterations, lr halved at 200k.",
+    )
+    scale: int = Field(4, description="Super-resolution factor (the generators here are x4).")
+    negative_weight: float = Field(300.0, ge=0, description="Weight of the negative-GT term in posneg mode.")
+    init: str = Field("auto", description="GAN modes start from: 'auto' (the latest psnr run of the arch), 'none', or a model file.")
+
+
 class HGGTConfig(_Section):
     preset: PresetName = "paper"
     seed: int = Field(0, description="Global seed; every item's randomness derives from (seed, item id, stage).")
@@ -161,6 +174,7 @@ class HGGTConfig(_Section):
     select: SelectConfig = SelectConfig()
     annotation: AnnotationConfig = AnnotationConfig()
     maps: MapsConfig = MapsConfig()
+    train_sr: TrainSRConfig = TrainSRConfig()
 
     def min_image_size(self) -> int:
         return self.ingest.min_size if self.ingest.min_size is not None else self.patches.crop_size
@@ -202,18 +216,28 @@ _PRESETS: dict[str, dict[str, Any]] = {
         },
         "ingest": {"shard_size": 8},
         "degrade": {"shard_size": 64},
-        # Tiny enhancers for a few dozen iterations, without the VGG perceptual term (no weights
-        # are downloaded): the demo shows the pipeline, not the paper's image quality.
+        # Tiny enhancers for a few dozen iterations at a high learning rate, without the VGG
+        # perceptual term (no weights are downloaded): the demo shows the pipeline, not the
+        # paper's image quality.
         "enhancers": {
             "rcan": {"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
             "elan": {"blocks": 2, "channels": 24, "windows": [4, 8, 16], "expansion": 2, "shared_depth": 1},
             "train": {
-                "iterations": 40, "milestones": [30], "batch_size": 2, "gt_size": 64, "pool_size": 8,
-                "perceptual_weight": 0.0, "checkpoint_every": 20, "log_every": 10, "image_buffer": 4,
+                "iterations": 60, "milestones": [45], "batch_size": 2, "gt_size": 64, "pool_size": 8, "lr": 1e-3,
+                "perceptual_weight": 0.0, "checkpoint_every": 30, "log_every": 10, "image_buffer": 4,
                 "discriminator_channels": 16,
             },
         },
         "enhance": {"tile": 256, "overlap": 16, "shard_size": 3},
+        "train_sr": {
+            "rrdb": {"blocks": 2, "channels": 16, "growth": 8},
+            "swinir": {"embed_dim": 24, "depths": [2, 2], "num_heads": [2, 2], "window_size": 8, "num_feat": 16},
+            "train": {
+                "iterations": 100, "milestones": [75], "batch_size": 4, "gt_size": 64, "pool_size": 8, "lr": 2e-3,
+                "perceptual_weight": 0.0, "checkpoint_every": 50, "log_every": 10, "image_buffer": 8,
+                "discriminator_channels": 16,
+            },
+        },
         # Nobody annotates the demo: a proxy annotator votes, and the demo says so.
         "annotation": {"mode": "proxy", "batch_size": 100},
     },
@@ -236,7 +260,9 @@ def load_config(preset: str = "paper", overrides: dict[str, Any] | None = None) 
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(_PRESETS)}")
     if overrides and "preset" in overrides:
         raise ValueError("the preset is chosen with --preset, not overridden")
-    data = _merge(_PRESETS[preset], overrides or {})
+    # Overrides land on the complete defaults, so a nested section keeps the values it does not
+    # name (train_sr.train defaults differ from a bare TrainConfig's).
+    data = _merge(_merge(HGGTConfig().model_dump(mode="json"), _PRESETS[preset]), overrides or {})
     data["preset"] = preset
     return HGGTConfig.model_validate(data)
 

@@ -35,3 +35,16 @@ def map_figure(
     for p in panels[1:]:
         row += [gap, p]
     return np.hstack(row)
+
+
+def sample_grid(rows: list[list[np.ndarray]], titles: list[str], size: int = 160) -> np.ndarray:
+    """Rows of equally titled panels (e.g. bicubic | SR | GT per training sample)."""
+    gap = np.full((size + 22, 4, 3), 16, np.uint8)
+    lines = []
+    for images in rows:
+        panels = [_panel(img, size, title) for img, title in zip(images, titles)]
+        line = [panels[0]]
+        for p in panels[1:]:
+            line += [gap, p]
+        lines.append(np.hstack(line))
+    return np.vstack(lines)

@@ -182,6 +182,34 @@ MAPS = _spec(
     ],
 )
 
+RUNS = _spec(
+    "runs", 1, ("run_id",), "hggt train-sr",
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("arch", pa.string(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),
+        pa.field("iterations", pa.int64(), nullable=False),
+        pa.field("checkpoint_uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("config_hash", pa.string(), nullable=False),
+        pa.field("data_fingerprint", pa.string(), nullable=False),
+        pa.field("sets", pa.int64(), nullable=False),
+        pa.field("init_run", pa.string()),
+        pa.field("parameters", pa.int64(), nullable=False),
+        pa.field("perceptual", pa.bool_(), nullable=False),
+        pa.field("negative_weight", pa.float64()),
+        pa.field("final_l1", pa.float64()),
+        pa.field("final_perceptual", pa.float64()),
+        pa.field("final_gan", pa.float64()),
+        pa.field("final_negative", pa.float64()),
+        pa.field("final_d_real", pa.float64()),
+        pa.field("final_d_fake", pa.float64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("device", pa.string()),
+        pa.field("created_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ],
+)
+
 REJECTED = _spec(
     "rejected", 1, ("stage", "item_id"), "every stage",
     [
@@ -213,7 +241,7 @@ STAGE_RUNS = _spec(
 MANIFESTS: dict[str, ManifestSpec] = {
     s.name: s
     for s in (
-        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, MAPS,
+        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, MAPS, RUNS,
         REJECTED, STAGE_RUNS,
     )
 }

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import posixpath
 import time
 
-import torch
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
 
 from hggt_core import manifests, storage
 from hggt_core.archs import parameter_count
@@ -23,6 +20,7 @@ from hggt_core.training.losses import PerceptualLoss
 from hggt_core.training.loop import restore, run_training
 from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
+from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, to_bytes
 
 STAGE = "train-enhancers"
 CODE = code_version(
@@ -49,32 +47,6 @@ def compatibility_key(spec: EnhancerSpec, cfg: HGGTConfig, hr_fingerprint: str) 
 
 def _seed(cfg: HGGTConfig, version: str) -> int:
     return int(item_seed_sequence(cfg.seed, STAGE, version).generate_state(1)[0])
-
-
-def _latest_checkpoint(folder: str, key: str) -> dict | None:
-    fs, path = storage.url_to_fs(folder)
-    try:
-        names = sorted(p for p in fs.ls(path, detail=False) if posixpath.basename(p).startswith("iter_"))
-    except FileNotFoundError:
-        return None
-    for name in reversed(names):
-        state = torch.load(io.BytesIO(fs.cat_file(name)), map_location="cpu", weights_only=False)
-        if state.get("key") == key:
-            return state
-    return None
-
-
-def _prune(folder: str, keep: int) -> None:
-    fs, path = storage.url_to_fs(folder)
-    names = sorted(p for p in fs.ls(path, detail=False) if posixpath.basename(p).startswith("iter_"))
-    for name in names[:-keep]:
-        fs.rm_file(name)
-
-
-def _to_bytes(obj) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
 
 
 @task(name="train-enhancer", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
@@ -113,29 +85,17 @@ def train_enhancer(
     folder = enhancer_dir(root, spec.version)
     checkpoints = storage.join(folder, "checkpoints")
     key = compatibility_key(spec, cfg, hr_fingerprint)
-    state = _latest_checkpoint(checkpoints, key) if resume else None
+    state = latest_checkpoint(checkpoints, key) if resume else None
     if state is not None:
         restore(trainer, data, state)
         logger.info("enhancer %s resumes from iteration %d", spec.version, trainer.iteration)
 
-    history: list[dict] = []
-
-    def on_log(it: int, logs: dict) -> None:
-        history.append({"iteration": it, **{k: round(v, 6) for k, v in logs.items()}})
-        logger.info("enhancer %s iteration %d/%d: %s", spec.version, it, tcfg.iterations, history[-1])
-        create_table_artifact(
-            key=f"enhancer-{spec.version}-losses", table=history[-200:],
-            description=f"Loss curve of enhancer {spec.version} ({spec.arch}, setting {spec.setting})",
-        )
-
-    def on_checkpoint(it: int, full: dict) -> None:
-        storage.atomic_write(storage.join(checkpoints, f"iter_{it:08d}.pt"), _to_bytes({**full, "key": key}))
-        _prune(checkpoints, tcfg.keep_checkpoints)
-
+    on_log, _ = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations)
+    on_checkpoint = checkpoint_writer(checkpoints, key, tcfg.keep_checkpoints)
     logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
     payload = enhancer_payload(spec, options, trainer.inference_model(), cfg.section_hash("enhancers"), trainer.iteration)
     uri = posixpath.join("enhancers", spec.version, "model.pt")
-    written = storage.atomic_write(storage.resolve(root, uri), _to_bytes(payload))
+    written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))
     return {
         "version": spec.version, "arch": spec.arch, "setting": spec.setting, "iterations": trainer.iteration,
         "checkpoint_uri": uri, "sha256": written.sha256, "config_hash": cfg.section_hash("enhancers"),

@@ -16,7 +16,15 @@ def build_generator(arch: str, **options: Any) -> nn.Module:
         from hggt_core.archs.elan import ELAN
 
         return ELAN(**options)
-    raise ValueError(f"unknown generator architecture {arch!r}; choose rcan or elan")
+    if arch == "rrdb":
+        from hggt_core.archs.rrdbnet import RRDBNet
+
+        return RRDBNet(**options)
+    if arch == "swinir":
+        from hggt_core.archs.swinir import SwinIR
+
+        return SwinIR(**options)
+    raise ValueError(f"unknown generator architecture {arch!r}; choose rcan, elan, rrdb or swinir")
 
 
 def parameter_count(model: nn.Module) -> int:

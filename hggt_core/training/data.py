@@ -1,7 +1,8 @@
-"""Random HR training crops with flips and 90-degree rotations, deterministic and resumable.
+"""Random training crops, deterministic and resumable.
 
-A small buffer of decoded HR images is kept and one of them is replaced every few iterations, so
-thousands of photos can be sampled without decoding one per crop or holding them all.
+A small buffer of decoded images (or groups of aligned images, such as the five versions of a
+set) is kept and one of them is replaced every few iterations, so thousands of photos can be
+sampled without decoding one per crop or holding them all.
 """
 
 from __future__ import annotations
@@ -11,24 +12,33 @@ from collections.abc import Callable
 import numpy as np
 
 
-class HRCropSampler:
-    def __init__(self, count: int, load: Callable[[int], np.ndarray], crop: int, buffer: int, refresh_every: int, seed: int):
+class CropSampler:
+    """Crops of image groups: ``load(i)`` returns a list of aligned H x W x 3 arrays, and every
+    image of a group is cut at the same place with the same flips. ``dihedral`` adds vertical
+    flips and transposes to the horizontal flip."""
+
+    def __init__(
+        self, count: int, load: Callable[[int], list[np.ndarray]], crop: int, buffer: int, refresh_every: int, seed: int,
+        dihedral: bool = True,
+    ):
         if count <= 0:
             raise ValueError("no HR images to train on")
-        self.count, self.load, self.crop = count, load, crop
+        self.count, self.load, self.crop, self.dihedral = count, load, crop, dihedral
         self.buffer, self.refresh_every = min(buffer, count), refresh_every
         self.rng = np.random.default_rng(seed)
         self.buffer_ids: list[int] = []
         self.calls = 0
-        self._images: dict[int, np.ndarray] = {}
+        self._images: dict[int, list[np.ndarray]] = {}
 
-    def _image(self, index: int) -> np.ndarray:
+    def _group(self, index: int) -> list[np.ndarray]:
         if index not in self._images:
-            img = self.load(index)
-            h, w = img.shape[:2]
-            if h < self.crop or w < self.crop:
-                img = np.pad(img, ((0, max(0, self.crop - h)), (0, max(0, self.crop - w)), (0, 0)), mode="reflect")
-            self._images[index] = img
+            group = []
+            for img in self.load(index):
+                h, w = img.shape[:2]
+                if h < self.crop or w < self.crop:
+                    img = np.pad(img, ((0, max(0, self.crop - h)), (0, max(0, self.crop - w)), (0, 0)), mode="reflect")
+                group.append(img)
+            self._images[index] = group
         return self._images[index]
 
     def _refresh(self) -> None:
@@ -42,25 +52,33 @@ class HRCropSampler:
             if index not in self.buffer_ids:
                 del self._images[index]
 
-    def sample(self, n: int) -> np.ndarray:
-        """(n, crop, crop, 3) uint8 crops."""
+    def sample_groups(self, n: int) -> list[tuple[int, list[np.ndarray]]]:
+        """n (group index, crops) pairs."""
         self._refresh()
         self.calls += 1
-        out = np.empty((n, self.crop, self.crop, 3), np.uint8)
-        for i in range(n):
-            img = self._image(self.buffer_ids[int(self.rng.integers(len(self.buffer_ids)))])
-            top = int(self.rng.integers(0, img.shape[0] - self.crop + 1))
-            left = int(self.rng.integers(0, img.shape[1] - self.crop + 1))
-            patch = img[top : top + self.crop, left : left + self.crop]
-            hflip, vflip, transpose = self.rng.random(3) < 0.5
-            if hflip:
-                patch = patch[:, ::-1]
-            if vflip:
-                patch = patch[::-1]
-            if transpose:
-                patch = patch.transpose(1, 0, 2)
-            out[i] = patch
+        out = []
+        for _ in range(n):
+            index = self.buffer_ids[int(self.rng.integers(len(self.buffer_ids)))]
+            group = self._group(index)
+            top = int(self.rng.integers(0, group[0].shape[0] - self.crop + 1))
+            left = int(self.rng.integers(0, group[0].shape[1] - self.crop + 1))
+            flips = self.rng.random(3) < 0.5
+            out.append((index, [self._augment(img[top : top + self.crop, left : left + self.crop], flips) for img in group]))
         return out
+
+    def _augment(self, patch: np.ndarray, flips: np.ndarray) -> np.ndarray:
+        hflip, vflip, transpose = flips
+        if hflip:
+            patch = patch[:, ::-1]
+        if self.dihedral and vflip:
+            patch = patch[::-1]
+        if self.dihedral and transpose:
+            patch = patch.transpose(1, 0, 2)
+        return patch
+
+    def sample(self, n: int) -> np.ndarray:
+        """(n, crop, crop, 3) uint8 crops of the first image of each group."""
+        return np.stack([crops[0] for _, crops in self.sample_groups(n)])
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "buffer_ids": list(self.buffer_ids), "calls": self.calls}
@@ -70,3 +88,10 @@ class HRCropSampler:
         self.buffer_ids = list(state["buffer_ids"])
         self.calls = state["calls"]
         self._images.clear()
+
+
+class HRCropSampler(CropSampler):
+    """Single HR images, with flips and 90-degree rotations (enhancer training)."""
+
+    def __init__(self, count: int, load: Callable[[int], np.ndarray], crop: int, buffer: int, refresh_every: int, seed: int):
+        super().__init__(count, lambda i: [load(i)], crop, buffer, refresh_every, seed, dihedral=True)

@@ -26,3 +26,15 @@ def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     """Vanilla GAN loss: binary cross-entropy of per-pixel logits against all-real or all-fake."""
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+
+
+def negative_gt_loss(
+    sr: torch.Tensor, neg: torch.Tensor, m_ind: torch.Tensor, has_neg: torch.Tensor, weight: float = 300.0,
+    count: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    """The paper's negative term: -weight * mean over the batch of L1(M_ind * SR, M_ind * N*), where
+    samples without a negative add 0. ``count`` is the number of samples the mean divides by
+    (default: this batch's size)."""
+    per_sample = (m_ind * (sr.float() - neg.float())).abs().mean(dim=(1, 2, 3))
+    total = (per_sample * has_neg.float()).sum()
+    return -weight * total / (sr.shape[0] if count is None else count)

@@ -108,7 +108,7 @@ class GANTrainer:
         if cfg.gan_weight > 0:
             self.sched_d.step()
         if self.ema is not None:
-            self.ema.update(self.G)
+            self.ema.update(self.G, self.iteration)
         self.iteration += 1
         logs["total"] = total.item()
         logs["lr"] = self.opt_g.param_groups[0]["lr"]

@@ -69,3 +69,10 @@ def test_item_randomness_depends_only_on_seed_stage_and_id():
     assert not (a == item_rng(1, "patches", "img1").integers(0, 2**31, 4)).all()
     assert not (a == item_rng(0, "degrade", "img1").integers(0, 2**31, 4)).all()
     assert not (a == item_rng(0, "patches", "img2").integers(0, 2**31, 4)).all()
+
+
+def test_a_nested_override_keeps_the_sections_other_values():
+    cfg = config_from_options("paper", ["train_sr.train.iterations=1000"])
+    train = cfg.train_sr.train
+    assert (train.iterations, train.batch_size, train.gt_size, train.pool_size) == (1000, 12, 256, 144)
+    assert load_config("paper").enhancers.train.batch_size == 4 and load_config("paper").train_sr.negative_weight == 300

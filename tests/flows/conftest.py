@@ -89,3 +89,27 @@ EXPECTED_REJECTS = {
     "huge": "decompression bomb",
     "photo0": "duplicate: same content as image copy-of-photo0",
 }
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A dataset up to select with hand-made labels: a set with two positives and a negative, one
+    with only a negative, one with only a positive, and an unusable one."""
+    from flows.build_dataset import build_dataset_flow
+    from hggt_core import manifests
+
+    photos = tmp_path_factory.mktemp("photos")
+    write_good_photos(photos, count=2, size=(200, 260))
+    root = tmp_path_factory.mktemp("ds")
+    build_dataset_flow(input=str(photos), out=str(root), preset="demo", overrides=[*TINY, "select.top_n=4"], until="select")
+    sets = manifests.read(str(root), "sets").column("set_id").to_pylist()
+    plan = {
+        sets[0]: {"01": ("Positive", 3), "02": ("Positive", 2), "03": ("Negative", 2), "04": ("Similar", 1)},
+        sets[1]: {"01": ("Similar", 1), "02": ("Similar", 2), "03": ("Similar", 3), "04": ("Negative", 3)},
+        sets[2]: {"01": ("Positive", 2), "02": ("Similar", 2), "03": ("Similar", 1), "04": ("Similar", 3)},
+        sets[3]: {"01": ("Similar", 1), "02": ("Similar", 3), "03": ("Similar", 2), "04": ("Similar", 1)},
+    }
+    rows = [{"set_id": s, "version": v, "effective_label": lab, "vote_count": n, "usable": s != sets[3], "source": "human"}
+            for s, versions in plan.items() for v, (lab, n) in versions.items()]
+    manifests.write(str(root), "labels", manifests.to_table("labels", rows))
+    return root, sets

@@ -8,32 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from flows.build_dataset import build_dataset_flow
 from flows.maps import maps_flow
 from hggt_core import manifests, storage
 from hggt_core.images import decode_png
 from hggt_core.maps import indication_map
 from tasks.maps import load_maps
-from tests.flows.conftest import TINY, write_good_photos
-
-
-@pytest.fixture(scope="module")
-def labelled(tmp_path_factory):
-    photos = tmp_path_factory.mktemp("photos")
-    write_good_photos(photos, count=2, size=(200, 260))
-    root = tmp_path_factory.mktemp("ds")
-    build_dataset_flow(input=str(photos), out=str(root), preset="demo", overrides=[*TINY, "select.top_n=4"], until="select")
-    sets = manifests.read(str(root), "sets").column("set_id").to_pylist()
-    plan = {
-        sets[0]: {"01": ("Positive", 3), "02": ("Positive", 2), "03": ("Negative", 2), "04": ("Similar", 1)},
-        sets[1]: {"01": ("Similar", 1), "02": ("Similar", 2), "03": ("Similar", 3), "04": ("Negative", 3)},
-        sets[2]: {"01": ("Positive", 2), "02": ("Similar", 2), "03": ("Similar", 1), "04": ("Similar", 3)},
-        sets[3]: {"01": ("Similar", 1), "02": ("Similar", 3), "03": ("Similar", 2), "04": ("Similar", 1)},
-    }
-    rows = [{"set_id": s, "version": v, "effective_label": lab, "vote_count": n, "usable": s != sets[3], "source": "human"}
-            for s, versions in plan.items() for v, (lab, n) in versions.items()]
-    manifests.write(str(root), "labels", manifests.to_table("labels", rows))
-    return root, sets
 
 
 def test_maps_cover_every_pair_and_match_a_recomputation(labelled, tmp_path):

@@ -1,0 +1,57 @@
+"""Flow `train-sr`: a Real-ISR model (RRDBNet or SwinIR x4) trained on the labelled sets with the
+original (ori), positive (pos) or positive and negative (posneg) GTs, or L1-only (psnr)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows._runtime import publish_summary, resolve_config
+from hggt_core import storage
+from hggt_core.realisr import MODES
+from tasks.caching import fingerprint
+from tasks.runs import record_stage_run
+from tasks.train_sr import CODE, STAGE, compatibility_key, plan_sr, record_run, resolve_init, train_sr
+
+ARCHS = ("rrdb", "swinir")
+
+
+@flow(name="train-sr", task_runner=ThreadPoolTaskRunner(max_workers=1), log_prints=True)
+def train_sr_flow(
+    out: str,
+    arch: str = "rrdb",
+    mode: str = "posneg",
+    preset: str = "paper",
+    overrides: list[str] | None = None,
+    config_file: str | None = None,
+    init: str | None = None,
+    resume: bool = True,
+) -> dict:
+    """Train one Real-ISR run on the dataset at `out`; registers it in runs.parquet."""
+    if arch not in ARCHS or mode not in MODES:
+        raise ValueError(f"--arch must be one of {ARCHS} and --mode one of {MODES}")
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    sets, images, data_fp = plan_sr(root)
+    init_spec = resolve_init(root, arch, mode, init or cfg.train_sr.init)
+    key = compatibility_key(arch, mode, cfg, data_fp, init_spec[1])
+    params = dict(arch=arch, mode=mode, sets=sets, images=images, data_fp=data_fp, root=root, cfg=cfg,
+                  cache_key=fingerprint([key, cfg.train_sr.train.iterations, root]), device=cfg.train_sr.train.device,
+                  resume=resume, init=init_spec)
+    future = train_sr.submit(**params)
+    row, cached = future.result(), future.state.name == "Cached"
+    model = storage.resolve(root, row["checkpoint_uri"])
+    if cached and not (storage.exists(model) and storage.sha256_bytes(storage.read_bytes(model)) == row["sha256"]):
+        get_run_logger().warning("run %s: cached model file missing or altered; training again", row["run_id"])
+        row, cached = train_sr.with_options(refresh_cache=True).submit(**params).result(), False
+    record_run(root, row)
+    counts = {"items": 1, "rejected": 0, "shards": 1, "shards_cached": int(cached), "computed": int(not cached)}
+    summary = {k: row[k] for k in ("run_id", "arch", "mode", "iterations", "sets", "init_run", "perceptual", "final_l1",
+                                    "final_gan", "final_negative")}
+    summary.update(counts)
+    record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
+    return publish_summary(STAGE, root, summary, started)

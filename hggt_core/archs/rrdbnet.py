@@ -1,0 +1,65 @@
+"""RRDBNet (Wang et al., ECCVW 2018, "ESRGAN"): x4 super-resolution generator.
+
+A first convolution, B residual-in-residual dense blocks (RRDB: three residual dense blocks of
+five densely connected convolutions with growth G, each block and the RRDB scaled by 0.2 before
+its skip), a body convolution closing a long skip, then two nearest-neighbour x2 upsamplings each
+followed by a convolution, and two output convolutions; LeakyReLU(0.2) throughout. Module names
+follow the reference implementation's, so its weight files and ours are interchangeable.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2, inplace=True)
+
+
+class ResidualDenseBlock(nn.Module):
+    def __init__(self, channels: int, growth: int):
+        super().__init__()
+        for i in range(5):
+            cout = channels if i == 4 else growth
+            setattr(self, f"conv{i + 1}", nn.Conv2d(channels + i * growth, cout, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [x]
+        for i in range(1, 5):
+            feats.append(_lrelu(getattr(self, f"conv{i}")(torch.cat(feats, 1))))
+        return x + 0.2 * self.conv5(torch.cat(feats, 1))
+
+
+class RRDB(nn.Module):
+    def __init__(self, channels: int, growth: int):
+        super().__init__()
+        self.rdb1, self.rdb2, self.rdb3 = (ResidualDenseBlock(channels, growth) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
+
+
+class RRDBNet(nn.Module):
+    """Paper size: 23 blocks, 64 channels, growth 32, x4."""
+
+    def __init__(self, blocks: int = 23, channels: int = 64, growth: int = 32, scale: int = 4):
+        super().__init__()
+        if scale != 4:
+            raise ValueError("RRDBNet here is the x4 generator")
+        self.scale = scale
+        self.conv_first = nn.Conv2d(3, channels, 3, 1, 1)
+        self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(blocks)])
+        self.conv_body = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv_up1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv_up2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv_last = nn.Conv2d(channels, 3, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        feat = _lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        feat = _lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        return self.conv_last(_lrelu(self.conv_hr(feat)))

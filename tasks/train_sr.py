@@ -1,0 +1,181 @@
+"""Prefect tasks of Real-ISR training (stage train-sr): one task run per (arch, mode) run."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import posixpath
+import time
+from collections import defaultdict
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from hggt_core import manifests, storage
+from hggt_core.annotation.pairs import gt_versions
+from hggt_core.archs import build_generator, parameter_count
+from hggt_core.archs.discriminator import UNetDiscriminator
+from hggt_core.archs.vgg import resolve_vgg19_weights
+from hggt_core.config import HGGTConfig
+from hggt_core.figures import sample_grid
+from hggt_core.images import decode_png
+from hggt_core.realisr import SRBatches
+from hggt_core.seeding import item_seed_sequence
+from hggt_core.training.losses import PerceptualLoss, negative_gt_loss
+from hggt_core.training.loop import restore, run_training
+from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
+from tasks.caching import KEYED_CACHE, code_version, fingerprint
+from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, to_bytes
+
+STAGE = "train-sr"
+CODE = code_version(
+    "hggt_core.archs.rrdbnet", "hggt_core.archs.swinir", "hggt_core.archs.discriminator", "hggt_core.archs.vgg",
+    "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data", "hggt_core.training.pool",
+    "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.realisr", "hggt_core.maps",
+    "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
+)
+_NOT_IN_KEY = {"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"}
+
+
+@task(name="plan-train-sr", persist_result=False)
+def plan_sr(root: str) -> tuple[list[dict], dict[str, dict[str, str]], str]:
+    """The usable labelled sets with their positive and negative versions, their images, and a
+    fingerprint of both."""
+    entries = gt_versions(manifests.read(root, "labels").to_pylist())
+    images: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in manifests.read(root, "set_images").to_pylist():
+        if r["set_id"] in entries:
+            images[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
+    sets = [{"set_id": s, **entries[s]} for s in sorted(entries)]
+    if not sets:
+        raise ValueError("no usable labelled sets to train on: run `hggt annotate ingest` first")
+    return sets, dict(images), fingerprint([sets, sorted((s, sorted(v.items())) for s, v in images.items())])
+
+
+def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
+    sr = cfg.train_sr
+    parts = [arch, mode, getattr(sr, arch).model_dump(mode="json"), sr.train.model_dump(mode="json", exclude=_NOT_IN_KEY),
+             sr.scale, sr.negative_weight, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
+             init_sha, CODE]
+    return fingerprint(parts)
+
+
+def run_id(arch: str, mode: str, key: str) -> str:
+    return f"{arch}-{mode}-{key[:8]}"
+
+
+def resolve_init(root: str, arch: str, mode: str, init: str) -> tuple[str | None, str | None, str | None]:
+    """(model file, its sha256, its run id) the GAN modes start from."""
+    if mode == "psnr" or init == "none":
+        return None, None, None
+    if init != "auto":
+        return init, storage.sha256_bytes(storage.read_bytes(init)), None
+    runs = [r for r in manifests.read_or_empty(root, "runs").to_pylist() if r["arch"] == arch and r["mode"] == "psnr"]
+    if not runs:
+        raise ValueError(f"no psnr run of {arch} to start from: run `hggt train-sr --arch {arch} --mode psnr` first, or pass --init none")
+    latest = max(runs, key=lambda r: r["created_at"])
+    return storage.resolve(root, latest["checkpoint_uri"]), latest["sha256"], latest["run_id"]
+
+
+def _loader(images: dict[str, dict[str, str]]):
+    def load(set_id: str, files: list[str]) -> list[np.ndarray]:
+        return [decode_png(storage.read_bytes(images[set_id][f])) for f in files]
+
+    return load
+
+
+def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
+    """bicubic | SR | GT for a few training crops (from their own generator, so training RNG is untouched)."""
+    batch = data.next_batch(n)
+    lq, gt = batch[0], batch[1]
+    model = trainer.inference_model()
+    with torch.no_grad():
+        sr = model(lq.to(trainer.device)).float().cpu().clamp(0, 1)
+    bicubic = F.interpolate(lq, size=gt.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+    to8 = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+    return sample_grid([[to8(bicubic[i]), to8(sr[i]), to8(gt[i].cpu())] for i in range(n)], ["bicubic", "SR", "GT"])
+
+
+@task(name="train-sr", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
+def train_sr(
+    arch: str, mode: str, sets: list[dict], images: dict[str, dict[str, str]], data_fp: str, root: str, cfg: HGGTConfig,
+    cache_key: str, device: str, resume: bool, init: tuple[str | None, str | None, str | None],
+) -> dict:
+    """Train one Real-ISR model; returns its runs.parquet row."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    sr = cfg.train_sr
+    tcfg = sr.train if mode != "psnr" else sr.train.model_copy(update={"gan_weight": 0.0, "perceptual_weight": 0.0})
+    dev = resolve_device(device)
+    seed = int(item_seed_sequence(cfg.seed, STAGE, f"{arch}/{mode}").generate_state(1)[0])
+    seed_everything(seed, tcfg.deterministic)
+    perceptual = None
+    if tcfg.perceptual_weight > 0:
+        perceptual = PerceptualLoss(tcfg.perceptual_layers, str(resolve_vgg19_weights(tcfg.perceptual_weights)))
+    elif mode != "psnr":
+        logger.warning("%s/%s trains WITHOUT the perceptual term (perceptual_weight=0); recorded in runs.parquet", arch, mode)
+    generator = build_generator(arch, **getattr(sr, arch).model_dump())
+    init_path, init_sha, init_run = init
+    if init_path:
+        payload = torch.load(io.BytesIO(storage.read_bytes(init_path)), map_location="cpu", weights_only=False)
+        generator.load_state_dict(payload["state_dict"])
+        logger.info("%s/%s starts from %s", arch, mode, init_run or init_path)
+
+    def batches(seed_: int) -> SRBatches:
+        return SRBatches(sets, _loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev,
+                         tcfg.image_buffer, tcfg.refresh_every, seed_, cfg.maps.ksize)
+
+    data = batches(seed)
+    trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed)
+    key = compatibility_key(arch, mode, cfg, data_fp, init_sha)
+    rid = run_id(arch, mode, key)
+    folder = storage.join(root, "runs", rid)
+    state = latest_checkpoint(storage.join(folder, "checkpoints"), key) if resume else None
+    if state is not None:
+        restore(trainer, data, state)
+        logger.info("%s resumes from iteration %d", rid, trainer.iteration)
+
+    step_kwargs = {}
+    if mode == "posneg":
+        def extra(out: torch.Tensor, more: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            neg, m_ind, has_neg = more
+            return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight)
+
+        step_kwargs["extra_loss"] = extra
+    on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations)
+    on_checkpoint = checkpoint_writer(storage.join(folder, "checkpoints"), key, tcfg.keep_checkpoints)
+    logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint, step_kwargs)
+
+    model = trainer.inference_model()
+    payload = {"arch": arch, "options": getattr(sr, arch).model_dump(), "mode": mode, "scale": sr.scale,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "run_id": rid,
+               "iterations": trainer.iteration}
+    uri = posixpath.join("runs", rid, "model.pt")
+    written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))
+    grid = _samples(trainer, batches(seed + 1))
+    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    storage.atomic_write(storage.join(folder, "samples.png"), png.tobytes())
+    create_markdown_artifact(
+        key=f"sr-{rid}-samples",
+        markdown=f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})",
+    )
+    return {
+        "run_id": rid, "arch": arch, "mode": mode, "iterations": trainer.iteration, "checkpoint_uri": uri,
+        "sha256": written.sha256, "config_hash": cfg.section_hash("train_sr"), "data_fingerprint": data_fp,
+        "sets": len(sets), "init_run": init_run, "parameters": parameter_count(generator), "perceptual": perceptual is not None,
+        "negative_weight": sr.negative_weight if mode == "posneg" else None, "final_l1": logs.get("l1"),
+        "final_perceptual": logs.get("perceptual"), "final_gan": logs.get("gan"), "final_negative": logs.get("extra"),
+        "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"), "seconds": time.perf_counter() - started,
+        "device": str(dev), "created_at": dt.datetime.now(dt.timezone.utc),
+    }
+
+
+@task(name="record-run", persist_result=False)
+def record_run(root: str, row: dict) -> None:
+    table = manifests.merge("runs", [manifests.read_or_empty(root, "runs"), manifests.to_table("runs", [row])])
+    manifests.write(root, "runs", table)

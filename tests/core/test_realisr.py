@@ -1,0 +1,187 @@
+"""Real-ISR generators, training data by mode, the negative-GT loss, a training step for every
+arch and mode, and exact resume with the negative GT in the pool."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from hggt_core.archs import build_generator, parameter_count
+from hggt_core.archs.discriminator import UNetDiscriminator
+from hggt_core.degradation.settings import TABLE_2
+from hggt_core.realisr import MODES, SRBatches
+from hggt_core.training.config import TrainConfig
+from hggt_core.training.losses import negative_gt_loss
+from hggt_core.training.loop import restore, run_training
+from hggt_core.training.trainer import GANTrainer, seed_everything
+from tests.photos import textured
+
+TINY = {"rrdb": {"blocks": 1, "channels": 8, "growth": 4},
+        "swinir": {"embed_dim": 12, "depths": (2,), "num_heads": (2,), "window_size": 4, "num_feat": 8}}
+
+
+def _swinir_params(d, depths, heads, w, ratio, f):
+    lin = lambda i, o: i * o + o  # noqa: E731
+    conv = lambda i, o: i * o * 9 + o  # noqa: E731
+    block = lambda h: 2 * d + (2 * w - 1) ** 2 * h + lin(d, 3 * d) + lin(d, d) + 2 * d + lin(d, int(d * ratio)) + lin(int(d * ratio), d)  # noqa: E731
+    rstbs = sum(n * block(h) + conv(d, d) for n, h in zip(depths, heads))
+    return conv(3, d) + 2 * d + rstbs + 2 * d + conv(d, d) + conv(d, f) + 3 * conv(f, f) + conv(f, 3)
+
+
+def test_parameter_counts():
+    assert parameter_count(build_generator("rrdb")) == 16_697_987  # ESRGAN's RRDBNet x4
+    assert parameter_count(build_generator("swinir")) == _swinir_params(180, [6] * 6, [6] * 6, 8, 2.0, 64) == 11_715_559
+    assert parameter_count(build_generator("swinir", **TINY["swinir"])) == _swinir_params(12, [2], [2], 4, 2.0, 8)
+
+
+@pytest.mark.parametrize("arch", ["rrdb", "swinir"])
+@pytest.mark.parametrize("shape", [(1, 3, 16, 16), (2, 3, 13, 18)])
+def test_generators_upscale_by_four(arch, shape):
+    model = build_generator(arch, **TINY[arch]).eval()
+    b, c, h, w = shape
+    assert model(torch.rand(shape)).shape == (b, c, 4 * h, 4 * w)
+
+
+def _sets():
+    return [
+        {"set_id": "a", "positive": [("01", 3), ("02", 2)], "negative": [("03", 2)]},
+        {"set_id": "b", "positive": [], "negative": [("04", 3)]},
+        {"set_id": "c", "positive": [("02", 2)], "negative": []},
+    ]
+
+
+def _load(set_id, files):
+    # each version is the original plus a constant offset that identifies it
+    base = textured(80, 80, seed=ord(set_id)).astype(np.int16)
+    offsets = {"original": 0, "01": 10, "02": 20, "03": -30, "04": -40}
+    return [np.clip(base + offsets[f], 0, 255).astype(np.uint8) for f in files]
+
+
+def _batches(mode, seed=0):
+    return SRBatches(_sets(), _load, mode, 32, 4, TABLE_2, torch.device("cpu"), 3, 1, seed)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_lq_input_always_comes_from_the_original(mode):
+    """Versions differ from the original by constant offsets (+10, +20, -30, -40 levels), so the
+    mean of the LQ input tells which image it was made from."""
+    data = _batches(mode, 2)
+    state = data.state_dict()
+    groups = data.sampler.sample_groups(8)
+    data.load_state_dict(state)
+    batch = data.next_batch(8)
+    lq, gt = batch[0], batch[1]
+    assert lq.shape == (8, 3, 8, 8) and gt.shape == (8, 3, 32, 32)
+    for i, (_, crops) in enumerate(groups):
+        assert abs(float(lq[i].mean()) - crops[0].mean() / 255) < 5 / 255
+
+
+def test_pos_never_trains_on_the_original_when_a_positive_exists():
+    data = _batches("pos", 3)
+    files = data.files
+    assert files == [["original", "01", "02"], ["original"], ["original", "02"]]
+    rng_state = data.state_dict()
+    groups = data.sampler.sample_groups(8)
+    data.load_state_dict(rng_state)
+    _, gt = data.next_batch(8)
+    for (index, crops), g in zip(groups, gt):
+        g8 = np.round(g.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        matches = [f for f, c in zip(files[index], crops) if np.array_equal(c, g8)]
+        if data.sets[index]["positive"]:
+            assert matches and "original" not in matches
+        else:
+            assert matches == ["original"]
+
+
+def test_ori_always_trains_on_the_original():
+    data = _batches("ori", 4)
+    state = data.state_dict()
+    groups = data.sampler.sample_groups(8)
+    data.load_state_dict(state)
+    _, gt = data.next_batch(8)
+    for (_, crops), g in zip(groups, gt):
+        assert np.array_equal(np.round(g.permute(1, 2, 0).numpy() * 255).astype(np.uint8), crops[0])
+
+
+def test_posneg_carries_the_negative_and_its_map():
+    data = _batches("posneg", 5)
+    lq, gt, neg, m_ind, has_neg = data.next_batch(12)
+    assert neg.shape == gt.shape and m_ind.shape == (12, 1, 32, 32) and has_neg.shape == (12,)
+    assert set(has_neg.tolist()) == {0.0, 1.0}
+    for i in range(12):
+        if has_neg[i] == 0:
+            assert (m_ind[i] == 0).all() and (neg[i] == 0).all()
+        else:
+            assert m_ind[i].max() > 0
+
+
+def test_negative_loss_pushes_away_from_the_negative_only_where_indicated():
+    torch.manual_seed(0)
+    neg = torch.rand(2, 3, 16, 16)
+    m_ind = torch.zeros(2, 1, 16, 16)
+    m_ind[:, :, :8] = 0.5  # the top half is indicated
+    sr = torch.rand(2, 3, 16, 16)
+    has = torch.tensor([1.0, 1.0])
+    base = negative_gt_loss(sr, neg, m_ind, has)
+    toward = sr.clone()
+    toward[:, :, :8] = 0.5 * (sr[:, :, :8] + neg[:, :, :8])  # halfway to N* where M_ind > 0
+    assert negative_gt_loss(toward, neg, m_ind, has) > base
+    elsewhere = sr.clone()
+    elsewhere[:, :, 8:] = neg[:, :, 8:]  # all the way to N* where M_ind = 0
+    assert torch.equal(negative_gt_loss(elsewhere, neg, m_ind, has), base)
+    expected = -300 * (m_ind * (sr - neg)).abs().mean(dim=(1, 2, 3)).sum() / 2
+    assert torch.allclose(base, expected)
+
+
+def test_a_sample_without_a_negative_adds_exactly_zero():
+    sr, neg, m_ind = torch.rand(3, 3, 8, 8), torch.rand(3, 3, 8, 8), torch.rand(3, 1, 8, 8)
+    with_third = negative_gt_loss(sr, neg, m_ind, torch.tensor([1.0, 1.0, 1.0]))
+    without = negative_gt_loss(sr, neg, m_ind, torch.tensor([1.0, 1.0, 0.0]))
+    third = -300 * (m_ind[2] * (sr[2] - neg[2])).abs().mean() / 3
+    assert torch.allclose(with_third - without, third)
+    assert negative_gt_loss(sr, neg, m_ind, torch.zeros(3)).item() == 0.0
+
+
+def _trainer(arch, mode, seed=0):
+    seed_everything(seed, deterministic=True)
+    cfg = TrainConfig(batch_size=2, gt_size=32, pool_size=4, perceptual_weight=0.0, log_every=1, checkpoint_every=2,
+                      milestones=(3,), gan_weight=0.0 if mode == "psnr" else 0.1)
+    trainer = GANTrainer(build_generator(arch, **TINY[arch]), UNetDiscriminator(channels=8), cfg, None, torch.device("cpu"), seed)
+    kwargs = {}
+    if mode == "posneg":
+        kwargs["extra_loss"] = lambda out, more: negative_gt_loss(out, *more)
+    return trainer, _batches(mode, seed), kwargs
+
+
+@pytest.mark.parametrize("arch", ["rrdb", "swinir"])
+@pytest.mark.parametrize("mode", MODES)
+def test_one_training_step_for_every_arch_and_mode(arch, mode):
+    trainer, data, kwargs = _trainer(arch, mode)
+    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    logs = trainer.step(*data.next_batch(2), **kwargs)
+    assert np.isfinite(logs["total"]) and ("extra" in logs) == (mode == "posneg") and ("gan" in logs) == (mode != "psnr")
+    assert any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items())
+
+
+def test_posneg_resume_gives_the_same_weights():
+    straight, data, kwargs = _trainer("rrdb", "posneg")
+    run_training(straight, data, 4, step_kwargs=kwargs)
+    first, data1, kwargs1 = _trainer("rrdb", "posneg")
+    saved = {}
+
+    def keep(it, state):
+        if it == 2:
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            saved["state"] = buf.getvalue()
+
+    run_training(first, data1, 2, on_checkpoint=keep, step_kwargs=kwargs1)
+    second, data2, kwargs2 = _trainer("rrdb", "posneg", seed=9)
+    restore(second, data2, torch.load(io.BytesIO(saved["state"]), weights_only=False))
+    run_training(second, data2, 4, step_kwargs=kwargs2)
+    for key in ("generator", "discriminator", "ema"):
+        a, b = straight.state_dict()[key], second.state_dict()[key]
+        assert all(torch.equal(a[k], b[k]) for k in a), key
