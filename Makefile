@@ -13,7 +13,7 @@ GPUS   ?= 1
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest maps train-sr build server worker deploy run-build clean
+.PHONY: setup chromium demo test test-all bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest maps train-sr evaluate report build server worker deploy run-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/hggt sample-photos data/sample-photos
 	$(BIN)/hggt build --input data/sample-photos --out data/demo --preset demo
+	$(BIN)/hggt train-sr --out data/demo --preset demo --arch rrdb --mode psnr
+	$(BIN)/hggt train-sr --out data/demo --preset demo --arch rrdb --mode posneg
+	$(BIN)/hggt evaluate --out data/demo --preset demo --run latest
+	$(BIN)/hggt report --out data/demo
 
 # Browser tests drive Debian's Chromium through Playwright (Playwright's own download is not used).
 chromium:
@@ -68,6 +72,12 @@ ARCH ?= rrdb
 train-sr: setup
 	$(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode psnr
 	for mode in ori pos posneg; do $(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode $$mode || exit 1; done
+
+evaluate: setup
+	$(BIN)/hggt evaluate --out $(OUT) --preset $(PRESET) --run latest
+
+report: setup
+	$(BIN)/hggt report --out $(OUT)
 
 maps: setup
 	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
@@ -115,6 +125,12 @@ ARCH ?= rrdb
 train-sr: setup
 	$(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode psnr
 	for mode in ori pos posneg; do $(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode $$mode || exit 1; done
+
+evaluate: setup
+	$(BIN)/hggt evaluate --out $(OUT) --preset $(PRESET) --run latest
+
+report: setup
+	$(BIN)/hggt report --out $(OUT)
 
 maps: setup
 	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)

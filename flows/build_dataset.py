@@ -3,10 +3,10 @@
 1. ingest            HR photos -> images.parquet (rejected files recorded with reasons)
 2. extract-patches   512x512 candidates on a jittered grid, texture statistics -> patches.parquet
 3. degrade           LQ versions of the textured patches, Table 1 settings 1 and 2 -> degradations.parquet
-4. synthesize-lr     fixed x4 LR test inputs, Table 2 -> lr_test.parquet
-5. train-enhancers   RCAN and ELAN enhancers on Table 1 settings 1 and 2 -> enhancers.parquet
-6. enhance           four enhanced versions of every patch -> enhanced.parquet
-7. select            textured, most-changed patches become annotation sets -> sets.parquet
+4. train-enhancers   RCAN and ELAN enhancers on Table 1 settings 1 and 2 -> enhancers.parquet
+5. enhance           four enhanced versions of every patch -> enhanced.parquet
+6. select            textured, most-changed patches become annotation sets -> sets.parquet
+7. synthesize-lr     fixed x4 LR test inputs of the sets, Table 2 -> lr_test.parquet
 8. annotate          three annotators per set label each version Positive/Similar/Negative;
                      the run pauses until they are done -> votes.parquet, labels.parquet
 9. maps              indication maps of every (positive, negative) pair -> maps.parquet
@@ -64,4 +64,4 @@ def build_dataset_flow(
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
 
 
-STAGES = ("ingest", "patches", "degrade", "synthesize-lr", "train-enhancers", "enhance", "select", "annotate", "maps")
+STAGES = ("ingest", "patches", "degrade", "train-enhancers", "enhance", "select", "synthesize-lr", "annotate", "maps")

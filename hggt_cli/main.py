@@ -268,6 +268,96 @@ def train_sr(
     _print_summary("train-sr", summary)
 
 
+@app.command()
+def evaluate(
+    out: Out,
+    run: Annotated[str, typer.Option("--run", help="Run id from runs.parquet (hggt train-sr prints it), or 'latest'.")],
+    test_set: Annotated[Optional[str], typer.Option("--test-set", help="A Test-100-style folder (images/ and labels/); default: the dataset's own LR test inputs.")] = None,
+    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
+):
+    """Score a trained run: PSNR / SSIM / LPIPS / DISTS against every positive GT of each test image,
+    metrics.parquet and the paper's Table 3 for your runs (reports/table3-<test set>.md and .csv)."""
+    from flows.evaluate import evaluate_flow
+
+    summary = _run(evaluate_flow, workers, out=out, run_id=run, test_set=test_set, preset=preset, overrides=set, config_file=config)
+    table = summary.pop("table")
+    unscored = summary.pop("reasons", [])
+    _print_summary("evaluate", summary)
+    if unscored:
+        console.print(f"{len(unscored)} labelled sets were not scored (e.g. {unscored[0][0]}: {unscored[0][1]}); "
+                      "all are listed in manifests/rejected.parquet")
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    grid = Table(title="Table 3 for your runs")
+    for col in ("model", "training GT", "run", "images", "PSNR", "SSIM", "LPIPS", "DISTS", "paper P/S/L/D"):
+        grid.add_column(col, justify="right")
+    for r in table:
+        paper = "/".join(fmt(r[f"paper {m}"]) for m in ("PSNR", "SSIM", "LPIPS", "DISTS")) if r["paper PSNR"] else "n/a"
+        grid.add_row(r["model"], r["training GT"], r["run"], str(r["images"]), *(fmt(r[m]) for m in ("PSNR", "SSIM", "LPIPS", "DISTS")), paper)
+    console.print(grid)
+    for metric in summary.get("skipped_metrics", []):
+        console.print(f"[yellow]{metric.upper()} skipped[/]: its pretrained weights are missing (`hggt weights status`).")
+
+
+@app.command()
+def compare(
+    out: Out,
+    runs: Annotated[list[str], typer.Argument(help="Run ids to put side by side.")],
+    images: Annotated[int, typer.Option("--images", "-n", help="Number of test images.")] = 4,
+    test_set: Annotated[Optional[str], typer.Option("--test-set", help="The test set the runs were evaluated on.")] = None,
+):
+    """Side-by-side grids of evaluated runs: bicubic, each run's SR, the positive GTs (PNGs in reports/compare/)."""
+    from flows.evaluate import compare_flow
+
+    result = _run(compare_flow, None, out=out, runs=runs, images=images, test_set=test_set)
+    console.print(f"{result['images']} comparison grids written: {', '.join(result['files'][:3])}{' ...' if len(result['files']) > 3 else ''}")
+
+
+@app.command()
+def report(out: Out, examples: Annotated[int, typer.Option("--examples", help="Example sets and map pictures to show.")] = 6):
+    """Write OUT/reports/dataset.html: counts per stage, rejected inputs, labels and agreement,
+    example sets, indication maps and the metric tables of the runs, in one self-contained file."""
+    from flows.report import report_flow
+
+    result = _run(report_flow, None, out=out, examples=examples)
+    console.print(f"Report written to [bold]{result['report']}[/] ({result['bytes'] // 1024} KiB)")
+
+
+weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 and DISTS): what is present, and fetching.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("status")
+def weights_status():
+    """List the pretrained weights hggt can use, where it looks for them and which are present."""
+    from hggt_core.weights import status
+
+    grid = Table(title="pretrained weights (torch hub cache)")
+    for col in ("name", "present", "size", "used for", "path"):
+        grid.add_column(col)
+    rows = status()
+    for r in rows:
+        grid.add_row(r["name"], "[green]yes[/]" if r["present"] else "[red]missing[/]", r["size"], r["used_for"], r["path"])
+    console.print(grid)
+
+
+@weights_app.command("fetch")
+def weights_fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Which (default: all missing).")] = None):
+    """Download weights into the torch hub cache (needs internet; nothing else in hggt downloads)."""
+    from hggt_core.weights import KNOWN, fetch, status
+
+    wanted = names or [r["name"] for r in status() if not r["present"]]
+    unknown = set(wanted) - set(KNOWN)
+    if unknown:
+        console.print(f"[bold red]error:[/] unknown weights {sorted(unknown)}; choose from {sorted(KNOWN)}")
+        raise typer.Exit(2)
+    for name in wanted:
+        try:
+            console.print(f"{name}: {fetch(name)}")
+        except OSError as exc:
+            console.print(f"[bold red]error:[/] could not download {name}: {exc}")
+            raise typer.Exit(1) from None
+
+
 annotate_app = typer.Typer(help="Human annotation: export sets to annotators, serve the browser app, ingest votes.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate")
 

@@ -163,6 +163,15 @@ class TrainSRConfig(_Section):
     init: str = Field("auto", description="GAN modes start from: 'auto' (the latest psnr run of the arch), 'none', or a model file.")
 
 
+class EvaluateConfig(_Section):
+    tile: int = Field(128, gt=0, description="LR tile side for SR inference.")
+    overlap: int = Field(16, ge=0, description="LR context pixels around each tile.")
+    crop_border: int = Field(4, ge=0, description="Pixels cropped from each border for PSNR and SSIM.")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    amp: bool = Field(True, description="Mixed precision on CUDA.")
+    shard_size: int = Field(16, gt=0, description="Test images per evaluation task run.")
+
+
 class HGGTConfig(_Section):
     preset: PresetName = "paper"
     seed: int = Field(0, description="Global seed; every item's randomness derives from (seed, item id, stage).")
@@ -175,6 +184,7 @@ class HGGTConfig(_Section):
     annotation: AnnotationConfig = AnnotationConfig()
     maps: MapsConfig = MapsConfig()
     train_sr: TrainSRConfig = TrainSRConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     def min_image_size(self) -> int:
         return self.ingest.min_size if self.ingest.min_size is not None else self.patches.crop_size

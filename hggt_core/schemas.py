@@ -210,6 +210,21 @@ RUNS = _spec(
     ],
 )
 
+METRICS = _spec(
+    "metrics", 1, ("run_id", "test_set", "set_id", "gt_version"), "hggt evaluate",
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("test_set", pa.string(), nullable=False),
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("gt_version", pa.string(), nullable=False),
+        pa.field("psnr", pa.float64(), nullable=False),
+        pa.field("ssim", pa.float64(), nullable=False),
+        pa.field("lpips", pa.float64()),  # null when its weights are missing
+        pa.field("dists", pa.float64()),
+        pa.field("sr_uri", pa.string(), nullable=False),
+    ],
+)
+
 REJECTED = _spec(
     "rejected", 1, ("stage", "item_id"), "every stage",
     [
@@ -241,7 +256,7 @@ STAGE_RUNS = _spec(
 MANIFESTS: dict[str, ManifestSpec] = {
     s.name: s
     for s in (
-        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, MAPS, RUNS,
+        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, MAPS, RUNS, METRICS,
         REJECTED, STAGE_RUNS,
     )
 }

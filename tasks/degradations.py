@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
@@ -22,14 +23,16 @@ CODE = code_version("hggt_core.degradation.settings", "hggt_core.degradation.ker
 DEGRADE, LR_TEST = "degrade", "lr_test"
 
 
-def _texture_patches(input_root: str) -> list[dict]:
+def _patch_items(input_root: str, only: set[str] | None = None) -> list[dict]:
+    """Patches to degrade: the texture-passing ones, or those named in ``only``."""
     patches = manifests.read(input_root, "patches")
-    ok = patches.filter(pc.equal(patches["texture_ok"], True)).select(["patch_id", "uri", "sha256"])
-    return [{"item_id": r["patch_id"], "uri": storage.resolve(input_root, r["uri"]), "sha256": r["sha256"]} for r in ok.to_pylist()]
+    chosen = patches.filter(pc.equal(patches["texture_ok"], True)) if only is None else patches.filter(pc.is_in(patches["patch_id"], pa.array(sorted(only))))
+    return [{"item_id": r["patch_id"], "uri": storage.resolve(input_root, r["uri"]), "sha256": r["sha256"]}
+            for r in chosen.select(["patch_id", "uri", "sha256"]).to_pylist()]
 
 
-def _plan(stage: str, manifest: str, input_url: str, root: str, cfg: HGGTConfig) -> list[ShardWork]:
-    items = _texture_patches(storage.normalize_root(input_url))
+def _plan(stage: str, manifest: str, input_url: str, root: str, cfg: HGGTConfig, only: set[str] | None = None) -> list[ShardWork]:
+    items = _patch_items(storage.normalize_root(input_url), only)
     config_hash = cfg.section_hash("degrade")
     return [ShardWork(stage, manifest, root, key, config_hash, CODE, chunk) for key, chunk in shard_items(stage, items, cfg.degrade.shard_size)]
 
@@ -41,7 +44,10 @@ def plan_degrade(input_url: str, root: str, cfg: HGGTConfig) -> list[ShardWork]:
 
 @task(name="plan-synthesize-lr", persist_result=False)
 def plan_lr(input_url: str, root: str, cfg: HGGTConfig) -> list[ShardWork]:
-    return _plan(LR_TEST, "lr_test", input_url, root, cfg)
+    """LR test inputs for the annotation sets once they are chosen, else for every textured patch."""
+    sets = manifests.read_or_empty(storage.normalize_root(input_url), "sets")
+    only = set(sets.column("patch_id").to_pylist()) if sets.num_rows else None
+    return _plan(LR_TEST, "lr_test", input_url, root, cfg, only)
 
 
 def _read_patch(item: dict, stage: str) -> tuple[object, ItemOutput | None]:

@@ -9,35 +9,22 @@ import torch
 import torch.nn as nn
 from torchvision.models import vgg19
 
-WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1)
-WEIGHTS_URL = f"https://download.pytorch.org/models/{WEIGHTS_FILE}"
+from hggt_core.weights import KNOWN, require
+
+WEIGHTS_FILE = KNOWN["vgg19"].file  # torchvision's ImageNet VGG19 (IMAGENET1K_V1)
 # Indices of the convolutions in torchvision's vgg19().features; their outputs are pre-ReLU.
 LAYERS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
 
-class WeightsMissing(FileNotFoundError):
-    pass
-
-
-def hub_checkpoint_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def resolve_vgg19_weights(configured: str | None = None) -> Path:
     """The configured file, else the torch hub cache; a clear error naming both when absent."""
-    candidates = [Path(configured).expanduser()] if configured else []
-    candidates.append(hub_checkpoint_dir() / WEIGHTS_FILE)
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(str(p) for p in candidates)
-    raise WeightsMissing(
-        f"VGG19 weights for the perceptual loss not found (looked in: {looked}). Download {WEIGHTS_URL} "
-        f"(548 MB) to {hub_checkpoint_dir() / WEIGHTS_FILE} (or set TORCH_HOME), or point "
-        "--set enhancers.train.perceptual_weights=/path/to/vgg19.pth at a copy, or, knowingly, train "
-        "without the perceptual term: --set enhancers.train.perceptual_weight=0 (the run records it)."
+    return require(
+        "vgg19", configured,
+        "or point --set enhancers.train.perceptual_weights=/path/to/vgg19.pth (train_sr.train.perceptual_weights for "
+        "Real-ISR) at a copy, or, knowingly, train without the perceptual term: --set enhancers.train.perceptual_weight=0 "
+        "(the run records it)",
     )
 
 

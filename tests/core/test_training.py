@@ -12,7 +12,8 @@ import torch.nn as nn
 
 from hggt_core.archs import build_generator, parameter_count
 from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.archs.vgg import WEIGHTS_FILE, WeightsMissing, resolve_vgg19_weights
+from hggt_core.archs.vgg import WEIGHTS_FILE, resolve_vgg19_weights
+from hggt_core.weights import WeightsMissing
 from hggt_core.degradation.settings import SETTING_1
 from hggt_core.enhancement import EnhancerBatches
 from hggt_core.training.config import TrainConfig

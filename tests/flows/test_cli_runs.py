@@ -23,7 +23,7 @@ def test_rerun_in_a_new_process_is_all_cache_hits(tmp_path, run_cli):
     runs = manifests.read(out, "stage_runs").sort_by([("started_at", "ascending")]).to_pylist()
     latest = {r["stage"]: r for r in runs}
     uncached = {"select", "annotate-ingest", "annotate-aggregate"}  # cheap passes over manifests and the vote store
-    assert set(latest) == {"ingest", "patches", "degrade", "lr_test", "train-enhancers", "enhance"} | uncached
+    assert set(latest) == {"ingest", "patches", "degrade", "lr_test", "train-enhancers", "enhance", "maps"} | uncached
     for stage in set(latest) - uncached:
         assert latest[stage]["shards_cached"] == latest[stage]["shards"] > 0, stage
         assert latest[stage]["computed"] == 0, stage

@@ -75,11 +75,12 @@ def test_deployment_run_completes_on_a_local_worker(tmp_path, local_server):
     _prefect(env, "work-pool", "create", "hggt-local", "--type", "process")
     deployed = _prefect(env, "--no-prompt", "deploy", "--all")
     for name in ("build-dataset/local", "ingest/local", "extract-patches/local", "degrade/local", "synthesize-lr/local",
-                 "train-enhancers/local", "enhance/local", "select/local", "annotate/local", "annotate-ingest/local"):
+                 "train-enhancers/local", "enhance/local", "select/local", "annotate/local", "annotate-ingest/local",
+                 "maps/local", "train-sr/local", "evaluate/local", "report/local"):
         assert name in deployed
     created = _prefect(
         env, "deployment", "run", "build-dataset/local",
-        "--param", f"input={photos}", "--param", f"out={out}", "--param", "preset=demo", "--param", "until=synthesize-lr",
+        "--param", f"input={photos}", "--param", f"out={out}", "--param", "preset=demo", "--param", "until=degrade",
     )
     run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", created).group(1)
     _prefect(env, "worker", "start", "--pool", "hggt-local", "--run-once", timeout=600)
@@ -87,5 +88,5 @@ def test_deployment_run_completes_on_a_local_worker(tmp_path, local_server):
     assert re.search(r"COMPLETED", state), state
     assert manifests.read(str(out), "images").num_rows == 2
     assert manifests.read(str(out), "patches").num_rows > 0
-    assert manifests.read(str(out), "lr_test").num_rows > 0
+    assert manifests.read(str(out), "degradations").num_rows > 0
     assert Path(out, "original").is_dir()

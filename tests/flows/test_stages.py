@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from flows.build_dataset import build_dataset_flow
+from flows.degrade import synthesize_lr_flow
 from flows.extract_patches import extract_patches_flow
 from flows.ingest import ingest_flow
 from hggt_core import manifests, storage
@@ -81,8 +82,10 @@ def test_sharding_and_workers_do_not_change_outputs(tmp_path):
     photos = tmp_path / "photos"
     write_good_photos(photos, count=5)
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    build_dataset_flow(input=str(photos), out=a, preset="demo", overrides=["patches.shard_size=1", "ingest.shard_size=1"], until="synthesize-lr")
-    build_dataset_flow(input=str(photos), out=b, preset="demo", overrides=["patches.shard_size=5"], until="synthesize-lr")
+    build_dataset_flow(input=str(photos), out=a, preset="demo", overrides=["patches.shard_size=1", "ingest.shard_size=1"], until="degrade")
+    build_dataset_flow(input=str(photos), out=b, preset="demo", overrides=["patches.shard_size=5"], until="degrade")
+    synthesize_lr_flow(input=a, out=a, preset="demo", overrides=["degrade.shard_size=1"])
+    synthesize_lr_flow(input=b, out=b, preset="demo")
     for name in ("images", "patches", "degradations", "lr_test"):
         ta, tb = manifests.read(a, name), manifests.read(b, name)
         if name == "images":

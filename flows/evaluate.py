@@ -1,0 +1,108 @@
+"""Flows `evaluate` and `compare`: score trained runs on the fixed LR test inputs (paper Sec. 5,
+supplement Table 3) and put their outputs side by side."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import time
+
+import cv2
+import numpy as np
+import pyarrow.compute as pc
+import torch.nn.functional as F
+import torch
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows._runtime import default_task_runner, publish_summary, resolve_config, run_shards
+from hggt_core import manifests, storage
+from hggt_core.evaluation import table3, to_csv, to_markdown
+from hggt_core.figures import sample_grid
+from hggt_core.images import decode_png, encode_png
+from hggt_core.metrics import unavailable
+from tasks.evaluate import evaluate_shard, finalize_evaluate, plan_evaluate, test_set_name
+
+
+def write_table3(root: str, test_set: str) -> list[dict]:
+    """reports/table3-<test set>.md and .csv over every run evaluated on this test set."""
+    metrics = manifests.read(root, "metrics")
+    rows = metrics.filter(pc.equal(metrics["test_set"], test_set)).to_pylist()
+    runs = {r["run_id"]: r for r in manifests.read(root, "runs").to_pylist()}
+    table = table3([r for r in rows if r["run_id"] in runs], runs)
+    notes = [f"{m.upper()} skipped: {why}" for m, why in unavailable().items()]
+    storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.md"),
+                         to_markdown(table, f"Table 3 on test set '{test_set}'", notes).encode())
+    storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.csv"), to_csv(table).encode())
+    create_table_artifact(key=f"table3-{test_set}".lower()[:100], table=table, description=f"Table 3 on test set {test_set}")
+    return table
+
+
+@flow(name="evaluate", task_runner=default_task_runner(), log_prints=True)
+def evaluate_flow(
+    out: str, run_id: str, test_set: str | None = None, preset: str = "paper", overrides: list[str] | None = None,
+    config_file: str | None = None,
+) -> dict:
+    """Run `run_id` (tiled) on the LR test inputs, score each SR output against every positive GT of
+    its set (PSNR, SSIM, LPIPS, DISTS), and write metrics.parquet and the Table 3 summary."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    cfg = resolve_config(preset, overrides, config_file)
+    root = storage.normalize_root(out)
+    works, unscored, run = plan_evaluate(root, run_id, test_set, cfg)
+    run_id = run["run_id"]
+    results, cached = run_shards(evaluate_shard, works, "evaluate", cfg=cfg)
+    name = test_set_name(test_set)
+    summary = finalize_evaluate(root, run_id, name, results, unscored, cfg, started_at, cached)
+    table = write_table3(root, name)
+    mine = next(r for r in table if r["run"] == run_id)
+    summary.update({k: mine[k] for k in ("model", "training GT", "PSNR", "SSIM", "LPIPS", "DISTS")}, test_set=name)
+    summary["skipped_metrics"] = sorted(unavailable())
+    summary["table"] = table
+    return publish_summary("evaluate", root, summary, started)
+
+
+@flow(name="compare", log_prints=True)
+def compare_flow(out: str, runs: list[str], images: int = 4, test_set: str | None = None) -> dict:
+    """Side-by-side grids (bicubic, each run's SR, the positive GTs) for the first `images` test
+    images that every run has been evaluated on."""
+    root = storage.normalize_root(out)
+    name = test_set_name(test_set)
+    metrics = manifests.read(root, "metrics")
+    metrics = metrics.filter(pc.equal(metrics["test_set"], name)).to_pylist()
+    by_run: dict[str, dict[str, dict]] = {r: {} for r in runs}
+    gts: dict[str, set[str]] = {}
+    for m in metrics:
+        if m["run_id"] in by_run:
+            by_run[m["run_id"]][m["set_id"]] = m
+            gts.setdefault(m["set_id"], set()).add(m["gt_version"])
+    missing = [r for r, rows in by_run.items() if not rows]
+    if missing:
+        raise ValueError(f"runs {missing} have no evaluation on test set {name}: run `hggt evaluate --run ...` first")
+    common = sorted(set.intersection(*(set(rows) for rows in by_run.values())))[:images]
+    lr_rows = {r["patch_id"]: r for r in manifests.read_or_empty(root, "lr_test").to_pylist()}
+    set_images = {(r["set_id"], r["file"]): r["uri"] for r in manifests.read_or_empty(root, "set_images").to_pylist()}
+    written, pictures = [], []
+    for set_id in common:
+        srs = [decode_png(storage.read_bytes(storage.resolve(root, by_run[r][set_id]["sr_uri"]))) for r in runs]
+        h, w = srs[0].shape[:2]
+        panels, titles = [], []
+        if set_id in lr_rows:
+            lr = torch.from_numpy(decode_png(storage.read_bytes(storage.resolve(root, lr_rows[set_id]["uri"])))).permute(2, 0, 1)[None].float()
+            bic = F.interpolate(lr, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 255)[0].permute(1, 2, 0).round().byte().numpy()
+            panels.append(bic)
+            titles.append("bicubic")
+        panels += srs
+        titles += list(runs)
+        for v in sorted(gts[set_id]):
+            if (set_id, v) in set_images:
+                panels.append(decode_png(storage.read_bytes(storage.resolve(root, set_images[(set_id, v)])))[:h, :w])
+                titles.append(f"positive {v}")
+        grid = sample_grid([panels], titles, size=min(256, h))
+        uri = f"reports/compare/{name}/{'-vs-'.join(runs)}/{set_id}.png"
+        png = encode_png(grid)
+        storage.atomic_write(storage.resolve(root, uri), png)
+        written.append(uri)
+        small = cv2.resize(grid, (grid.shape[1] // 2, grid.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        pictures.append(f"![{set_id}](data:image/png;base64,{base64.b64encode(encode_png(np.ascontiguousarray(small))).decode()})")
+    create_markdown_artifact(key="compare", markdown=f"# {' vs '.join(runs)} on {name}\n\n" + "\n\n".join(pictures))
+    return {"images": len(written), "files": written}

@@ -1,0 +1,66 @@
+"""The paper's Table 3 for your runs: multi-GT PSNR / SSIM / LPIPS / DISTS per run, with the
+published numbers beside them for reference (supplement Table 3)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+
+from hggt_core.metrics import multi_gt_average
+
+METRICS = ("psnr", "ssim", "lpips", "dists")
+MODELS = {"rrdb": "RRDB", "swinir": "SwinIR"}
+TRAINING_GT = {"psnr": "Original HR (L1 only)", "ori": "Original HR", "pos": "Positive GT", "posneg": "Pos+Neg GT"}
+PAPER = {  # supplement Table 3: PSNR, SSIM, LPIPS, DISTS on Test-100
+    ("rrdb", "ori"): (22.6388, 0.6454, 0.2408, 0.1676),
+    ("rrdb", "pos"): (22.2378, 0.6400, 0.1817, 0.1290),
+    ("rrdb", "posneg"): (22.2453, 0.6405, 0.1806, 0.1290),
+    ("swinir", "ori"): (22.7147, 0.6516, 0.2274, 0.1620),
+    ("swinir", "pos"): (22.3027, 0.6474, 0.1691, 0.1227),
+    ("swinir", "posneg"): (22.2733, 0.6476, 0.1688, 0.1227),
+}
+
+
+def table3(metric_rows: list[dict], runs: dict[str, dict]) -> list[dict]:
+    by_run: dict[str, list[dict]] = defaultdict(list)
+    for r in metric_rows:
+        by_run[r["run_id"]].append(r)
+    out = []
+    for run_id, rows in sorted(by_run.items(), key=lambda kv: (runs[kv[0]]["arch"], list(TRAINING_GT).index(runs[kv[0]]["mode"]), kv[0])):
+        run = runs[run_id]
+        means = multi_gt_average(rows, METRICS)
+        paper = PAPER.get((run["arch"], run["mode"]))
+        out.append({
+            "model": f"{MODELS[run['arch']]}-{'PSNR' if run['mode'] == 'psnr' else 'GAN'}",
+            "training GT": TRAINING_GT[run["mode"]], "run": run_id, "images": len({r["set_id"] for r in rows}),
+            **{m.upper(): means[m] for m in METRICS},
+            **{f"paper {m.upper()}": (paper[i] if paper else None) for i, m in enumerate(METRICS)},
+        })
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def to_markdown(rows: list[dict], title: str, notes: list[str]) -> str:
+    if not rows:
+        return f"# {title}\n\nNo evaluated runs.\n"
+    keys = list(rows[0])
+    lines = [f"# {title}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
+    lines += ["", "Scores are averaged over each image's positive GTs, then over images. The paper's numbers are on",
+              "its Test-100 with its full-size models and are given for reference only."]
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,121 @@
+"""Image quality metrics of the paper's evaluation (SPEC section 8).
+
+PSNR and SSIM on uint8 RGB with a 4-pixel border cropped, matching scikit-image's definitions
+(SSIM: 11x11 Gaussian window with sigma 1.5, population covariances, the mean over the
+channels, windows overlapping the border excluded), vectorised with OpenCV. LPIPS (AlexNet,
+v0.1, inputs scaled to [-1, 1]) and DISTS (piq) in batches, with their pretrained weights
+resolved locally; when they are missing the metric is skipped and the reason reported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from hggt_core.weights import WeightsMissing, require
+
+SSIM_C1, SSIM_C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+_WINDOW = cv2.getGaussianKernel(11, 1.5)
+
+
+def _crop(img: np.ndarray, border: int) -> np.ndarray:
+    return img[border:-border, border:-border] if border else img
+
+
+def _check(sr: np.ndarray, gt: np.ndarray) -> None:
+    if sr.shape != gt.shape or sr.ndim != 3 or sr.shape[2] != 3:
+        raise ValueError(f"need two H x W x 3 images of one size, got {sr.shape} and {gt.shape}")
+
+
+def psnr(sr: np.ndarray, gt: np.ndarray, crop_border: int = 4) -> float:
+    _check(sr, gt)
+    diff = _crop(sr, crop_border).astype(np.float64) - _crop(gt, crop_border)
+    mse = float(np.mean(diff * diff))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+def _blur(x: np.ndarray) -> np.ndarray:
+    return cv2.sepFilter2D(x, cv2.CV_64F, _WINDOW, _WINDOW, borderType=cv2.BORDER_REFLECT)
+
+
+def ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int = 4) -> float:
+    _check(sr, gt)
+    x, y = _crop(sr, crop_border).astype(np.float64), _crop(gt, crop_border).astype(np.float64)
+    mx, my = _blur(x), _blur(y)
+    vx, vy, cxy = _blur(x * x) - mx * mx, _blur(y * y) - my * my, _blur(x * y) - mx * my
+    s = ((2 * mx * my + SSIM_C1) * (2 * cxy + SSIM_C2)) / ((mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2))
+    return float(s[5:-5, 5:-5].mean())  # as scikit-image: windows that overlap the border do not count
+
+
+DEEP_WEIGHTS = {"lpips": ("alexnet",), "dists": ("vgg16", "dists")}
+
+
+def unavailable() -> dict[str, str]:
+    """The deep metrics whose pretrained weights are missing, each with the reason."""
+    out = {}
+    for metric, names in DEEP_WEIGHTS.items():
+        for name in names:
+            try:
+                require(name)
+            except WeightsMissing as exc:
+                out[metric] = str(exc)
+                break
+    return out
+
+
+@dataclass
+class DeepMetrics:
+    """LPIPS and DISTS networks, whichever have their weights; ``skipped`` says why others are not."""
+
+    lpips: torch.nn.Module | None
+    dists: torch.nn.Module | None
+    skipped: dict[str, str]
+    device: torch.device
+
+    @classmethod
+    def load(cls, device: torch.device) -> "DeepMetrics":
+        """The networks whose weights are in the torch hub cache (the packages load them from
+        there; with every file present nothing is downloaded)."""
+        skipped = unavailable()
+        lpips_net = dists_net = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if "lpips" not in skipped:
+                import lpips
+
+                lpips_net = lpips.LPIPS(net="alex", version="0.1", verbose=False).to(device).eval()
+            if "dists" not in skipped:
+                import piq
+
+                dists_net = piq.DISTS(reduction="none").to(device).eval()
+        return cls(lpips_net, dists_net, skipped, device)
+
+    @torch.no_grad()
+    def __call__(self, sr: torch.Tensor, gt: torch.Tensor) -> dict[str, list[float]]:
+        """(B, 3, H, W) tensors in [0, 1]; per-image scores of the available metrics."""
+        sr, gt = sr.to(self.device).float(), gt.to(self.device).float()
+        out: dict[str, list[float]] = {}
+        if self.lpips is not None:
+            out["lpips"] = self.lpips(sr * 2 - 1, gt * 2 - 1).flatten().tolist()
+        if self.dists is not None:
+            out["dists"] = self.dists(sr, gt).flatten().tolist()
+        return out
+
+
+def multi_gt_average(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, float | None]:
+    """Average each metric over an image's GT versions, then over images (SPEC section 8)."""
+    per_image: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        for m in metrics:
+            if r.get(m) is not None:
+                per_image[r["set_id"]][m].append(r[m])
+    out: dict[str, float | None] = {}
+    for m in metrics:
+        means = [float(np.mean(v[m])) for v in per_image.values() if v[m]]
+        out[m] = float(np.mean(means)) if means else None
+    return out
