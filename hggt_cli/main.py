@@ -322,6 +322,22 @@ def report(out: Out, examples: Annotated[int, typer.Option("--examples", help="E
     console.print(f"Report written to [bold]{result['report']}[/] ({result['bytes'] // 1024} KiB)")
 
 
+@app.command()
+def export(
+    out: Out,
+    run: Annotated[Optional[str], typer.Option("--run", help="Real-ISR run id, or 'latest'.")] = None,
+    enhancer: Annotated[Optional[str], typer.Option("--enhancer", help="An enhancer version (01..04) instead of a run.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="safetensors (Spandrel, chaiNNer, ComfyUI) or onnx.")] = "safetensors",
+    half: Annotated[bool, typer.Option("--half", help="Store float16 weights (ONNX: a float16 graph).")] = False,
+):
+    """Export the EMA generator of a run (or an enhancer) to OUT/exports/: safetensors with the
+    reference parameter names (Spandrel detects RRDBNet and SwinIR), or ONNX with dynamic sizes."""
+    from flows.export import export_flow
+
+    result = _run(export_flow, None, out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
+    console.print(f"Wrote [bold]{result['file']}[/] ({result['bytes'] // 1024} KiB, {result['arch']}, {result['format']})")
+
+
 weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 and DISTS): what is present, and fetching.", no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from hggt_core.metrics import multi_gt_average
 
 METRICS = ("psnr", "ssim", "lpips", "dists")
+EXTRA = ("artifact_rate",)
 MODELS = {"rrdb": "RRDB", "swinir": "SwinIR"}
 TRAINING_GT = {"psnr": "Original HR (L1 only)", "ori": "Original HR", "pos": "Positive GT", "posneg": "Pos+Neg GT"}
 PAPER = {  # supplement Table 3: PSNR, SSIM, LPIPS, DISTS on Test-100
@@ -29,12 +30,13 @@ def table3(metric_rows: list[dict], runs: dict[str, dict]) -> list[dict]:
     out = []
     for run_id, rows in sorted(by_run.items(), key=lambda kv: (runs[kv[0]]["arch"], list(TRAINING_GT).index(runs[kv[0]]["mode"]), kv[0])):
         run = runs[run_id]
-        means = multi_gt_average(rows, METRICS)
+        means = multi_gt_average(rows, METRICS + EXTRA)
         paper = PAPER.get((run["arch"], run["mode"]))
         out.append({
             "model": f"{MODELS[run['arch']]}-{'PSNR' if run['mode'] == 'psnr' else 'GAN'}",
             "training GT": TRAINING_GT[run["mode"]], "run": run_id, "images": len({r["set_id"] for r in rows}),
             **{m.upper(): means[m] for m in METRICS},
+            "artifact rate": means["artifact_rate"],
             **{f"paper {m.upper()}": (paper[i] if paper else None) for i, m in enumerate(METRICS)},
         })
     return out
@@ -53,7 +55,9 @@ def to_markdown(rows: list[dict], title: str, notes: list[str]) -> str:
     lines = [f"# {title}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
     lines += ["", "Scores are averaged over each image's positive GTs, then over images. The paper's numbers are on",
-              "its Test-100 with its full-size models and are given for reference only."]
+              "its Test-100 with its full-size models and are given for reference only. Artifact rate: the share",
+              "of pixels inside the indication maps of annotated negatives where the output is closer to the",
+              "negative than to the positive (lower is better; see the README)."]
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
 
 

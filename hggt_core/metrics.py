@@ -119,3 +119,17 @@ def multi_gt_average(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, fl
         means = [float(np.mean(v[m])) for v in per_image.values() if v[m]]
         out[m] = float(np.mean(means)) if means else None
     return out
+
+
+def artifact_rate(sr: np.ndarray, pos: np.ndarray, neg: np.ndarray, m_ind: np.ndarray) -> float | None:
+    """Share of the indicated pixels (M_ind > 0) where the SR output is closer to the negative GT
+    than to the positive one (mean absolute difference over the channels): 0 means the output
+    never takes the negative's side where annotators saw artifacts, 1 that it always does.
+    None when nothing is indicated."""
+    region = m_ind > 0
+    if not region.any():
+        return None
+    sr = sr.astype(np.float64)
+    d_neg = np.abs(sr - neg).mean(axis=2)
+    d_pos = np.abs(sr - pos).mean(axis=2)
+    return float((d_neg[region] < d_pos[region]).mean())

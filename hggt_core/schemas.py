@@ -211,7 +211,7 @@ RUNS = _spec(
 )
 
 METRICS = _spec(
-    "metrics", 1, ("run_id", "test_set", "set_id", "gt_version"), "hggt evaluate",
+    "metrics", 2, ("run_id", "test_set", "set_id", "gt_version"), "hggt evaluate",
     [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("test_set", pa.string(), nullable=False),
@@ -221,6 +221,7 @@ METRICS = _spec(
         pa.field("ssim", pa.float64(), nullable=False),
         pa.field("lpips", pa.float64()),  # null when its weights are missing
         pa.field("dists", pa.float64()),
+        pa.field("artifact_rate", pa.float64()),  # per image, null without annotated negatives
         pa.field("sr_uri", pa.string(), nullable=False),
     ],
 )

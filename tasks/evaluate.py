@@ -16,13 +16,15 @@ from prefect import task
 
 from hggt_core import manifests, storage
 from hggt_core.annotation.labels import aggregate
+from hggt_core.annotation.pairs import gt_versions, map_pairs
 from hggt_core.annotation.published import LabelFileError, image_path, label_path, parse_label_file
 from hggt_core.archs import build_generator
 from hggt_core.config import HGGTConfig
 from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import sample_record
 from hggt_core.images import decode_png, encode_png
-from hggt_core.metrics import DeepMetrics, psnr, ssim
+from hggt_core.maps import indication_map
+from hggt_core.metrics import DeepMetrics, artifact_rate, psnr, ssim
 from hggt_core.seeding import item_rng
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
@@ -31,7 +33,7 @@ from tasks.runs import record_stage_run
 from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 
 STAGE = "evaluate"
-CODE = code_version("hggt_core.metrics", "hggt_core.tiling", "hggt_core.weights", "hggt_core.degradation.cpu")
+CODE = code_version("hggt_core.metrics", "hggt_core.tiling", "hggt_core.weights", "hggt_core.degradation.cpu", "hggt_core.maps")
 LR_STAGE = "lr_test"  # the seed stream of `hggt synthesize-lr`, so external test sets get the same kind of LR
 
 
@@ -45,25 +47,33 @@ def run_row(root: str, run_id: str) -> dict:
     return runs[run_id]
 
 
+def _item(set_id: str, files: dict[str, str], labels: list[dict], lr: dict | None) -> dict:
+    """A test image: its LR input (or the original to make it from), its positive GTs, and the
+    (positive, negative) pairs behind the artifact rate."""
+    entry = gt_versions(labels).get(set_id, {"positive": [], "negative": []})
+    pairs = map_pairs(entry)
+    needed = {"original", *(v for v, _ in entry["positive"]), *(n for *_, n, _ in pairs)}
+    return {"item_id": set_id, "lr": lr["uri"] if lr else None, "lr_sha256": lr["sha256"] if lr else None,
+            "original": files.get("original"), "gts": {v: files[v] for v, _ in entry["positive"]},
+            "pairs": [list(p) for p in pairs], "files": {f: files[f] for f in sorted(needed) if f in files}}
+
+
 def _dataset_test_set(root: str) -> tuple[list[dict], list[tuple[str, str]]]:
     """Items from the dataset's own LR test inputs and labels; sets without a positive are listed."""
-    lr = {r["patch_id"]: r for r in manifests.read(root, "lr_test").to_pylist()}
-    labels = manifests.read(root, "labels")
-    positives = defaultdict(list)
-    for r in labels.filter(pc.equal(labels["effective_label"], "Positive")).to_pylist():
-        positives[r["set_id"]].append(r["version"])
-    labelled = set(labels.column("set_id").to_pylist())
-    images = {(r["set_id"], r["file"]): storage.resolve(root, r["uri"]) for r in manifests.read(root, "set_images").to_pylist()}
+    lr = {r["patch_id"]: {"uri": storage.resolve(root, r["uri"]), "sha256": r["sha256"]} for r in manifests.read(root, "lr_test").to_pylist()}
+    labels = manifests.read(root, "labels").to_pylist()
+    positives = {r["set_id"] for r in labels if r["effective_label"] == "Positive"}
+    files: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in manifests.read(root, "set_images").to_pylist():
+        files[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
     items, unscored = [], []
-    for set_id in sorted(labelled):
+    for set_id in sorted({r["set_id"] for r in labels}):
         if set_id not in lr:
             unscored.append((set_id, "no LR test input: run `hggt synthesize-lr`"))
-        elif not positives[set_id]:
+        elif set_id not in positives:
             unscored.append((set_id, "no positive version to score against"))
         else:
-            row = lr[set_id]
-            items.append({"item_id": set_id, "lr": storage.resolve(root, row["uri"]), "lr_sha256": row["sha256"], "original": None,
-                          "gts": {v: images[(set_id, v)] for v in sorted(positives[set_id])}})
+            items.append(_item(set_id, files[set_id], labels, lr[set_id]))
     return items, unscored
 
 
@@ -88,19 +98,15 @@ def _published_test_set(url: str, per_set: int) -> tuple[list[dict], list[tuple[
         votes += [{"set_id": where.set_id, "version": v, "annotator": where.annotator, "label": lab} for v, lab in parsed.labels.items()]
     labels, short = aggregate(votes, per_set)
     unscored += [(s, f"fewer than {per_set} annotators") for s in short]
-    positives = defaultdict(list)
-    for r in labels:
-        if r["effective_label"] == "Positive":
-            positives[r["set_id"]].append(r["version"])
+    positives = {r["set_id"] for r in labels if r["effective_label"] == "Positive"}
     items = []
     for set_id in sorted({r["set_id"] for r in labels}):
         if "original" not in sets[set_id]:
             unscored.append((set_id, "no original image"))
-        elif not positives[set_id]:
+        elif set_id not in positives:
             unscored.append((set_id, "no positive version to score against"))
         else:
-            items.append({"item_id": set_id, "lr": None, "lr_sha256": None, "original": sets[set_id]["original"],
-                          "gts": {v: sets[set_id][v] for v in sorted(positives[set_id])}})
+            items.append(_item(set_id, sets[set_id], labels, None))
     return items, unscored
 
 
@@ -165,6 +171,7 @@ def _evaluate_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     written = storage.atomic_write(storage.resolve(root, uri), encode_png(sr))
     out = ItemOutput(artifacts=[(uri, written.size)])
     deep = _deep_metrics(str(device))
+    rate = _artifact_rate(sr, item, cfg)
     for version, gt_url in item["gts"].items():
         gt = decode_png(storage.read_bytes(gt_url))
         if gt.shape != sr.shape:
@@ -177,9 +184,26 @@ def _evaluate_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
         out.rows.append({
             "run_id": item["run"]["run_id"], "test_set": item["test_set"], "set_id": item["item_id"], "gt_version": version,
             "psnr": psnr(srv, gt, ecfg.crop_border), "ssim": ssim(srv, gt, ecfg.crop_border),
-            "lpips": scores.get("lpips", [None])[0], "dists": scores.get("dists", [None])[0], "sr_uri": uri,
+            "lpips": scores.get("lpips", [None])[0], "dists": scores.get("dists", [None])[0], "artifact_rate": rate, "sr_uri": uri,
         })
     return out
+
+
+def _artifact_rate(sr: np.ndarray, item: dict, cfg: HGGTConfig) -> float | None:
+    """Mean artifact rate over the set's (positive, negative) pairs; maps as in the maps stage."""
+    if not item["pairs"]:
+        return None
+    imgs = {f: decode_png(storage.read_bytes(u)) for f, u in item["files"].items()}
+    rates = []
+    for p, n_pos, n, n_neg in item["pairs"]:
+        pos = imgs["original"] if p == "original" else imgs[p]
+        f = lambda a: a.astype(np.float32) / 255  # noqa: E731
+        _, _, m_ind = indication_map(f(imgs["original"]), None if p == "original" else f(pos), f(imgs[n]), n_pos, n_neg, cfg.maps.ksize)
+        h, w = min(sr.shape[0], m_ind.shape[0]), min(sr.shape[1], m_ind.shape[1])
+        rate = artifact_rate(sr[:h, :w], pos[:h, :w], imgs[n][:h, :w], m_ind[:h, :w])
+        if rate is not None:
+            rates.append(rate)
+    return float(np.mean(rates)) if rates else None
 
 
 @task(name="evaluate-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True)

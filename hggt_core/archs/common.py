@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 # ImageNet-style RGB mean that RCAN and ELAN subtract before the network and add back after it.
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -20,3 +21,13 @@ class MeanShift(nn.Module):
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Reflect-pad the bottom and right to multiples of ``m`` (replicate for inputs too small to
+    reflect). Always one pad call, zero-width or not, so that an ONNX trace stays size-dynamic."""
+    h, w = x.shape[-2], x.shape[-1]
+    ph, pw = (m - h % m) % m, (m - w % m) % m
+    if torch.jit.is_tracing() or min(int(h), int(w)) > m:
+        return F.pad(x, (0, pw, 0, ph), mode="reflect")
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")

@@ -18,9 +18,8 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from hggt_core.archs.common import MeanShift, conv3x3
+from hggt_core.archs.common import MeanShift, conv3x3, pad_to_multiple
 
 
 class ShiftConv(nn.Module):
@@ -139,10 +138,7 @@ class ELAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        m = max(self.windows)
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+        x = pad_to_multiple(x, max(self.windows))
         feat = self.head(self.sub_mean(x))
         out = self.add_mean(self.tail(feat + self.body(feat)))
         return out[..., :h, :w]

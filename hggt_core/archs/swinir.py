@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.archs.common import RGB_MEAN
+from hggt_core.archs.common import RGB_MEAN, pad_to_multiple
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -67,32 +67,40 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-def _shift_mask(h: int, w: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
-    """(nW, w*w, w*w) additive mask: -100 between positions that the cyclic shift brought together."""
-    regions = torch.zeros((1, h, w, 1), device=device)
-    label = 0
-    for hs in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
-        for ws in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
-            regions[:, hs, ws, :] = label
-            label += 1
-    ids = _windows(regions, window).squeeze(-1)
+def _shift_mask(h, w, window: int, shift: int, device: torch.device) -> torch.Tensor:
+    """(nW, w*w, w*w) additive mask: -100 between positions that the cyclic shift brought together.
+    Built from comparisons with the image size, so an ONNX trace keeps it dynamic."""
+    def regions(n):
+        idx = torch.arange(n, device=device)
+        return (idx >= n - window).long() + (idx >= n - shift).long()  # 0, 1, 2: the three slices of the shift
+
+    labels = (regions(h)[:, None] * 3 + regions(w)[None, :]).float()
+    ids = _windows(labels[None, :, :, None], window).squeeze(-1)
     diff = ids.unsqueeze(1) - ids.unsqueeze(2)
-    return diff.masked_fill(diff != 0, -100.0).masked_fill(diff == 0, 0.0)
+    return torch.where(diff != 0, torch.full_like(diff, -100.0), torch.zeros_like(diff))
 
 
 class SwinTransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float):
+    def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float, img_size: int):
         super().__init__()
-        self.window, self.shift = window, shift
+        self.window, self.shift, self.img_size = window, shift, img_size
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, window, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, mlp_ratio)
+        # As in the reference, shifted blocks keep the mask of the training size as a buffer (weight
+        # files carry it); other sizes get theirs computed once and cached.
+        if shift:
+            self.register_buffer("attn_mask", _shift_mask(img_size, img_size, window, shift, torch.device("cpu")))
         self._masks: dict[tuple, torch.Tensor] = {}
 
     def _mask(self, h: int, w: int, device: torch.device) -> torch.Tensor | None:
         if not self.shift:
             return None
+        if torch.jit.is_tracing():  # an exported graph computes it for every input size
+            return _shift_mask(h, w, self.window, self.shift, device)
+        if (h, w) == (self.img_size, self.img_size):
+            return self.attn_mask
         key = (h, w, str(device))
         if key not in self._masks:
             self._masks = {key: _shift_mask(h, w, self.window, self.shift, device)}
@@ -112,10 +120,10 @@ class SwinTransformerBlock(nn.Module):
 
 
 class BasicLayer(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float):
+    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, img_size: int):
         super().__init__()
         self.blocks = nn.ModuleList(
-            SwinTransformerBlock(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio) for i in range(depth)
+            SwinTransformerBlock(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio, img_size) for i in range(depth)
         )
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -125,9 +133,9 @@ class BasicLayer(nn.Module):
 
 
 class RSTB(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float):
+    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, img_size: int):
         super().__init__()
-        self.residual_group = BasicLayer(dim, depth, heads, window, mlp_ratio)
+        self.residual_group = BasicLayer(dim, depth, heads, window, mlp_ratio, img_size)
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -147,11 +155,11 @@ class PatchEmbedNorm(nn.Module):
 
 class SwinIR(nn.Module):
     """Paper size (real-SR x4, SwinIR-M): embedding 180, 6 RSTBs of 6 layers, 6 heads, window 8,
-    MLP ratio 2, 64 upsampler features."""
+    MLP ratio 2, 64 upsampler features; LQ training size 64."""
 
     def __init__(
         self, embed_dim: int = 180, depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6), num_heads: tuple[int, ...] = (6, 6, 6, 6, 6, 6),
-        window_size: int = 8, mlp_ratio: float = 2.0, num_feat: int = 64, scale: int = 4,
+        window_size: int = 8, mlp_ratio: float = 2.0, num_feat: int = 64, scale: int = 4, img_size: int = 64,
     ):
         super().__init__()
         if scale != 4:
@@ -162,7 +170,7 @@ class SwinIR(nn.Module):
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.conv_first = nn.Conv2d(3, embed_dim, 3, 1, 1)
         self.patch_embed = PatchEmbedNorm(embed_dim)
-        self.layers = nn.ModuleList(RSTB(embed_dim, d, h, window_size, mlp_ratio) for d, h in zip(depths, num_heads))
+        self.layers = nn.ModuleList(RSTB(embed_dim, d, h, window_size, mlp_ratio, img_size) for d, h in zip(depths, num_heads))
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
@@ -191,9 +199,7 @@ class SwinIR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        ph, pw = (-h) % self.window, (-w) % self.window
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+        x = pad_to_multiple(x, self.window)
         feat = self.conv_first(x - self.mean)
         feat = self.conv_before_upsample(self.conv_after_body(self.forward_features(feat)) + feat)
         feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))

@@ -92,3 +92,22 @@ def test_missing_weights_skip_a_metric_with_the_reason(tmp_path, monkeypatch):
     assert "alexnet-owt-7be5be79.pth" in reasons["lpips"] and "hggt weights fetch" in reasons["lpips"]
     metrics = DeepMetrics.load(torch.device("cpu"))
     assert metrics(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)) == {}
+
+
+def test_artifact_rate_on_constructed_cases():
+    from hggt_core.metrics import artifact_rate
+
+    rng = np.random.default_rng(3)
+    pos = rng.integers(0, 200, (16, 16, 3)).astype(np.uint8)
+    neg = (pos.astype(int) + 50).astype(np.uint8)
+    m = np.zeros((16, 16), np.float32)
+    m[:, :8] = 1.0  # the left half is indicated
+    assert artifact_rate(neg, pos, neg, m) == 1.0
+    assert artifact_rate(pos, pos, neg, m) == 0.0
+    half = pos.copy()
+    half[:4] = neg[:4]  # the top quarter of the indicated region takes the negative's side
+    assert artifact_rate(half, pos, neg, m) == 0.25
+    outside = pos.copy()
+    outside[:, 8:] = neg[:, 8:]  # moving toward N outside the indicated region does not count
+    assert artifact_rate(outside, pos, neg, m) == 0.0
+    assert artifact_rate(neg, pos, neg, np.zeros_like(m)) is None

@@ -49,6 +49,8 @@ def test_every_positive_gt_is_scored_and_sets_without_one_are_reported(evaluated
         assert sr.shape == gt.shape
         assert r["psnr"] == pytest.approx(peak_signal_noise_ratio(gt[4:-4, 4:-4], sr[4:-4, 4:-4], data_range=255))
         assert r["ssim"] == pytest.approx(ssim(sr, gt)) and r["lpips"] is None and r["dists"] is None
+        assert (r["artifact_rate"] is not None) == (r["set_id"] == sets[0])  # only sets[0] has an annotated negative
+        assert r["artifact_rate"] is None or 0.0 <= r["artifact_rate"] <= 1.0
     assert summary["PSNR"] == pytest.approx(multi_gt_average(rows, ("psnr",))["psnr"])
     assert summary["skipped_metrics"] == ["dists", "lpips"]
     table = (root / "reports" / "table3-dataset.md").read_text()
@@ -99,3 +101,23 @@ def test_report_is_one_self_contained_file_with_every_section(evaluated):
         assert section in page, section
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
     assert page.count("<figure>") == 5 * 3  # three usable sets, five images each
+
+
+def test_export_a_run_and_an_enhancer(evaluated):
+    import onnxruntime as ort
+    import torch
+    from safetensors.torch import load
+
+    from flows.export import export_flow
+
+    root, _, psnr_run, _, _ = evaluated
+    st = export_flow(out=str(root), run_id=psnr_run, fmt="safetensors")
+    tensors = load(storage.read_bytes(st["file"]))
+    assert "conv_first.weight" in tensors and "body.0.rdb1.conv1.weight" in tensors
+    onnx = export_flow(out=str(root), run_id="latest", fmt="onnx")
+    session = ort.InferenceSession(storage.read_bytes(onnx["file"]), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"input": torch.rand(1, 3, 12, 20).numpy()})[0].shape == (1, 3, 48, 80)
+    enh = export_flow(out=str(root), enhancer="03", fmt="safetensors", half=True)
+    assert enh["arch"] == "elan" and enh["file"].endswith("enhancer-03-fp16.safetensors")
+    with pytest.raises(Exception, match="either --run or --enhancer"):
+        export_flow(out=str(root))
