@@ -6,9 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import degradations, enhance, maps, patches
+from benchmarks import degradations, enhance, maps, patches, training
 
-BENCHMARKS = {"patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "maps": maps.run}
+BENCHMARKS = {
+    "patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "maps": maps.run,
+    "training": training.run,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,8 @@ two backbones and the two Table 1 degradation settings, trained on HR crops degr
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,8 +65,10 @@ class EnhancerBatches:
         crops = self.sampler.sample(n)
         records = [sample_record(self.settings, self.sampler.rng) for _ in range(n)]
         gt = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        started = time.perf_counter()
         with torch.no_grad():
             lq = batched.degrade(gt, records)
+        self.last_synthesis_seconds = time.perf_counter() - started
         return lq, gt
 
     def state_dict(self) -> dict:

@@ -10,6 +10,7 @@ travel with the pair for the negative term of the loss.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -82,8 +83,10 @@ class SRBatches:
         records = [sample_record(self.settings, rng) for _ in range(n)]
         ori_t, gt_t = self._tensor(ori), self._tensor(gt)
         size = ori_t.shape[-1] // self.scale
+        started = time.perf_counter()
         with torch.no_grad():
             lq = batched.degrade(ori_t, records, target=(size, size))
+        self.last_synthesis_seconds = time.perf_counter() - started
         if self.mode != "posneg":
             return lq, gt_t
         neg_t = self._tensor(neg)
@@ -93,6 +96,7 @@ class SRBatches:
                 ori_t, gt_t, neg_t, torch.tensor(n_pos, device=self.device), torch.tensor(n_neg, device=self.device),
                 torch.tensor(has_pos, device=self.device), self.ksize,
             )
+        self.last_synthesis_seconds = time.perf_counter() - started
         return lq, gt_t, neg_t, m_ind * flags.view(-1, 1, 1, 1), flags.float()
 
     def state_dict(self) -> dict:

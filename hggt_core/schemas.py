@@ -183,7 +183,7 @@ MAPS = _spec(
 )
 
 RUNS = _spec(
-    "runs", 1, ("run_id",), "hggt train-sr",
+    "runs", 2, ("run_id",), "hggt train-sr",
     [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("arch", pa.string(), nullable=False),
@@ -207,6 +207,10 @@ RUNS = _spec(
         pa.field("seconds", pa.float64()),
         pa.field("device", pa.string()),
         pa.field("created_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        # training speed report (hggt_core.training.loop.SpeedMeter)
+        pa.field("iterations_per_s", pa.float64()),
+        pa.field("samples_per_s", pa.float64()),
+        *[pa.field(f"share_{p}", pa.float64()) for p in ("data", "degrade", "pool", "forward", "backward", "optimizer")],
     ],
 )
 

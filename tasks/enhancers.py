@@ -20,7 +20,7 @@ from hggt_core.training.losses import PerceptualLoss
 from hggt_core.training.loop import restore, run_training
 from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
-from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, to_bytes
+from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, publish_speed, to_bytes
 
 STAGE = "train-enhancers"
 CODE = code_version(
@@ -93,6 +93,7 @@ def train_enhancer(
     on_log, _ = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations)
     on_checkpoint = checkpoint_writer(checkpoints, key, tcfg.keep_checkpoints)
     logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
+    publish_speed(f"enhancer-{spec.version}-speed", f"enhancer {spec.version}", trainer.speed)
     payload = enhancer_payload(spec, options, trainer.inference_model(), cfg.section_hash("enhancers"), trainer.iteration)
     uri = posixpath.join("enhancers", spec.version, "model.pt")
     written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))

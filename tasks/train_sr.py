@@ -27,10 +27,11 @@ from hggt_core.images import decode_png
 from hggt_core.realisr import SRBatches
 from hggt_core.seeding import item_seed_sequence
 from hggt_core.training.losses import PerceptualLoss, negative_gt_loss
+from hggt_core.training.distributed import global_batch_count
 from hggt_core.training.loop import restore, run_training
 from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
-from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, to_bytes
+from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, publish_speed, to_bytes
 
 STAGE = "train-sr"
 CODE = code_version(
@@ -143,13 +144,14 @@ def train_sr(
     step_kwargs = {}
     if mode == "posneg":
         def extra(out: torch.Tensor, more: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            neg, m_ind, has_neg = more
-            return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight)
+            neg, m_ind, has_neg = more  # normalised over all ranks' samples, so DDP gradients stay exact
+            return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight, global_batch_count(out.shape[0], out.device))
 
         step_kwargs["extra_loss"] = extra
     on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations)
     on_checkpoint = checkpoint_writer(storage.join(folder, "checkpoints"), key, tcfg.keep_checkpoints)
     logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint, step_kwargs)
+    publish_speed(f"sr-{rid}-speed", f"run {rid}", trainer.speed)
 
     model = trainer.inference_model()
     payload = {"arch": arch, "options": getattr(sr, arch).model_dump(), "mode": mode, "scale": sr.scale,
@@ -171,7 +173,7 @@ def train_sr(
         "negative_weight": sr.negative_weight if mode == "posneg" else None, "final_l1": logs.get("l1"),
         "final_perceptual": logs.get("perceptual"), "final_gan": logs.get("gan"), "final_negative": logs.get("extra"),
         "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"), "seconds": time.perf_counter() - started,
-        "device": str(dev), "created_at": dt.datetime.now(dt.timezone.utc),
+        "device": str(dev), "created_at": dt.datetime.now(dt.timezone.utc), **trainer.speed,
     }
 
 

@@ -60,3 +60,10 @@ def loss_logger(artifact_key: str, title: str, total: int) -> tuple[Callable[[in
         create_table_artifact(key=artifact_key, table=history[-200:], description=f"Loss curve of {title}")
 
     return log, history
+
+
+def publish_speed(artifact_key: str, title: str, speed: dict[str, float]) -> None:
+    """The run's speed report as a dashboard table: throughput and where step time goes."""
+    rows = [{"measure": k.replace("share_", "share of step time: "), "value": round(v, 4)} for k, v in speed.items()]
+    create_table_artifact(key=artifact_key, table=rows, description=f"Training speed of {title}")
+    get_run_logger().info("%s speed: %s", title, {k: round(v, 3) for k, v in speed.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -25,6 +26,28 @@ def restore(trainer: GANTrainer, data: BatchSource, state: dict) -> None:
     data.load_state_dict(state["data"])
 
 
+PHASES = ("data", "degrade", "pool", "forward", "backward", "optimizer")
+
+
+class SpeedMeter:
+    """Iterations and samples per second over a run, and where step time goes: waiting for data,
+    degrading on the fly (with the indication maps in posneg), the pool, forward, backward and the
+    optimizer step. Phases are timed on every ``sample_every``-th iteration (on CUDA that
+    synchronises, so not on every one)."""
+
+    def __init__(self, batch_size: int, sample_every: int):
+        self.batch_size, self.sample_every = batch_size, sample_every
+        self.iterations, self.seconds = 0, 0.0
+        self.phases: dict[str, float] = {}
+
+    def report(self) -> dict[str, float]:
+        timed = sum(self.phases.values()) or 1.0
+        out = {"iterations_per_s": self.iterations / self.seconds if self.seconds else 0.0}
+        out["samples_per_s"] = out["iterations_per_s"] * self.batch_size
+        out.update({f"share_{p}": self.phases.get(p, 0.0) / timed for p in PHASES})
+        return out
+
+
 def run_training(
     trainer: GANTrainer,
     data: BatchSource,
@@ -33,15 +56,30 @@ def run_training(
     on_checkpoint: Callable[[int, dict], None] | None = None,
     step_kwargs: dict | None = None,
 ) -> dict:
-    """Train until ``trainer.iteration == iterations``; returns the last logs."""
+    """Train until ``trainer.iteration == iterations``; returns the last logs. The run's speed
+    report is left in ``trainer.speed``."""
     cfg = trainer.cfg
+    meter = SpeedMeter(cfg.batch_size, 10 if trainer.device.type == "cuda" else 1)
     logs: dict = {}
     while trainer.iteration < iterations:
+        timed = trainer.iteration % meter.sample_every == 0
+        started = time.perf_counter()
         batch = data.next_batch(cfg.batch_size)
-        logs = trainer.step(*batch, **(step_kwargs or {}))
+        fetched = time.perf_counter()
+        timings: dict[str, float] | None = {} if timed else None
+        logs = trainer.step(*batch, **(step_kwargs or {}), timings=timings)
+        meter.iterations += 1
+        meter.seconds += time.perf_counter() - started
+        if timings is not None:
+            degrade = getattr(data, "last_synthesis_seconds", 0.0)
+            timings["data"] = fetched - started - degrade
+            timings["degrade"] = degrade
+            for phase, value in timings.items():
+                meter.phases[phase] = meter.phases.get(phase, 0.0) + value
         it = trainer.iteration
         if on_log is not None and (it % cfg.log_every == 0 or it == iterations):
             on_log(it, logs)
         if on_checkpoint is not None and (it % cfg.checkpoint_every == 0 or it == iterations):
             on_checkpoint(it, full_state(trainer, data))
+    trainer.speed = meter.report()
     return logs

@@ -9,6 +9,7 @@ schedulers, EMA, pool, RNG states, iteration) round-trips through state_dict.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 import torch
@@ -62,55 +63,67 @@ class GANTrainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def step(self, lq: torch.Tensor, gt: torch.Tensor, *extra: torch.Tensor, extra_loss: ExtraLoss | None = None) -> dict[str, float]:
+    def step(
+        self, lq: torch.Tensor, gt: torch.Tensor, *extra: torch.Tensor, extra_loss: ExtraLoss | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> dict[str, float]:
         """One iteration on a batch; ``extra`` tensors travel through the pool with the pair and are
-        handed to ``extra_loss(output, extra)``, whose value is added to the generator loss."""
+        handed to ``extra_loss(output, extra)``, whose value is added to the generator loss. With
+        ``timings``, the seconds spent in the pool, forward, backward and optimizer phases are added
+        to it (on CUDA each phase boundary synchronises, so time only some iterations)."""
+        clock = _Clock(timings, self.device.type == "cuda")
         lq, gt, *extra = self.pool(lq, gt, *extra)
         lq = lq.to(self.device, memory_format=self.memory_format)
         gt = gt.to(self.device, memory_format=self.memory_format)
         extra = tuple(e.to(self.device) for e in extra)
-        cfg, logs = self.cfg, {}
+        cfg, terms = self.cfg, {}
+        clock.mark("pool")
 
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
             out = self.G(lq)
-            total = cfg.l1_weight * F.l1_loss(out.float(), gt.float())
-            logs["l1"] = total.item()
+            total = terms["l1"] = cfg.l1_weight * F.l1_loss(out.float(), gt.float())
             if self.perceptual is not None and cfg.perceptual_weight > 0:
-                percep = cfg.perceptual_weight * self.perceptual(out, gt)
-                total = total + percep
-                logs["perceptual"] = percep.item()
+                terms["perceptual"] = cfg.perceptual_weight * self.perceptual(out, gt)
+                total = total + terms["perceptual"]
             if cfg.gan_weight > 0:
-                gan = cfg.gan_weight * gan_loss(self.D(out), real=True)
-                total = total + gan
-                logs["gan"] = gan.item()
+                terms["gan"] = cfg.gan_weight * gan_loss(self.D(out), real=True)
+                total = total + terms["gan"]
             if extra_loss is not None:
-                term = extra_loss(out, extra)
-                total = total + term
-                logs["extra"] = term.item()
+                terms["extra"] = extra_loss(out, extra)
+                total = total + terms["extra"]
+        clock.mark("forward")
         self.scaler.scale(total).backward()
+        clock.mark("backward")
         self.scaler.step(self.opt_g)
+        clock.mark("optimizer")
 
         if cfg.gan_weight > 0:
             self.D.requires_grad_(True)
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
-                d_real = gan_loss(self.D(gt), real=True)
-            self.scaler.scale(d_real).backward()
+                terms["d_real"] = gan_loss(self.D(gt), real=True)
+            clock.mark("forward")
+            self.scaler.scale(terms["d_real"]).backward()
+            clock.mark("backward")
             with self._autocast():
-                d_fake = gan_loss(self.D(out.detach()), real=False)
-            self.scaler.scale(d_fake).backward()
+                terms["d_fake"] = gan_loss(self.D(out.detach()), real=False)
+            clock.mark("forward")
+            self.scaler.scale(terms["d_fake"]).backward()
+            clock.mark("backward")
             self.scaler.step(self.opt_d)
-            logs.update(d_real=d_real.item(), d_fake=d_fake.item())
         self.scaler.update()
         self.sched_g.step()
         if cfg.gan_weight > 0:
             self.sched_d.step()
         if self.ema is not None:
             self.ema.update(self.G, self.iteration)
+        clock.mark("optimizer")
         self.iteration += 1
-        logs["total"] = total.item()
+        # One host transfer for all the numbers, after the step, rather than a sync per loss.
+        values = torch.stack([t.detach().float() for t in (*terms.values(), total)]).tolist()
+        logs = dict(zip([*terms, "total"], values))
         logs["lr"] = self.opt_g.param_groups[0]["lr"]
         return logs
 
@@ -157,3 +170,18 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=False)
         torch.backends.cudnn.benchmark = False
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float] | None, sync: bool):
+        self.timings, self.sync = timings, sync
+        self.last = time.perf_counter() if timings is not None else 0.0
+
+    def mark(self, phase: str) -> None:
+        if self.timings is None:
+            return
+        if self.sync:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
+        self.last = now

