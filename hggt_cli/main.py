@@ -48,7 +48,7 @@ def _run(flow, workers: int | None, **params):
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
         from hggt_core.manifests import ManifestError
 
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc or type(exc).__name__}")
         if not isinstance(exc, (ManifestError, FileNotFoundError, ValueError)):
             console.print("[dim](run with HGGT_DEBUG=1 for the traceback)[/]")
             if os.environ.get("HGGT_DEBUG"):
