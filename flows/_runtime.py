@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import os
@@ -11,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import cv2
+import numpy as np
 import yaml
 from prefect import Task, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -28,9 +30,39 @@ console = Console(stderr=True)
 cv2.setNumThreads(1)
 
 
-def default_task_runner() -> ThreadPoolTaskRunner:
-    # Decoding, filtering and PNG encoding release the GIL, so threads use every core.
-    return ThreadPoolTaskRunner(max_workers=int(os.environ.get("HGGT_WORKERS", os.cpu_count() or 2)))
+RUNNERS = ("threads", "processes", "dask")
+
+
+def make_task_runner(kind: str | None = None, dask_address: str | None = None, workers: int | None = None) -> TaskRunner:
+    """threads (default: decoding, filtering and PNG encoding release the GIL, so threads use every
+    core), processes, or dask (an existing cluster at ``dask_address``, else a local one). The
+    environment (HGGT_TASK_RUNNER, HGGT_DASK_ADDRESS, HGGT_WORKERS) sets the defaults, e.g. for
+    deployments."""
+    kind = kind or os.environ.get("HGGT_TASK_RUNNER", "threads")
+    dask_address = dask_address or os.environ.get("HGGT_DASK_ADDRESS") or None
+    workers = workers or int(os.environ.get("HGGT_WORKERS", os.cpu_count() or 2))
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "processes":
+        return ProcessPoolTaskRunner(max_workers=workers)
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "host": "127.0.0.1"})
+    raise ValueError(f"unknown task runner {kind!r}; choose one of {', '.join(RUNNERS)}")
+
+
+def default_task_runner() -> TaskRunner:
+    return make_task_runner()
+
+
+def with_runner(flow_obj, kind: str | None, dask_address: str | None = None, workers: int | None = None):
+    """The flow with the chosen task runner (unchanged when nothing is chosen)."""
+    if kind is None and dask_address is None and workers is None:
+        return flow_obj
+    return flow_obj.with_options(task_runner=make_task_runner(kind or ("dask" if dask_address else None), dask_address, workers))
 
 
 def resolve_config(preset: str, overrides: list[str] | None, config_file: str | None) -> HGGTConfig:
@@ -111,6 +143,22 @@ def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], lis
     results, cached = run_shards(shard_task, works, stage, cfg=cfg)
     summary = finalize(root, results, cfg, started_at, cached)
     return publish_summary(stage, root, summary, started)
+
+
+def publish_examples(stage: str, root: str, uris: list[tuple[str, str]], note: str = "", size: int = 192) -> None:
+    """A markdown artifact with a few of the stage's images (title, URI relative to the root),
+    downscaled and inlined, so the dashboard shows what the stage made."""
+    if not uris:
+        return
+    pictures = []
+    for title, uri in uris:
+        img = cv2.imdecode(np.frombuffer(storage.read_bytes(storage.resolve(root, uri)), np.uint8), cv2.IMREAD_COLOR)
+        scale = size / max(img.shape[:2])
+        if scale < 1:
+            img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        ok, png = cv2.imencode(".png", img)
+        pictures.append(f"![{title}](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()}) `{title}`")
+    create_markdown_artifact(key=f"{stage}-examples", markdown=f"# {stage}: examples\n\n{note}\n\n" + "\n\n".join(pictures))
 
 
 def publish_summary(stage: str, root: str, summary: dict, started: float) -> dict:

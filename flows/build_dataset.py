@@ -19,7 +19,7 @@ import time
 
 from prefect import flow
 
-from flows._runtime import default_task_runner
+from flows._runtime import default_task_runner, with_runner
 from flows.annotate import annotate_flow
 from flows.degrade import degrade_flow, synthesize_lr_flow
 from flows.enhance import enhance_flow, select_flow
@@ -38,23 +38,29 @@ def build_dataset_flow(
     overrides: list[str] | None = None,
     config_file: str | None = None,
     until: str | None = None,
+    task_runner: str | None = None,
+    dask_address: str | None = None,
 ) -> dict:
     """Run every stage on the photos under `input`, writing the dataset to `out`; with `until`,
-    stop after that stage."""
+    stop after that stage. `task_runner` (threads, processes, dask) and `dask_address` choose where
+    the CPU stages' shards run."""
     if until is not None and until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
     common = {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}
+    def cpu(flow_obj):
+        return with_runner(flow_obj, task_runner, dask_address)
+
     steps = {
-        "ingest": lambda: ingest_flow(input=input, **common),
-        "patches": lambda: extract_patches_flow(**common),
-        "degrade": lambda: degrade_flow(input=out, **common),
-        "synthesize-lr": lambda: synthesize_lr_flow(input=out, **common),
+        "ingest": lambda: cpu(ingest_flow)(input=input, **common),
+        "patches": lambda: cpu(extract_patches_flow)(**common),
+        "degrade": lambda: cpu(degrade_flow)(input=out, **common),
+        "synthesize-lr": lambda: cpu(synthesize_lr_flow)(input=out, **common),
         "train-enhancers": lambda: train_enhancers_flow(**common),
         "enhance": lambda: enhance_flow(**common),
         "select": lambda: select_flow(**common),
         "annotate": lambda: annotate_flow(**common),
-        "maps": lambda: maps_flow(**common),
+        "maps": lambda: cpu(maps_flow)(**common),
     }
     stages = {}
     for name in STAGES:

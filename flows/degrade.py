@@ -6,8 +6,8 @@ import json
 
 from prefect import flow
 
-from flows._runtime import default_task_runner, resolve_config, sharded_stage
-from hggt_core import storage
+from flows._runtime import default_task_runner, publish_examples, resolve_config, sharded_stage
+from hggt_core import manifests, storage
 from tasks.degradations import degrade_shard, finalize_degrade, finalize_lr, lr_shard, plan_degrade, plan_lr
 
 
@@ -32,7 +32,10 @@ def degrade_flow(
     more = _with(overrides, **{"degrade.settings": settings, "degrade.samples_per_patch": samples_per_patch, "seed": seed})
     cfg = resolve_config(preset, more, config_file)
     root = storage.normalize_root(out)
-    return sharded_stage("degrade", root, cfg, lambda: plan_degrade(input, root, cfg), degrade_shard, finalize_degrade)
+    summary = sharded_stage("degrade", root, cfg, lambda: plan_degrade(input, root, cfg), degrade_shard, finalize_degrade)
+    rows = manifests.read(root, "degradations").to_pylist()[:4]
+    publish_examples("degrade", root, [(f"{r['sample_id']} ({r['kernel_type']}, {r['noise_type']}, q{r['jpeg_quality']})", r["uri"]) for r in rows])
+    return summary
 
 
 @flow(name="synthesize-lr", task_runner=default_task_runner(), log_prints=True)

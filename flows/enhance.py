@@ -7,8 +7,8 @@ import time
 
 from prefect import flow
 
-from flows._runtime import default_task_runner, publish_summary, resolve_config, sharded_stage
-from hggt_core import storage
+from flows._runtime import default_task_runner, publish_examples, publish_summary, resolve_config, sharded_stage
+from hggt_core import manifests, storage
 from tasks.enhance import enhance_shard, finalize_enhance, plan_enhance, select_task
 
 
@@ -18,7 +18,14 @@ def enhance_flow(out: str, preset: str = "paper", overrides: list[str] | None = 
     coordinates: `{version}/{patch_id}_{version}.png` and `enhanced.parquet`."""
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    return sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, finalize_enhance)
+    summary = sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, finalize_enhance)
+    rows = manifests.read(root, "enhanced").to_pylist()
+    if rows:
+        first = rows[0]["patch_id"]
+        original = next(r["uri"] for r in manifests.read(root, "patches").to_pylist() if r["patch_id"] == first)
+        publish_examples("enhance", root, [(f"{first} original", original)]
+                         + [(f"{first} version {r['version']}", r["uri"]) for r in rows if r["patch_id"] == first])
+    return summary
 
 
 @flow(name="select", task_runner=default_task_runner(), log_prints=True)

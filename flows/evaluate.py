@@ -15,7 +15,7 @@ import torch
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows._runtime import default_task_runner, publish_summary, resolve_config, run_shards
+from flows._runtime import default_task_runner, publish_examples, publish_summary, resolve_config, run_shards
 from hggt_core import manifests, storage
 from hggt_core.evaluation import table3, to_csv, to_markdown
 from hggt_core.figures import sample_grid
@@ -54,6 +54,8 @@ def evaluate_flow(
     name = test_set_name(test_set)
     summary = finalize_evaluate(root, run_id, name, results, unscored, cfg, started_at, cached)
     table = write_table3(root, name)
+    scored = [r for r in manifests.read(root, "metrics").to_pylist() if r["run_id"] == run_id and r["test_set"] == name]
+    publish_examples("evaluate", root, [(f"{r['set_id']} SR (PSNR {r['psnr']:.2f} vs {r['gt_version']})", r["sr_uri"]) for r in scored[:4]])
     mine = next(r for r in table if r["run"] == run_id)
     summary.update({k: mine[k] for k in ("model", "training GT", "PSNR", "SSIM", "LPIPS", "DISTS")}, test_set=name)
     summary["skipped_metrics"] = sorted(unavailable())

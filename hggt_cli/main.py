@@ -31,20 +31,17 @@ Overrides = Annotated[
     typer.Option("--set", "-s", help="Override a config value, e.g. --set patches.step=256 (repeatable)."),
 ]
 ConfigFile = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML/JSON file of config overrides.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel task threads (default: CPU count).")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel tasks (default: CPU count).")]
+Runner = Annotated[Optional[str], typer.Option("--task-runner", help="Where shards run: threads (default), processes or dask.")]
+DaskAddress = Annotated[Optional[str], typer.Option("--dask-address", help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
 
 
-def _with_workers(flow, workers: int | None):
-    if workers is None:
-        return flow
-    from prefect.task_runners import ThreadPoolTaskRunner
+def _run(flow, workers: int | None, _runner: str | None = None, _dask: str | None = None, **params):
+    """Run a flow (with the chosen task runner); any failure becomes a message and exit code 1."""
+    from flows._runtime import with_runner
 
-    return flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-
-
-def _run(flow, workers: int | None, **params):
     try:
-        return _with_workers(flow, workers)(**params)
+        return with_runner(flow, _runner, _dask, workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
         from hggt_core.manifests import ManifestError
 
@@ -72,7 +69,10 @@ def _print_summary(stage: str, summary: dict) -> None:
 
 
 @app.command()
-def ingest(input: Input, out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+def ingest(
+    input: Input, out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
+    task_runner: Runner = None, dask_address: DaskAddress = None,
+):
     """Scan INPUT for png/jpg/jpeg/webp/bmp/tif(f) photos, decode each safely and write images.parquet.
 
     Unusable files (corrupt, truncated, not images, too small, decompression bombs) are recorded as
@@ -80,7 +80,7 @@ def ingest(input: Input, out: Out, preset: Preset = "paper", set: Overrides = No
     """
     from flows.ingest import ingest_flow
 
-    summary = _run(ingest_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config)
+    summary = _run(ingest_flow, workers, task_runner, dask_address, input=input, out=out, preset=preset, overrides=set, config_file=config)
     _print_summary("ingest", summary)
 
 
@@ -92,6 +92,8 @@ def patches(
     set: Overrides = None,
     config: ConfigFile = None,
     workers: Workers = None,
+    task_runner: Runner = None,
+    dask_address: DaskAddress = None,
 ):
     """Cut candidate crops on the paper's jittered grid and compute their texture statistics.
 
@@ -99,7 +101,8 @@ def patches(
     """
     from flows.extract_patches import extract_patches_flow
 
-    summary = _run(extract_patches_flow, workers, out=out, input=input, preset=preset, overrides=set, config_file=config)
+    summary = _run(extract_patches_flow, workers, task_runner, dask_address, out=out, input=input, preset=preset, overrides=set,
+                   config_file=config, task_runner=task_runner, dask_address=dask_address)
     _print_summary("patches", summary)
 
 
@@ -112,11 +115,14 @@ def build(
     config: ConfigFile = None,
     workers: Workers = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Stop after this stage (e.g. patches, select).")] = None,
+    task_runner: Runner = None,
+    dask_address: DaskAddress = None,
 ):
     """Run the whole pipeline (flow build-dataset) on INPUT, writing the dataset to OUT."""
     from flows.build_dataset import build_dataset_flow
 
-    result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, until=until)
+    result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, until=until,
+                  task_runner=task_runner, dask_address=dask_address)
     stages = result["stages"]
     rows = {
         "images": stages["ingest"]["ok"],
@@ -155,6 +161,8 @@ def degrade(
     set: Overrides = None,
     config: ConfigFile = None,
     workers: Workers = None,
+    task_runner: Runner = None,
+    dask_address: DaskAddress = None,
 ):
     """Synthesise LQ versions of every texture-passing patch (blur, resize, noise, JPEG; paper Eq. 1).
 
@@ -165,7 +173,7 @@ def degrade(
 
     chosen = [s.strip() for s in settings.split(",") if s.strip()]
     summary = _run(
-        degrade_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config,
+        degrade_flow, workers, task_runner, dask_address, input=input, out=out, preset=preset, overrides=set, config_file=config,
         settings=chosen, samples_per_patch=samples_per_patch, seed=seed,
     )
     _print_summary("degrade", summary)
@@ -239,12 +247,15 @@ def select(
 
 
 @app.command()
-def maps(out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+def maps(
+    out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
+    task_runner: Runner = None, dask_address: DaskAddress = None,
+):
     """Indication maps (M_pos, M_neg, M_ind) of every (positive, negative) pair of every usable set
     with a negative, as float16 .npz files, with a Figure-3-style picture per set."""
     from flows.maps import maps_flow
 
-    summary = _run(maps_flow, workers, out=out, preset=preset, overrides=set, config_file=config)
+    summary = _run(maps_flow, workers, task_runner, dask_address, out=out, preset=preset, overrides=set, config_file=config)
     _print_summary("maps", summary)
 
 

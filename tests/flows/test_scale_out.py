@@ -1,0 +1,48 @@
+"""The same flows on other task runners: a local Dask cluster on 127.0.0.1 and a process pool give
+the manifests of the default thread pool."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows._runtime import with_runner
+from flows.degrade import degrade_flow
+from flows.extract_patches import extract_patches_flow
+from hggt_core import manifests
+from tests.flows.conftest import write_good_photos
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    photos = tmp_path_factory.mktemp("photos")
+    write_good_photos(photos, count=4)
+    root = str(tmp_path_factory.mktemp("threads"))
+    extract_patches_flow(out=root, input=str(photos), preset="demo")
+    degrade_flow(input=root, out=root, preset="demo")
+    return photos, root
+
+
+def _same(a: str, b: str) -> None:
+    for name in ("patches", "degradations"):
+        assert manifests.read(a, name).equals(manifests.read(b, name)), name
+    ia, ib = manifests.read(a, "images").drop_columns(["uri"]), manifests.read(b, "images").drop_columns(["uri"])
+    assert ia.equals(ib)
+
+
+def test_patches_and_degradations_on_a_local_dask_cluster(reference, tmp_path):
+    from distributed import LocalCluster
+
+    photos, ref = reference
+    out = str(tmp_path / "dask")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        extract_patches_flow(out=out, input=str(photos), preset="demo", task_runner="dask", dask_address=cluster.scheduler_address)
+        with_runner(degrade_flow, "dask", cluster.scheduler_address)(input=out, out=out, preset="demo")
+    _same(ref, out)
+
+
+def test_patches_and_degradations_in_a_process_pool(reference, tmp_path):
+    photos, ref = reference
+    out = str(tmp_path / "processes")
+    with_runner(extract_patches_flow, "processes", workers=2)(out=out, input=str(photos), preset="demo", task_runner="processes")
+    with_runner(degrade_flow, "processes", workers=2)(input=out, out=out, preset="demo")
+    _same(ref, out)
