@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hggt_core import storage
 from hggt_core.config import HGGTConfig, config_from_options
-from tasks.shards import PartResult, ShardWork, part_intact
+from tasks.shards import PartResult, ShardWork, part_problems
 
 console = Console(stderr=True)
 # Parallelism comes from the task runner's threads; OpenCV's own pool on top would oversubscribe.
@@ -107,7 +107,13 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) ->
             update_progress_artifact(artifact_id, progress=100.0 * done_items / max(total_items, 1))
     if failures:
         raise ShardFailure(f"{len(failures)} of {len(works)} {stage} shards failed; finished items are kept, re-run to retry:\n" + "\n".join(failures))
-    stale = [i for i, r in enumerate(results) if cached_flags[i] and not part_intact(works[i].root, r)]
+    stale = []
+    for i, r in enumerate(results):
+        problems = part_problems(works[i].root, r) if cached_flags[i] else []
+        for problem in problems[:10]:
+            logger.warning("%s: %s; recomputing its shard", stage, problem)
+        if problems:
+            stale.append(i)
     if stale:
         logger.warning("%d cached %s shards have missing or altered outputs; recomputing them", len(stale), stage)
         refresh = task.with_options(refresh_cache=True)

@@ -67,12 +67,30 @@ def read_table(url: str, name: str) -> pa.Table:
     meta = table.schema.metadata or {}
     version = meta.get(_META_VERSION, b"?").decode()
     expected = spec(name).version
+    if meta.get(_META_NAME, b"").decode() == name and version.isdigit() and int(version) < expected:
+        upgraded = _add_new_columns(table, spec(name).schema)
+        if upgraded is not None:
+            return upgraded
     if meta.get(_META_NAME, b"").decode() != name or version != str(expected):
         raise ManifestError(
             f"manifest {url} has schema {meta.get(_META_NAME, b'?').decode()} v{version}, "
-            f"this hggt expects {name} v{expected}; re-run `{spec(name).produced_by}`"
+            f"this hggt expects {name} v{expected}; delete it and re-run `{spec(name).produced_by}`"
         )
     return table.cast(spec(name).schema)
+
+
+def _add_new_columns(table: pa.Table, schema: pa.Schema) -> pa.Table | None:
+    """An older manifest whose only difference is columns added since, all nullable, read as
+    the current version with those columns empty; None if it differs in any other way."""
+    missing = [f for f in schema if f.name not in table.column_names]
+    if any(not f.nullable for f in missing) or set(table.column_names) - set(schema.names):
+        return None
+    for f in missing:
+        table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def write(root: str, name: str, table: pa.Table) -> storage.Written:

@@ -79,6 +79,10 @@ def size(url: str) -> int | None:
         return None
 
 
+class StorageWriteError(OSError):
+    """A write that failed; nothing partial was left under the final name."""
+
+
 @dataclass(frozen=True)
 class Written:
     sha256: str
@@ -94,18 +98,24 @@ def atomic_write(url: str, data: bytes) -> Written:
     """
     fs, path = url_to_fs(url)
     parent = posixpath.dirname(path)
-    if isinstance(fs, (LocalFileSystem, MemoryFileSystem)):
-        if parent:
-            fs.makedirs(parent, exist_ok=True)
-        tmp = posixpath.join(parent, f"{TMP_MARK}{uuid.uuid4().hex}-{posixpath.basename(path)}")
-        try:
-            fs.pipe_file(tmp, data)
-            fs.mv(tmp, path)
-        finally:
-            if fs.exists(tmp):
-                fs.rm_file(tmp)
-    else:
-        fs.pipe_file(path, data)
+    try:
+        if isinstance(fs, (LocalFileSystem, MemoryFileSystem)):
+            if parent:
+                fs.makedirs(parent, exist_ok=True)
+            tmp = posixpath.join(parent, f"{TMP_MARK}{uuid.uuid4().hex}-{posixpath.basename(path)}")
+            try:
+                fs.pipe_file(tmp, data)
+                fs.mv(tmp, path)
+            finally:
+                if fs.exists(tmp):
+                    fs.rm_file(tmp)
+        else:
+            fs.pipe_file(path, data)
+    except OSError as exc:
+        raise StorageWriteError(
+            exc.errno, f"cannot write {url}: {exc.strerror or exc}. Check that the destination exists, is writable "
+            "and has free space; finished work is kept, so re-run once it is fixed"
+        ) from exc
     return Written(sha256=sha256_bytes(data), size=len(data))
 
 

@@ -16,6 +16,7 @@ from hggt_core.degradation.settings import sample_record
 from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
 from tasks.caching import SHARD_CACHE, code_version
+from tasks.retries import RETRIES
 from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 CODE = code_version("hggt_core.degradation.settings", "hggt_core.degradation.kernels", "hggt_core.degradation.cpu",
@@ -69,7 +70,7 @@ def _read_patch(item: dict, stage: str) -> tuple[object, ItemOutput | None]:
 def _write_sample(root: str, uri: str, lq, extra: dict, record, out: ItemOutput) -> None:
     written = storage.atomic_write(storage.resolve(root, uri), encode_png(lq))
     out.rows.append({**extra, **record.as_row(), "uri": uri, "sha256": written.sha256, "bytes": written.size})
-    out.artifacts.append((uri, written.size))
+    out.artifacts.append((uri, written.size, written.sha256))
 
 
 def _degrade_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
@@ -106,12 +107,12 @@ def _lr_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     return out
 
 
-@task(name="degrade-shard", cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="degrade-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def degrade_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _degrade_item(item, work.root, cfg))
 
 
-@task(name="synthesize-lr-shard", cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="synthesize-lr-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def lr_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _lr_item(item, work.root, cfg))
 

@@ -20,6 +20,7 @@ from hggt_core.selection import mean_difference, select_sets
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE, code_version
+from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
@@ -92,11 +93,11 @@ def _enhance_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
                 "mean_abs_diff": mean_difference(rgb[r : r + s, c : c + s], crop),
                 "gray_std": std, "lap_var": lap_var, "texture_ok": texture_ok,
             })
-            out.artifacts.append((uri, written.size))
+            out.artifacts.append((uri, written.size, written.sha256))
     return out
 
 
-@task(name="enhance-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="enhance-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def enhance_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _enhance_item(item, work.root, cfg))
 

@@ -29,6 +29,7 @@ from hggt_core.seeding import item_rng
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE, code_version, fingerprint
+from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 
@@ -169,7 +170,7 @@ def _evaluate_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     sr = (y[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     uri = f"evaluations/{item['run']['run_id']}/{item['test_set']}/sr/{item['item_id']}.png"
     written = storage.atomic_write(storage.resolve(root, uri), encode_png(sr))
-    out = ItemOutput(artifacts=[(uri, written.size)])
+    out = ItemOutput(artifacts=[(uri, written.size, written.sha256)])
     deep = _deep_metrics(str(device))
     rate = _artifact_rate(sr, item, cfg)
     for version, gt_url in item["gts"].items():
@@ -206,7 +207,7 @@ def _artifact_rate(sr: np.ndarray, item: dict, cfg: HGGTConfig) -> float | None:
     return float(np.mean(rates)) if rates else None
 
 
-@task(name="evaluate-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="evaluate-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def evaluate_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _evaluate_item(item, work.root, cfg))
 

@@ -10,6 +10,7 @@ from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.ingest import image_ids, inspect_image, mark_duplicates
 from tasks.caching import SHARD_CACHE, code_version
+from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 
@@ -41,7 +42,7 @@ def _ingest_item(item: dict, max_pixels: int, min_size: int) -> ItemOutput:
     return ItemOutput(rows=[row])
 
 
-@task(name="ingest-shard", cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="ingest-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def ingest_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _ingest_item(item, cfg.ingest.max_pixels, cfg.min_image_size()))
 

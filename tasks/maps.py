@@ -18,6 +18,7 @@ from hggt_core.figures import map_figure
 from hggt_core.images import ImageRejected, decode_png
 from hggt_core.maps import indication_map
 from tasks.caching import SHARD_CACHE, code_version
+from tasks.retries import RETRIES
 from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "maps"
@@ -71,15 +72,15 @@ def _maps_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
             ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(fig, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
             figure_uri = f"maps/{set_id}/figure.jpg"
             fig_written = storage.atomic_write(storage.resolve(root, figure_uri), jpg.tobytes())
-            out.artifacts.append((figure_uri, fig_written.size))
+            out.artifacts.append((figure_uri, fig_written.size, fig_written.sha256))
         out.rows.append({"set_id": set_id, "pos_version": p, "neg_version": n, "n_pos": n_pos, "n_neg": n_neg,
                          "nonzero_fraction": float((m_ind > 0).mean()), "uri": uri, "sha256": written.sha256,
                          "bytes": written.size, "figure_uri": figure_uri})
-        out.artifacts.append((uri, written.size))
+        out.artifacts.append((uri, written.size, written.sha256))
     return out
 
 
-@task(name="maps-shard", cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="maps-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def maps_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _maps_item(item, work.root, cfg))
 

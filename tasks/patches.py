@@ -13,6 +13,7 @@ from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
 from tasks.caching import SHARD_CACHE, code_version
+from tasks.retries import RETRIES
 from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "patches"
@@ -61,11 +62,11 @@ def _extract(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
                 "uri": uri, "sha256": written.sha256, "bytes": written.size,
             }
         )
-        out.artifacts.append((uri, written.size))
+        out.artifacts.append((uri, written.size, written.sha256))
     return out
 
 
-@task(name="extract-patch-shard", cache_policy=SHARD_CACHE, persist_result=True)
+@task(name="extract-patch-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def extract_patch_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
     return run_shard(work, lambda item: _extract(item, work.root, cfg))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
 import posixpath
 import time
 from collections.abc import Callable, Iterable
@@ -19,8 +21,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
+
 from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
+from tasks import faults
 from tasks.caching import fingerprint
 from tasks.runs import record_stage_run
 
@@ -40,7 +46,7 @@ class ShardWork:
 class ItemOutput:
     rows: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
-    artifacts: list[tuple[str, int]] = field(default_factory=list)  # (uri relative to root, bytes)
+    artifacts: list[tuple[str, int, str]] = field(default_factory=list)  # (uri relative to root, bytes, sha256)
 
 
 @dataclass(frozen=True)
@@ -76,20 +82,46 @@ def _item_key(work: ShardWork, item: dict) -> str:
     return fingerprint([item, work.config_hash, work.code_version])
 
 
-def _artifacts_intact(root: str, artifacts: Iterable[tuple[str, int]]) -> bool:
-    return all(storage.size(storage.resolve(root, uri)) == size for uri, size in artifacts)
+def _logger():
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("hggt")
+
+
+def artifact_problems(root: str, artifacts: list[tuple[str, int, str | None]], written_at: float | None) -> list[str]:
+    """What is wrong with artifacts recorded at ``written_at``: missing, another size, or, when a
+    file was modified after it was recorded (or HGGT_VERIFY=1 asks for every file), content that no
+    longer has its sha256. Only those files are read, so a clean re-run costs a listing."""
+    verify_all = os.environ.get("HGGT_VERIFY", "") not in ("", "0")
+    listing = list_artifacts(root, [a[0] for a in artifacts])
+    problems = []
+    for uri, size, sha in artifacts:
+        found = listing.get(_fs_path(root, uri))
+        if found is None:
+            problems.append(f"{uri}: missing")
+        elif found[0] != size:
+            problems.append(f"{uri}: {found[0]} bytes where {size} were recorded (truncated or replaced)")
+        elif sha and (verify_all or (written_at is not None and found[1] is not None and found[1] > written_at + 1.0)):
+            if storage.sha256_bytes(storage.read_bytes(storage.resolve(root, uri))) != sha:
+                problems.append(f"{uri}: content no longer matches its recorded sha256 (edited)")
+    return problems
 
 
 def _load_record(work: ShardWork, item: dict) -> ItemOutput | None:
     url = _record_url(work, item["item_id"])
     try:
         record = json.loads(storage.read_bytes(url))
+        written_at = _mtime(storage.url_to_fs(url)[0].info(storage.url_to_fs(url)[1]))
     except (FileNotFoundError, ValueError):
         return None
     if record.get("key") != _item_key(work, item):
         return None
-    out = ItemOutput(record["rows"], record["rejected"], [tuple(a) for a in record["artifacts"]])
-    return out if _artifacts_intact(work.root, out.artifacts) else None
+    out = ItemOutput(record["rows"], record["rejected"], [tuple(a) + (None,) * (3 - len(a)) for a in record["artifacts"]])
+    problems = artifact_problems(work.root, out.artifacts, written_at)
+    for problem in problems:
+        _logger().warning("%s item %s will be recomputed: %s", work.stage, item["item_id"], problem)
+    return None if problems else out
 
 
 def _save_record(work: ShardWork, item: dict, out: ItemOutput) -> None:
@@ -108,6 +140,7 @@ def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput], on_item: C
             out = process(item)
             _save_record(work, item, out)
             computed += 1
+            faults.checkpoint(work.stage.split("/")[0])
         rows.extend(out.rows)
         rejected.extend(out.rejected)
         if on_item is not None:
@@ -134,37 +167,45 @@ def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput], on_item: C
     )
 
 
-def part_intact(root: str, result: PartResult, listing: dict[str, int] | None = None) -> bool:
-    """The part file still has its recorded hash and every artifact it lists has its size."""
+def part_problems(root: str, result: PartResult) -> list[str]:
+    """Why a cached shard's outputs can no longer be trusted (nothing: they can)."""
     try:
         data = storage.read_bytes(result.part_uri)
     except FileNotFoundError:
-        return False
+        return [f"{result.part_uri}: missing"]
     if storage.sha256_bytes(data) != result.part_sha256:
-        return False
+        return [f"{result.part_uri}: content no longer matches its recorded sha256"]
     if result.rejected_uri and not storage.exists(result.rejected_uri):
-        return False
+        return [f"{result.rejected_uri}: missing"]
     table = manifests.read_table(result.part_uri, result.manifest)
-    if "bytes" not in table.column_names or "uri" not in table.column_names or root is None:
-        return True
-    listing = listing if listing is not None else list_artifact_sizes(root, table.column("uri").to_pylist())
-    expected = zip(table.column("uri").to_pylist(), table.column("bytes").to_pylist())
-    return all(listing.get(_fs_path(root, uri)) == size for uri, size in expected)
+    if not {"uri", "bytes"} <= set(table.column_names):
+        return []
+    shas = table.column("sha256").to_pylist() if "sha256" in table.column_names else [None] * table.num_rows
+    artifacts = list(zip(table.column("uri").to_pylist(), table.column("bytes").to_pylist(), shas))
+    fs, path = storage.url_to_fs(result.part_uri)
+    return artifact_problems(root, artifacts, _mtime(fs.info(path)))
 
 
-def list_artifact_sizes(root: str, uris: Iterable[str]) -> dict[str, int]:
-    """Sizes of the given artifacts keyed by filesystem path, one listing per folder instead of
-    one stat per file."""
+def _mtime(info: dict) -> float | None:
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("created")
+    if stamp is None:
+        return None
+    return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
+
+
+def list_artifacts(root: str, uris: Iterable[str]) -> dict[str, tuple[int, float | None]]:
+    """(size, modification time) of the given artifacts keyed by filesystem path, one listing per
+    folder instead of one stat per file."""
     folders = {posixpath.dirname(_fs_path(root, uri)) for uri in uris}
     fs, _ = storage.url_to_fs(root)
-    sizes: dict[str, int] = {}
+    found: dict[str, tuple[int, float | None]] = {}
     for folder in folders:
         try:
             infos = fs.find(folder, maxdepth=1, detail=True)
         except FileNotFoundError:
             continue
-        sizes.update({p: int(info.get("size") or 0) for p, info in infos.items()})
-    return sizes
+        found.update({p: (int(info.get("size") or 0), _mtime(info)) for p, info in infos.items()})
+    return found
 
 
 def _fs_path(root: str, uri: str) -> str:

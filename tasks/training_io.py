@@ -11,6 +11,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from hggt_core import storage
+from tasks import faults
 
 
 def to_bytes(obj) -> bytes:
@@ -55,6 +56,7 @@ def loss_logger(artifact_key: str, title: str, total: int) -> tuple[Callable[[in
     history: list[dict] = []
 
     def log(iteration: int, logs: dict) -> None:
+        faults.checkpoint(artifact_key.split("-losses")[0])
         history.append({"iteration": iteration, **{k: round(v, 6) for k, v in logs.items()}})
         logger.info("%s iteration %d/%d: %s", title, iteration, total, history[-1])
         create_table_artifact(key=artifact_key, table=history[-200:], description=f"Loss curve of {title}")

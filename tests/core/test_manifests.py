@@ -125,3 +125,17 @@ def test_resolve_keeps_absolute_urls_and_joins_relative_ones():
     assert storage.resolve("/data/ds", "/elsewhere/a.png") == "/elsewhere/a.png"
     assert storage.normalize_root("/data/x/../ds/") == "/data/ds"
     assert fsspec.core.url_to_fs(storage.normalize_root("memory://ds/"))[1] == "/ds"
+
+
+def test_an_older_manifest_with_fewer_columns_is_read_with_them_empty(root, monkeypatch):
+    from hggt_core import schemas
+
+    current = MANIFESTS["metrics"]
+    older = schemas.ManifestSpec("metrics", current.version - 1, current.key,
+                                 pa.schema([f for f in current.schema if f.name != "artifact_rate"]), current.produced_by)
+    row = {"run_id": "r", "test_set": "t", "set_id": "s", "gt_version": "01", "psnr": 20.0, "ssim": 0.5, "sr_uri": "x.png"}
+    monkeypatch.setitem(MANIFESTS, "metrics", older)
+    manifests.write(root, "metrics", manifests.to_table("metrics", [row]))
+    monkeypatch.setitem(MANIFESTS, "metrics", current)
+    table = manifests.read(root, "metrics")
+    assert table.column("artifact_rate").to_pylist() == [None] and table.column("psnr").to_pylist() == [20.0]

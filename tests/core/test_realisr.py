@@ -185,3 +185,13 @@ def test_posneg_resume_gives_the_same_weights():
     for key in ("generator", "discriminator", "ema"):
         a, b = straight.state_dict()[key], second.state_dict()[key]
         assert all(torch.equal(a[k], b[k]) for k in a), key
+
+
+def test_the_negative_term_is_bounded_outside_the_image_range():
+    neg, m_ind, has = torch.full((1, 3, 4, 4), 0.2), torch.ones(1, 1, 4, 4), torch.ones(1)
+    at_edge = negative_gt_loss(torch.ones(1, 3, 4, 4), neg, m_ind, has)
+    beyond = torch.full((1, 3, 4, 4), 50.0, requires_grad=True)
+    loss = negative_gt_loss(beyond, neg, m_ind, has)
+    assert torch.equal(loss, at_edge) and loss.item() == pytest.approx(-300 * 0.8)
+    loss.backward()
+    assert (beyond.grad == 0).all()  # no reward for leaving the range any further

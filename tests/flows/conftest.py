@@ -29,8 +29,8 @@ def prefect_server():
 def run_cli(prefect_server):
     """Run `hggt ...` in a new process against the session's Prefect server."""
 
-    def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PREFECT_API_URL": prefect_server, "COLUMNS": "200"}
+    def run(*args: str, check: bool = True, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+        env = {**(env or os.environ), "PREFECT_API_URL": prefect_server, "COLUMNS": "200"}
         proc = subprocess.run(
             [sys.executable, "-m", "hggt_cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True, **kwargs
         )

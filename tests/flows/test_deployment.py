@@ -18,6 +18,8 @@ from tests.flows.conftest import REPO, write_good_photos
 
 PREFECT = [sys.executable, "-m", "prefect"]
 
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:

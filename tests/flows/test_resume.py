@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+import pytest
+
 from hggt_core import manifests, storage
 from tests.flows.conftest import REPO, write_good_photos
 
 ARGS = ["--preset", "demo", "--workers", "1", "--set", "patches.shard_size=2", "--set", "patches.png_compression=9"]
+
+pytestmark = pytest.mark.slow
 
 
 def _crop_files(root: Path) -> dict[str, bytes]:

@@ -138,3 +138,28 @@ def test_a_photo_changed_after_ingest_is_rejected_by_patches(tmp_path):
 def test_patches_without_ingest_says_what_to_run(tmp_path):
     with pytest.raises(Exception, match="run `hggt ingest` first"):
         extract_patches_flow(out=str(tmp_path / "empty"), preset="demo")
+
+
+def test_truncated_or_edited_artifacts_are_named_and_recomputed(tmp_path, caplog):
+    import os
+    import time
+
+    photos = tmp_path / "photos"
+    write_good_photos(photos, count=2)
+    root = str(tmp_path / "ds")
+    extract_patches_flow(out=root, input=str(photos), preset="demo")
+    rows = manifests.read(root, "patches").to_pylist()
+    truncated, edited = (tmp_path / "ds" / rows[1]["uri"]), (tmp_path / "ds" / rows[-1]["uri"])
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    data = bytearray(edited.read_bytes())
+    data[-20] ^= 0xFF  # same size, other content
+    time.sleep(1.2)
+    edited.write_bytes(bytes(data))
+    os.utime(edited)
+    caplog.set_level("WARNING")
+    again = extract_patches_flow(out=root, preset="demo")
+    assert again["computed"] >= 1
+    for row, path in ((rows[1], truncated), (rows[-1], edited)):
+        assert storage.sha256_bytes(path.read_bytes()) == row["sha256"]
+    text = caplog.text
+    assert f"{rows[1]['uri']}: 100 bytes where" in text and f"{rows[-1]['uri']}: content no longer matches" in text
