@@ -20,7 +20,7 @@ from hggt_core.annotation.published import FILES, LabelFileError, format_label_f
 from hggt_core.annotation.store import AnnotationStore
 from hggt_core.config import HGGTConfig
 from hggt_core.images import decode_png
-from tasks.caching import code_version
+from tasks.caching import code_version, fingerprint
 from tasks.runs import record_stage_run
 from tasks.shards import merge_rejected
 
@@ -31,10 +31,14 @@ UTC = dt.timezone.utc
 
 
 def store_for(root: str) -> AnnotationStore:
+    """The dataset's annotation database: annotation/votes.sqlite in a local dataset; for one in
+    object storage (SQLite needs a local file) a folder of this machine, HGGT_STATE_DIR (default
+    ~/.cache/hggt) / annotation / <a hash of the dataset URL>."""
     fs, path = storage.url_to_fs(root)
-    if type(fs).__name__ != "LocalFileSystem":
-        raise ValueError(f"the annotation database is SQLite and needs a local dataset folder, not {root}")
-    return AnnotationStore(Path(path) / "annotation" / "votes.sqlite")
+    if type(fs).__name__ == "LocalFileSystem":
+        return AnnotationStore(Path(path) / "annotation" / "votes.sqlite")
+    state = Path(os.environ.get("HGGT_STATE_DIR", Path.home() / ".cache" / "hggt")).expanduser()
+    return AnnotationStore(state / "annotation" / fingerprint(root) / "votes.sqlite")
 
 
 def _set_images(root: str) -> dict[str, dict[str, str]]:
@@ -173,12 +177,9 @@ def ingest_task(input_url: str | None, root: str, cfg: HGGTConfig, started_at: d
     rejected: list[dict] = []
     votes: list[dict] = []
     seen: dict[tuple[str, str], str] = {}
-    try:
-        store = store_for(root)
-    except ValueError:
-        store = None
+    store = store_for(root)
     own_files: set[str] = set()
-    if store is not None and store.exists():
+    if store.exists():
         app_votes = store.votes()
         own_files = _write_app_label_files(root, store, app_votes)
         for v in app_votes:

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+import torch.distributed as dist
+from prefect import task
 
 from hggt_core import manifests, storage
 from hggt_core.annotation.pairs import gt_versions
@@ -27,11 +27,13 @@ from hggt_core.images import decode_png
 from hggt_core.realisr import SRBatches
 from hggt_core.seeding import item_seed_sequence
 from hggt_core.training.losses import PerceptualLoss, negative_gt_loss
+from hggt_core.training import distributed
 from hggt_core.training.distributed import global_batch_count
 from hggt_core.training.loop import restore, run_training
 from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
-from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, publish_speed, to_bytes
+from tasks.torchrun import launch_torchrun
+from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, publish_markdown, publish_speed, run_logger, to_bytes
 
 STAGE = "train-sr"
 CODE = code_version(
@@ -102,14 +104,15 @@ def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
     return sample_grid([[to8(bicubic[i]), to8(sr[i]), to8(gt[i].cpu())] for i in range(n)], ["bicubic", "SR", "GT"])
 
 
-@task(name="train-sr", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
-def train_sr(
+def train_sr_run(
     arch: str, mode: str, sets: list[dict], images: dict[str, dict[str, str]], data_fp: str, root: str, cfg: HGGTConfig,
-    cache_key: str, device: str, resume: bool, init: tuple[str | None, str | None, str | None],
-) -> dict:
-    """Train one Real-ISR model; returns its runs.parquet row."""
-    logger = get_run_logger()
+    device: str, resume: bool, init: tuple[str | None, str | None, str | None],
+) -> dict | None:
+    """Train one Real-ISR model; returns its runs.parquet row (on rank 0; None on the other ranks
+    of a torchrun launch, which draw their own batches and checkpoint through rank 0)."""
+    logger = run_logger()
     started = time.perf_counter()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed.active() else (0, 1)
     sr = cfg.train_sr
     tcfg = sr.train if mode != "psnr" else sr.train.model_copy(update={"gan_weight": 0.0, "perceptual_weight": 0.0})
     dev = resolve_device(device)
@@ -118,7 +121,7 @@ def train_sr(
     perceptual = None
     if tcfg.perceptual_weight > 0:
         perceptual = PerceptualLoss(tcfg.perceptual_layers, str(resolve_vgg19_weights(tcfg.perceptual_weights)))
-    elif mode != "psnr":
+    elif mode != "psnr" and rank == 0:
         logger.warning("%s/%s trains WITHOUT the perceptual term (perceptual_weight=0); recorded in runs.parquet", arch, mode)
     generator = build_generator(arch, **getattr(sr, arch).model_dump())
     init_path, init_sha, init_run = init
@@ -131,13 +134,15 @@ def train_sr(
         return SRBatches(sets, _loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev,
                          tcfg.image_buffer, tcfg.refresh_every, seed_, cfg.maps.ksize)
 
-    data = batches(seed)
-    trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed)
-    key = compatibility_key(arch, mode, cfg, data_fp, init_sha)
+    data = batches(seed + rank)
+    trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed + rank)
+    key = compatibility_key(arch, mode, cfg, data_fp, init_sha) + (f"-ddp{world}" if world > 1 else "")
     rid = run_id(arch, mode, key)
     folder = storage.join(root, "runs", rid)
     state = latest_checkpoint(storage.join(folder, "checkpoints"), key) if resume else None
     if state is not None:
+        if world > 1:
+            state = {**state, "data": state["data"][rank], "trainer": {**state["trainer"], "pool": state["pools"][rank]}}
         restore(trainer, data, state)
         logger.info("%s resumes from iteration %d", rid, trainer.iteration)
 
@@ -148,9 +153,18 @@ def train_sr(
             return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight, global_batch_count(out.shape[0], out.device))
 
         step_kwargs["extra_loss"] = extra
-    on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations)
-    on_checkpoint = checkpoint_writer(storage.join(folder, "checkpoints"), key, tcfg.keep_checkpoints)
+    on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations) if rank == 0 else (None, None)
+    write = checkpoint_writer(storage.join(folder, "checkpoints"), key, tcfg.keep_checkpoints)
+
+    def on_checkpoint(it: int, full: dict) -> None:
+        if world > 1:  # every rank's batches and pool, so a resumed run continues each stream
+            full = {**full, "data": gather(full["data"]), "pools": gather(full["trainer"]["pool"])}
+        if rank == 0:
+            write(it, full)
+
     logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint, step_kwargs)
+    if rank != 0:
+        return None
     publish_speed(f"sr-{rid}-speed", f"run {rid}", trainer.speed)
 
     model = trainer.inference_model()
@@ -159,13 +173,11 @@ def train_sr(
                "iterations": trainer.iteration}
     uri = posixpath.join("runs", rid, "model.pt")
     written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))
-    grid = _samples(trainer, batches(seed + 1))
+    grid = _samples(trainer, batches(seed + world))
     ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     storage.atomic_write(storage.join(folder, "samples.png"), png.tobytes())
-    create_markdown_artifact(
-        key=f"sr-{rid}-samples",
-        markdown=f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})",
-    )
+    publish_markdown(f"sr-{rid}-samples",
+                     f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})")
     return {
         "run_id": rid, "arch": arch, "mode": mode, "iterations": trainer.iteration, "checkpoint_uri": uri,
         "sha256": written.sha256, "config_hash": cfg.section_hash("train_sr"), "data_fingerprint": data_fp,
@@ -173,8 +185,28 @@ def train_sr(
         "negative_weight": sr.negative_weight if mode == "posneg" else None, "final_l1": logs.get("l1"),
         "final_perceptual": logs.get("perceptual"), "final_gan": logs.get("gan"), "final_negative": logs.get("extra"),
         "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"), "seconds": time.perf_counter() - started,
-        "device": str(dev), "created_at": dt.datetime.now(dt.timezone.utc), **trainer.speed,
+        "device": f"{dev} x{world}" if world > 1 else str(dev), "created_at": dt.datetime.now(dt.timezone.utc), **trainer.speed,
     }
+
+
+def gather(obj):
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+@task(name="train-sr", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
+def train_sr(
+    arch: str, mode: str, sets: list[dict], images: dict[str, dict[str, str]], data_fp: str, root: str, cfg: HGGTConfig,
+    cache_key: str, device: str, resume: bool, init: tuple[str | None, str | None, str | None],
+) -> dict:
+    """One Real-ISR run: in this process, or with train_sr.train.nproc > 1 as a torchrun launch of
+    that many DDP processes (one per GPU; gloo on the CPU)."""
+    args = (arch, mode, sets, images, data_fp, root, cfg, device, resume, init)
+    nproc = cfg.train_sr.train.nproc
+    if nproc <= 1:
+        return train_sr_run(*args)
+    return launch_torchrun(nproc, args)
 
 
 @task(name="record-run", persist_result=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import logging
 import posixpath
 from collections.abc import Callable
 
 import torch
 from prefect import get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.exceptions import MissingContextError
 
 from hggt_core import storage
 from tasks import faults
@@ -50,16 +52,39 @@ def checkpoint_writer(folder: str, key: str, keep: int) -> Callable[[int, dict],
     return write
 
 
+def in_prefect_run() -> bool:
+    """Inside a flow or task run (a torchrun worker process is not)."""
+    try:
+        get_run_logger()
+        return True
+    except MissingContextError:
+        return False
+
+
+def run_logger():
+    return get_run_logger() if in_prefect_run() else logging.getLogger("hggt")
+
+
+def publish_table(key: str, table: list[dict], description: str) -> None:
+    if in_prefect_run():
+        create_table_artifact(key=key, table=table, description=description)
+
+
+def publish_markdown(key: str, markdown: str) -> None:
+    if in_prefect_run():
+        create_markdown_artifact(key=key, markdown=markdown)
+
+
 def loss_logger(artifact_key: str, title: str, total: int) -> tuple[Callable[[int, dict], None], list[dict]]:
     """Logs each report and keeps the loss curve as a table artifact in the dashboard."""
-    logger = get_run_logger()
+    logger = run_logger()
     history: list[dict] = []
 
     def log(iteration: int, logs: dict) -> None:
         faults.checkpoint(artifact_key.split("-losses")[0])
         history.append({"iteration": iteration, **{k: round(v, 6) for k, v in logs.items()}})
         logger.info("%s iteration %d/%d: %s", title, iteration, total, history[-1])
-        create_table_artifact(key=artifact_key, table=history[-200:], description=f"Loss curve of {title}")
+        publish_table(artifact_key, history[-200:], f"Loss curve of {title}")
 
     return log, history
 
@@ -67,5 +92,5 @@ def loss_logger(artifact_key: str, title: str, total: int) -> tuple[Callable[[in
 def publish_speed(artifact_key: str, title: str, speed: dict[str, float]) -> None:
     """The run's speed report as a dashboard table: throughput and where step time goes."""
     rows = [{"measure": k.replace("share_", "share of step time: "), "value": round(v, 4)} for k, v in speed.items()]
-    create_table_artifact(key=artifact_key, table=rows, description=f"Training speed of {title}")
-    get_run_logger().info("%s speed: %s", title, {k: round(v, 3) for k, v in speed.items()})
+    publish_table(artifact_key, rows, f"Training speed of {title}")
+    run_logger().info("%s speed: %s", title, {k: round(v, 3) for k, v in speed.items()})

@@ -34,3 +34,4 @@ class TrainConfig(BaseModel):
     image_buffer: int = Field(16, gt=0, description="Decoded HR images held for cropping.")
     refresh_every: int = Field(2, gt=0, description="Iterations between replacing one held HR image.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    nproc: int = Field(1, ge=1, description="DDP processes (one per GPU) launched with torchrun; gloo on the CPU.")

@@ -23,4 +23,4 @@ def global_batch_count(local: int, device: torch.device | str = "cpu") -> torch.
         return float(local)
     total = torch.tensor([float(local)], dtype=torch.float64, device=device)
     dist.all_reduce(total)
-    return total / world_size()
+    return (total / world_size()).squeeze()

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hggt_core.training import distributed
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.ema import EMA
 from hggt_core.training.losses import gan_loss
@@ -45,6 +46,12 @@ class GANTrainer:
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
         self.G = generator.to(device, memory_format=self.memory_format)
         self.D = discriminator.to(device, memory_format=self.memory_format)
+        if distributed.active():
+            # Under torchrun: gradients are averaged over the ranks, so every replica takes the same
+            # step; each rank draws its own batches (seed it per rank).
+            ids = [device.index] if device.type == "cuda" and device.index is not None else None
+            self.G = nn.parallel.DistributedDataParallel(self.G, device_ids=ids)
+            self.D = nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
         self.perceptual = perceptual.to(device) if perceptual is not None else None
         self.amp_dtype = None
         if cuda and cfg.amp:
@@ -54,7 +61,7 @@ class GANTrainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, list(cfg.milestones), cfg.lr_gamma)
         self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, list(cfg.milestones), cfg.lr_gamma)
-        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay else None
+        self.ema = EMA(_bare(self.G), cfg.ema_decay) if cfg.ema_decay else None
         self.pool = PairPool(cfg.pool_size, seed)
         self.iteration = 0
 
@@ -118,23 +125,23 @@ class GANTrainer:
         if cfg.gan_weight > 0:
             self.sched_d.step()
         if self.ema is not None:
-            self.ema.update(self.G, self.iteration)
+            self.ema.update(_bare(self.G), self.iteration)
         clock.mark("optimizer")
         self.iteration += 1
         # One host transfer for all the numbers, after the step, rather than a sync per loss.
-        values = torch.stack([t.detach().float() for t in (*terms.values(), total)]).tolist()
+        values = torch.stack([t.detach().float().reshape(()) for t in (*terms.values(), total)]).tolist()
         logs = dict(zip([*terms, "total"], values))
         logs["lr"] = self.opt_g.param_groups[0]["lr"]
         return logs
 
     def inference_model(self) -> nn.Module:
-        return self.ema.model if self.ema is not None else self.G
+        return self.ema.model if self.ema is not None else _bare(self.G)
 
     def state_dict(self) -> dict:
         state = {
             "iteration": self.iteration,
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
+            "generator": _bare(self.G).state_dict(),
+            "discriminator": _bare(self.D).state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
@@ -149,8 +156,8 @@ class GANTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.iteration = state["iteration"]
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
+        _bare(self.G).load_state_dict(state["generator"])
+        _bare(self.D).load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.sched_g.load_state_dict(state["sched_g"])
@@ -185,3 +192,7 @@ class _Clock:
         now = time.perf_counter()
         self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
         self.last = now
+
+
+def _bare(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model

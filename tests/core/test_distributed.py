@@ -61,3 +61,33 @@ def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
     assert all(torch.allclose(a, b, atol=1e-7, rtol=1e-5) for a, b in zip(single, ddp))
     naive = _ddp_grads(tmp_path, global_norm=False)  # dividing by each rank's own batch size is wrong here
     assert not all(torch.allclose(a, b, atol=1e-7, rtol=1e-5) for a, b in zip(single, naive))
+
+
+def _train_worker(rank: int, port: int, out: str) -> None:
+    from hggt_core.training.distributed import global_batch_count as gbc
+    from tests.core.test_realisr import _trainer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    trainer, data, _ = _trainer("rrdb", "posneg", seed=10 + rank)  # each rank its own batches
+    kwargs = {"extra_loss": lambda o, more: negative_gt_loss(o, *more, count=gbc(o.shape[0]))}
+    for _ in range(3):
+        trainer.step(*data.next_batch(2), **kwargs)
+    torch.save(trainer.state_dict(), f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_ddp_training_keeps_the_replicas_identical(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path / "state")
+    mp.spawn(_train_worker, args=(port, out), nprocs=2, join=True)
+    a, b = torch.load(f"{out}.0", weights_only=False), torch.load(f"{out}.1", weights_only=False)
+    for key in ("generator", "discriminator", "ema"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    from tests.core.test_realisr import _trainer
+
+    fresh, _, _ = _trainer("rrdb", "posneg", seed=10)
+    assert a["iteration"] == 3  # and they did learn: the weights moved from the common start
+    assert not torch.equal(a["generator"]["conv_first.weight"], fresh.state_dict()["generator"]["conv_first.weight"])

@@ -33,7 +33,7 @@ def test_psnr_then_posneg_runs_are_registered(labelled, tmp_path):
     assert set(runs) == {psnr["run_id"], posneg["run_id"]}
     row = runs[posneg["run_id"]]
     assert row["mode"] == "posneg" and row["arch"] == "swinir" and row["iterations"] == 3 and row["sets"] == 3
-    assert row["negative_weight"] == 300.0 and row["perceptual"] is False and row["config_hash"]
+    assert row["negative_weight"] == 30.0 and row["perceptual"] is False and row["config_hash"]  # the demo preset
     shares = [row[f"share_{p}"] for p in ("data", "degrade", "pool", "forward", "backward", "optimizer")]
     assert row["iterations_per_s"] > 0 and row["samples_per_s"] == pytest.approx(2 * row["iterations_per_s"])
     assert sum(shares) == pytest.approx(1.0) and min(shares) >= 0 and row["share_degrade"] > 0
@@ -45,3 +45,16 @@ def test_psnr_then_posneg_runs_are_registered(labelled, tmp_path):
     assert again["shards_cached"] == 1 and again["run_id"] == posneg["run_id"]
     payload = torch.load(root / row["checkpoint_uri"], weights_only=False)
     assert payload["mode"] == "posneg" and payload["scale"] == 4
+
+
+@pytest.mark.slow
+def test_a_torchrun_launch_of_two_gloo_processes(labelled, tmp_path):
+    src, _ = labelled
+    root = tmp_path / "ds"
+    shutil.copytree(src, root)
+    overrides = [*SR_TINY, "train_sr.train.nproc=2", "train_sr.train.iterations=2"]
+    summary = train_sr_flow(out=str(root), arch="rrdb", mode="posneg", preset="demo", overrides=overrides, init="none")
+    row = {r["run_id"]: r for r in manifests.read(str(root), "runs").to_pylist()}[summary["run_id"]]
+    assert row["iterations"] == 2 and row["device"] == "cpu x2"
+    checkpoint = torch.load(root / "runs" / row["run_id"] / "checkpoints" / "iter_00000002.pt", weights_only=False)
+    assert len(checkpoint["data"]) == 2 and len(checkpoint["pools"]) == 2  # every rank's stream, for an exact resume
