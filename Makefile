@@ -5,15 +5,19 @@ BIN    := $(VENV)/bin
 INPUT  ?= data/sample-photos
 OUT    ?= data/demo
 PRESET ?= demo
+ARCH   ?= rrdb
 PORT   ?= 4200
 POOL   ?= hggt-local
 GPUS   ?= 1
+API    := http://127.0.0.1:$(PORT)/api
 
 # Prefect's database, task-result cache and settings live under data/, not in ~/.prefect.
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup chromium demo test test-quick bench gpu-check ingest patches degrade synthesize-lr train-enhancers enhance select annotate-export annotate-serve annotate-ingest maps train-sr evaluate report build server worker deploy run-build clean
+STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
+	annotate-ingest maps train-sr evaluate report build
+.PHONY: setup chromium demo test test-quick bench gpu-check server worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +40,8 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "warning: could not install Debian's chromium; the browser test will be skipped"
 
-# The whole suite (what CI runs); test-quick leaves out the tests marked slow (crash chains,
-# a real Prefect server and worker) for a faster loop while developing.
+# The whole suite (what CI runs); test-quick leaves out the tests marked slow (crash chains, a real
+# Prefect server and worker, object storage, torchrun) for a faster loop while developing.
 test: setup chromium
 	$(BIN)/python -m pytest
 
@@ -52,6 +56,7 @@ bench: setup
 gpu-check: setup
 	$(BIN)/python -m benchmarks.gpu_check
 
+# --- stages, on INPUT (photos) and OUT (the dataset) -------------------------------------------
 ingest: setup
 	$(BIN)/hggt ingest --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
@@ -61,6 +66,18 @@ patches: setup
 degrade: setup
 	$(BIN)/hggt degrade --input $(OUT) --out $(OUT) --preset $(PRESET)
 
+train-enhancers: setup
+	$(BIN)/hggt train-enhancers --out $(OUT) --preset $(PRESET)
+
+enhance: setup
+	$(BIN)/hggt enhance --out $(OUT) --preset $(PRESET)
+
+select: setup
+	$(BIN)/hggt select --out $(OUT) --preset $(PRESET)
+
+synthesize-lr: setup
+	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
+
 annotate-export: setup
 	$(BIN)/hggt annotate export --out $(OUT) --preset $(PRESET)
 
@@ -70,7 +87,9 @@ annotate-serve: setup
 annotate-ingest: setup
 	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
 
-ARCH ?= rrdb
+maps: setup
+	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
+
 train-sr: setup
 	$(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode psnr
 	for mode in ori pos posneg; do $(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode $$mode || exit 1; done
@@ -80,79 +99,30 @@ evaluate: setup
 
 report: setup
 	$(BIN)/hggt report --out $(OUT)
-
-maps: setup
-	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
-
-synthesize-lr: setup
-	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
-
-train-enhancers: setup
-	$(BIN)/hggt train-enhancers --out $(OUT) --preset $(PRESET)
-
-enhance: setup
-	$(BIN)/hggt enhance --out $(OUT) --preset $(PRESET)
-
-select: setup
-	$(BIN)/hggt select --out $(OUT) --preset $(PRESET)
 
 build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
+# --- Prefect server, worker and deployments ---------------------------------------------------
 server: setup
 	$(BIN)/prefect server start --host 127.0.0.1 --port $(PORT)
 
 worker: setup
-	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect worker start --pool $(POOL) --type process
+	PREFECT_API_URL=$(API) $(BIN)/prefect worker start --pool $(POOL) --type process
 
+# Registers every deployment of prefect.yaml and limits tasks tagged gpu to GPUS at a time.
 deploy: setup
-	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool inspect $(POOL) >/dev/null 2>&1 || \
-		PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect work-pool create $(POOL) --type process
-	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect concurrency-limit create gpu $(GPUS) >/dev/null
-	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect --no-prompt deploy --all
+	PREFECT_API_URL=$(API) $(BIN)/prefect work-pool inspect $(POOL) >/dev/null 2>&1 || \
+		PREFECT_API_URL=$(API) $(BIN)/prefect work-pool create $(POOL) --type process
+	PREFECT_API_URL=$(API) $(BIN)/prefect concurrency-limit create gpu $(GPUS) >/dev/null
+	PREFECT_API_URL=$(API) $(BIN)/prefect --no-prompt deploy --all
 
-run-degrade: setup
-	$(BIN)/hggt degrade --input $(OUT) --out $(OUT) --preset $(PRESET)
-
-annotate-export: setup
-	$(BIN)/hggt annotate export --out $(OUT) --preset $(PRESET)
-
-annotate-serve: setup
-	$(BIN)/hggt annotate serve --out $(OUT)
-
-annotate-ingest: setup
-	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
-
-ARCH ?= rrdb
-train-sr: setup
-	$(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode psnr
-	for mode in ori pos posneg; do $(BIN)/hggt train-sr --out $(OUT) --preset $(PRESET) --arch $(ARCH) --mode $$mode || exit 1; done
-
-evaluate: setup
-	$(BIN)/hggt evaluate --out $(OUT) --preset $(PRESET) --run latest
-
-report: setup
-	$(BIN)/hggt report --out $(OUT)
-
-maps: setup
-	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
-
-synthesize-lr: setup
-	$(BIN)/hggt synthesize-lr --input $(OUT) --out $(OUT) --preset $(PRESET)
-
-train-enhancers: setup
-	$(BIN)/hggt train-enhancers --out $(OUT) --preset $(PRESET)
-
-enhance: setup
-	$(BIN)/hggt enhance --out $(OUT) --preset $(PRESET)
-
-select: setup
-	$(BIN)/hggt select --out $(OUT) --preset $(PRESET)
-
-build: setup
-	$(BIN)/hggt sample-photos data/sample-photos
-	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect deployment run 'build-dataset/local' --watch \
-		--param input=$(INPUT) --param out=$(OUT) --param preset=$(PRESET)
+# make run-<flow> runs a deployment and waits for it: make run-build-dataset, make run-maps,
+# make run-train-sr PARAMS="--param arch=swinir --param mode=pos", make run-evaluate PARAMS="--param run_id=latest".
+run-build-dataset run-ingest: PARAMS += --param input=$(abspath $(INPUT))
+run-%: setup
+	PREFECT_API_URL=$(API) $(BIN)/prefect deployment run '$*/local' --watch \
+		--param out=$(abspath $(OUT)) --param preset=$(PRESET) $(PARAMS)
 
 clean:
 	rm -rf data/demo data/sample-photos
