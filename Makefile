@@ -119,10 +119,14 @@ deploy: setup
 
 # make run-<flow> runs a deployment and waits for it: make run-build-dataset, make run-maps,
 # make run-train-sr PARAMS="--param arch=swinir --param mode=pos", make run-evaluate PARAMS="--param run_id=latest".
+PRESET_PARAM = --param preset=$(PRESET)
 run-build-dataset run-ingest: PARAMS += --param input=$(abspath $(INPUT))
+run-degrade run-synthesize-lr: PARAMS += --param input=$(abspath $(OUT))
+run-evaluate: PARAMS += --param run_id=latest
+run-report: PRESET_PARAM =
 run-%: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect deployment run '$*/local' --watch \
-		--param out=$(abspath $(OUT)) --param preset=$(PRESET) $(PARAMS)
+		--param out=$(abspath $(OUT)) $(PRESET_PARAM) $(PARAMS)
 
 clean:
 	rm -rf data/demo data/sample-photos
