@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
 	annotate-ingest maps train-sr evaluate report build
-.PHONY: setup chromium demo test test-quick bench gpu-check server worker deploy clean $(STAGES)
+.PHONY: setup chromium demo test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ test-quick: setup chromium
 # Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR
 bench: setup
 	HGGT_BASICSR=$(HGGT_BASICSR) $(BIN)/python -m benchmarks
+
+# Ingest, patches, degradations and maps over 100 and 1,000 synthetic photos and sets (several minutes).
+bench-scale: setup
+	$(BIN)/python -m benchmarks.scale
 
 # On a CUDA machine: training step and tiled inference at paper size, mixed precision.
 gpu-check: setup

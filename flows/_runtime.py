@@ -100,16 +100,16 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) ->
             else:
                 cached_flags[i] = future.state.name == "Cached"
                 # A cached result describes the run that computed it; this run computed nothing.
-                results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0) if cached_flags[i] else outcome
+                results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
             done_items += len(works[i].items)
             if bar is not None:
                 bar.update(bar_task, completed=done_items)
             update_progress_artifact(artifact_id, progress=100.0 * done_items / max(total_items, 1))
     if failures:
         raise ShardFailure(f"{len(failures)} of {len(works)} {stage} shards failed; finished items are kept, re-run to retry:\n" + "\n".join(failures))
-    stale = []
+    stale, listings = [], {}
     for i, r in enumerate(results):
-        problems = part_problems(works[i].root, r) if cached_flags[i] else []
+        problems = part_problems(works[i].root, r, listings) if cached_flags[i] else []
         for problem in problems[:10]:
             logger.warning("%s: %s; recomputing its shard", stage, problem)
         if problems:

@@ -8,6 +8,7 @@ its manifests. Inputs outside the dataset keep their full URL.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import uuid
 from dataclasses import dataclass
@@ -99,7 +100,9 @@ def atomic_write(url: str, data: bytes) -> Written:
     fs, path = url_to_fs(url)
     parent = posixpath.dirname(path)
     try:
-        if isinstance(fs, (LocalFileSystem, MemoryFileSystem)):
+        if isinstance(fs, LocalFileSystem):
+            _local_atomic_write(path, data)
+        elif isinstance(fs, MemoryFileSystem):
             if parent:
                 fs.makedirs(parent, exist_ok=True)
             tmp = posixpath.join(parent, f"{TMP_MARK}{uuid.uuid4().hex}-{posixpath.basename(path)}")
@@ -117,6 +120,34 @@ def atomic_write(url: str, data: bytes) -> Written:
             "and has free space; finished work is kept, so re-run once it is fixed"
         ) from exc
     return Written(sha256=sha256_bytes(data), size=len(data))
+
+
+_made_dirs: set[str] = set()
+
+
+def _local_atomic_write(path: str, data: bytes) -> None:
+    """The local case with plain os calls: a fraction of fsspec's per-call cost, which counts when
+    every item writes a small record."""
+    parent = os.path.dirname(path)
+    if parent not in _made_dirs:
+        os.makedirs(parent, exist_ok=True)
+        _made_dirs.add(parent)
+    tmp = os.path.join(parent, f"{TMP_MARK}{uuid.uuid4().hex}-{os.path.basename(path)}")
+    try:
+        try:
+            f = open(tmp, "wb")
+        except FileNotFoundError:  # the folder was removed since we made it
+            os.makedirs(parent, exist_ok=True)
+            f = open(tmp, "wb")
+        with f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def remove_temporaries(folder: str) -> int:

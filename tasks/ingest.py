@@ -66,6 +66,7 @@ def finalize_ingest(root: str, results: list[PartResult], cfg: HGGTConfig, start
         "shards": len(results),
         "shards_cached": cached,
         "computed": sum(r.computed for r in results),
+        "core_seconds": round(sum(r.core_seconds for r in results), 3),
     }
     counts["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     counts["reasons"] = [(r["image_id"], r["reason"]) for r in rows if r["status"] != "ok"]

@@ -62,6 +62,7 @@ class PartResult:
     items: int
     computed: int
     seconds: float
+    core_seconds: float = 0.0  # spent computing items (decoding, science, encoding, writing artifacts)
 
 
 def shard_items(stage: str, items: list[dict], size: int) -> list[tuple[str, tuple[dict, ...]]]:
@@ -89,12 +90,14 @@ def _logger():
         return logging.getLogger("hggt")
 
 
-def artifact_problems(root: str, artifacts: list[tuple[str, int, str | None]], written_at: float | None) -> list[str]:
+def artifact_problems(
+    root: str, artifacts: list[tuple[str, int, str | None]], written_at: float | None, listings: dict | None = None
+) -> list[str]:
     """What is wrong with artifacts recorded at ``written_at``: missing, another size, or, when a
     file was modified after it was recorded (or HGGT_VERIFY=1 asks for every file), content that no
     longer has its sha256. Only those files are read, so a clean re-run costs a listing."""
     verify_all = os.environ.get("HGGT_VERIFY", "") not in ("", "0")
-    listing = list_artifacts(root, [a[0] for a in artifacts])
+    listing = list_artifacts(root, [a[0] for a in artifacts], listings)
     problems = []
     for uri, size, sha in artifacts:
         found = listing.get(_fs_path(root, uri))
@@ -129,22 +132,22 @@ def _save_record(work: ShardWork, item: dict, out: ItemOutput) -> None:
     storage.atomic_write(_record_url(work, item["item_id"]), json.dumps(record, sort_keys=True).encode())
 
 
-def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput], on_item: Callable[[], None] | None = None) -> PartResult:
+def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput]) -> PartResult:
     started = time.perf_counter()
     rows: list[dict] = []
     rejected: list[dict] = []
-    computed = 0
+    computed, core = 0, 0.0
     for item in work.items:
         out = _load_record(work, item)
         if out is None:
+            t0 = time.perf_counter()
             out = process(item)
+            core += time.perf_counter() - t0
             _save_record(work, item, out)
             computed += 1
             faults.checkpoint(work.stage.split("/")[0])
         rows.extend(out.rows)
         rejected.extend(out.rejected)
-        if on_item is not None:
-            on_item()
     base = _parts_dir(work.root, work.stage)
     part = storage.join(base, f"{work.shard_key}.parquet")
     written = manifests.write_table(part, work.manifest, manifests.to_table(work.manifest, rows))
@@ -164,10 +167,11 @@ def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput], on_item: C
         items=len(work.items),
         computed=computed,
         seconds=time.perf_counter() - started,
+        core_seconds=core,
     )
 
 
-def part_problems(root: str, result: PartResult) -> list[str]:
+def part_problems(root: str, result: PartResult, listings: dict | None = None) -> list[str]:
     """Why a cached shard's outputs can no longer be trusted (nothing: they can)."""
     try:
         data = storage.read_bytes(result.part_uri)
@@ -183,7 +187,7 @@ def part_problems(root: str, result: PartResult) -> list[str]:
     shas = table.column("sha256").to_pylist() if "sha256" in table.column_names else [None] * table.num_rows
     artifacts = list(zip(table.column("uri").to_pylist(), table.column("bytes").to_pylist(), shas))
     fs, path = storage.url_to_fs(result.part_uri)
-    return artifact_problems(root, artifacts, _mtime(fs.info(path)))
+    return artifact_problems(root, artifacts, _mtime(fs.info(path)), listings)
 
 
 def _mtime(info: dict) -> float | None:
@@ -193,18 +197,33 @@ def _mtime(info: dict) -> float | None:
     return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
 
 
-def list_artifacts(root: str, uris: Iterable[str]) -> dict[str, tuple[int, float | None]]:
-    """(size, modification time) of the given artifacts keyed by filesystem path, one listing per
-    folder instead of one stat per file."""
-    folders = {posixpath.dirname(_fs_path(root, uri)) for uri in uris}
+_FEW = 64  # up to this many files are looked up one by one; more, through folder listings
+
+
+def list_artifacts(root: str, uris: Iterable[str], listings: dict | None = None) -> dict[str, tuple[int, float | None]]:
+    """(size, modification time) of the given artifacts keyed by filesystem path: a lookup per file
+    for a few, one listing per folder for many (kept in ``listings`` to serve later calls), so
+    checking every shard of a stage costs one pass over its folders, not one per shard."""
+    paths = [_fs_path(root, uri) for uri in uris]
     fs, _ = storage.url_to_fs(root)
     found: dict[str, tuple[int, float | None]] = {}
-    for folder in folders:
-        try:
-            infos = fs.find(folder, maxdepth=1, detail=True)
-        except FileNotFoundError:
-            continue
-        found.update({p: (int(info.get("size") or 0), _mtime(info)) for p, info in infos.items()})
+    if len(paths) <= _FEW and listings is None:
+        for p in paths:
+            try:
+                info = fs.info(p)
+            except FileNotFoundError:
+                continue
+            found[p] = (int(info.get("size") or 0), _mtime(info))
+        return found
+    listings = {} if listings is None else listings
+    for folder in {posixpath.dirname(p) for p in paths}:
+        if folder not in listings:
+            try:
+                infos = fs.find(folder, maxdepth=1, detail=True)
+            except FileNotFoundError:
+                infos = {}
+            listings[folder] = {p: (int(info.get("size") or 0), _mtime(info)) for p, info in infos.items()}
+        found.update(listings[folder])
     return found
 
 
@@ -274,6 +293,7 @@ def finish_stage(
         "shards": len(results),
         "shards_cached": cached,
         "computed": sum(r.computed for r in results),
+        "core_seconds": round(sum(r.core_seconds for r in results), 3),
     }
     if extra is not None:
         counts.update(extra(table))

@@ -84,20 +84,51 @@ def test_atomic_write_replaces_whole_files(root):
     assert [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)] == ["a.bin"]
 
 
-@pytest.mark.parametrize("fail_at", ["pipe_file", "mv"])
+class _HalfWriter:
+    """A file object that writes ten bytes, then the process is 'killed'."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def write(self, data):
+        self.f.write(data[:10])
+        raise KeyboardInterrupt("killed mid-write")
+
+
+@pytest.mark.parametrize("fail_at", ["write", "rename"])
 def test_interrupted_write_leaves_no_final_file_and_keeps_the_old_one(root, monkeypatch, fail_at):
+    import builtins
+    import os
+
     url = storage.join(root, "b.bin")
     other = storage.join(root, "c.bin")
     storage.atomic_write(other, b"old")
     fs, _ = storage.url_to_fs(url)
-    original = getattr(type(fs), fail_at)
+    if root.startswith("memory://"):
+        name = "pipe_file" if fail_at == "write" else "mv"
+        original = getattr(type(fs), name)
 
-    def crash(self, path, *args, **kwargs):
-        if fail_at == "pipe_file":
-            original(self, path, args[0][:10], **kwargs)  # half a file reaches the disk, then the crash
-        raise KeyboardInterrupt("killed mid-write")
+        def crash(self, path, *args, **kwargs):
+            if name == "pipe_file":
+                original(self, path, args[0][:10], **kwargs)  # half a file reaches storage, then the crash
+            raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(type(fs), fail_at, crash)
+        monkeypatch.setattr(type(fs), name, crash)
+    elif fail_at == "write":
+        real_open = builtins.open
+        monkeypatch.setattr(builtins, "open", lambda p, mode="r", *a, **k: _HalfWriter(real_open(p, mode, *a, **k))
+                            if storage.TMP_MARK in str(p) else real_open(p, mode, *a, **k))
+    else:
+        def no_rename(*args, **kwargs):
+            raise KeyboardInterrupt("killed before the rename")
+
+        monkeypatch.setattr(os, "replace", no_rename)
     for target in (url, other):
         with pytest.raises(KeyboardInterrupt):
             storage.atomic_write(target, b"new content " * 100)

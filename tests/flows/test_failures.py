@@ -3,11 +3,11 @@ retried with backoff, permanent ones are not."""
 
 from __future__ import annotations
 
+import builtins
 import errno
 import threading
 
 import pytest
-from fsspec.implementations.local import LocalFileSystem
 
 from flows.extract_patches import extract_patches_flow
 from flows.ingest import ingest_flow
@@ -28,18 +28,34 @@ def test_a_full_disk_stops_the_stage_cleanly_and_the_next_run_completes(photos, 
     extract_patches_flow(out=reference, input=str(photos), preset="demo")
     root = str(tmp_path / "ds")
     ingest_flow(input=str(photos), out=root, preset="demo")
-    real = LocalFileSystem.pipe_file
+    real_open = builtins.open
     writes = {"n": 0}
 
-    def disk_fills_up(self, path, value, *args, **kwargs):
-        if "/original/" in path:
+    class FullDisk:
+        """Writes half of what it is given, then reports a full disk."""
+
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def disk_fills_up(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        if "/original/" in str(path) and storage.TMP_MARK in str(path):
             writes["n"] += 1
             if writes["n"] > 5:
-                real(self, path, value[: len(value) // 2], *args, **kwargs)  # half a file, then the disk is full
-                raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, path, value, *args, **kwargs)
+                return FullDisk(f)
+        return f
 
-    monkeypatch.setattr(LocalFileSystem, "pipe_file", disk_fills_up)
+    monkeypatch.setattr(builtins, "open", disk_fills_up)
     with pytest.raises(Exception) as info:
         extract_patches_flow(out=root, preset="demo")
     monkeypatch.undo()
