@@ -121,6 +121,7 @@ def test_set_name(test_set: str | None) -> str:
 @task(name="plan-evaluate", persist_result=False)
 def plan_evaluate(root: str, run_id: str, test_set: str | None, cfg: HGGTConfig) -> tuple[list[ShardWork], list[tuple[str, str]], dict]:
     run = run_row(root, run_id)
+    run_id = run["run_id"]  # 'latest' resolved
     items, unscored = _published_test_set(test_set, cfg.annotation.per_set) if test_set else _dataset_test_set(root)
     if not items:
         raise ValueError(f"no test image has a positive GT to score against ({len(unscored)} sets unscored)")

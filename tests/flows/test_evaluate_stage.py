@@ -30,7 +30,7 @@ def evaluated(labelled, tmp_path_factory):
     psnr_run = train_sr_flow(out=str(root), arch="rrdb", mode="psnr", preset="demo", overrides=SR_TINY)["run_id"]
     pos_run = train_sr_flow(out=str(root), arch="rrdb", mode="pos", preset="demo", overrides=SR_TINY)["run_id"]
     summary = evaluate_flow(out=str(root), run_id=psnr_run, preset="demo", overrides=SR_TINY)
-    evaluate_flow(out=str(root), run_id=pos_run, preset="demo", overrides=SR_TINY)
+    evaluate_flow(out=str(root), run_id="latest", preset="demo", overrides=SR_TINY)  # the pos run, trained last
     return root, sets, psnr_run, pos_run, summary
 
 
@@ -56,6 +56,7 @@ def test_every_positive_gt_is_scored_and_sets_without_one_are_reported(evaluated
     table = (root / "reports" / "table3-dataset.md").read_text()
     assert "RRDB-PSNR" in table and "RRDB-GAN" in table and "22.2378" in table and "LPIPS skipped" in table
     assert (root / "reports" / "table3-dataset.csv").read_text().startswith("model,training GT,run,images,PSNR")
+    assert {r["run_id"] for r in manifests.read(str(root), "metrics").to_pylist()} == {psnr_run, evaluated[3]}
 
 
 def test_a_published_test100_folder_can_be_the_test_set(evaluated, tmp_path):
