@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import dataclasses
 import datetime as dt
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -79,36 +81,41 @@ class ShardFailure(RuntimeError):
     pass
 
 
-def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) -> tuple[list[PartResult], int]:
+def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: DashboardProgress | None = None,
+               **kwargs: Any) -> tuple[list[PartResult], int]:
     """Submit one task run per shard, show progress, and re-run shards whose cached outputs are no
-    longer intact. Returns the results in shard order and how many came from the cache."""
+    longer intact. Returns the results in shard order and how many came from the cache. A caller
+    that passes its own ``dashboard`` waits for its last update itself."""
     logger = get_run_logger()
     total_items = sum(len(w.items) for w in works)
-    artifact_id = create_progress_artifact(
-        progress=0.0, key=f"{stage}-progress", description=f"{stage}: items done out of {total_items}"
-    )
     futures = {task.submit(work=w, **kwargs): i for i, w in enumerate(works)}
+    own_dashboard = dashboard is None
+    dashboard = dashboard or DashboardProgress(stage, total_items)
     results: list[PartResult | None] = [None] * len(works)
     cached_flags = [False] * len(works)
     failures: list[str] = []
     done_items, last_update = 0, time.monotonic()
-    with _ProgressBar(stage, total_items) as (bar, bar_task):
-        for future in as_completed(list(futures)):
-            i = futures[future]
-            outcome = future.result(raise_on_failure=False)
-            if isinstance(outcome, BaseException):
-                failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
-            else:
-                cached_flags[i] = future.state.name == "Cached"
-                # A cached result describes the run that computed it; this run computed nothing.
-                results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
-            done_items += len(works[i].items)
-            if bar is not None:
-                bar.update(bar_task, completed=done_items)
-            # One API call per shard is wasted on fast shards; the dashboard needs a value a second.
-            if done_items == total_items or time.monotonic() - last_update >= PROGRESS_INTERVAL_S:
-                update_progress_artifact(artifact_id, progress=100.0 * done_items / max(total_items, 1))
-                last_update = time.monotonic()
+    try:
+        with _ProgressBar(stage, total_items) as (bar, bar_task):
+            for future in as_completed(list(futures)):
+                i = futures[future]
+                outcome = future.result(raise_on_failure=False)
+                if isinstance(outcome, BaseException):
+                    failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
+                else:
+                    cached_flags[i] = future.state.name == "Cached"
+                    # A cached result describes the run that computed it; this run computed nothing.
+                    results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
+                done_items += len(works[i].items)
+                if bar is not None:
+                    bar.update(bar_task, completed=done_items)
+                # One API call per shard is wasted on fast shards; the dashboard needs a value a second.
+                if done_items == total_items or time.monotonic() - last_update >= PROGRESS_INTERVAL_S:
+                    dashboard.update(100.0 * done_items / max(total_items, 1))
+                    last_update = time.monotonic()
+    finally:
+        if own_dashboard:
+            dashboard.wait()
     if failures:
         raise ShardFailure(f"{len(failures)} of {len(works)} {stage} shards failed; finished items are kept, re-run to retry:\n" + "\n".join(failures))
     stale, listings = [], {}
@@ -125,6 +132,51 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, **kwargs: Any) ->
             results[i] = refresh.submit(work=works[i], **kwargs).result()
             cached_flags[i] = False
     return [r for r in results if r is not None], sum(cached_flags)
+
+
+class DashboardProgress:
+    """The stage's progress artifact. Each update is an API round trip that the stage need not
+    wait for (on a 100-photo ingest the three of them were 2% of the wall time), so they are sent
+    from a background thread, in order; ``wait`` returns once all have been sent."""
+
+    def __init__(self, stage: str, total_items: int):
+        self._context = contextvars.copy_context()
+        self._pending: list[float] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._context.run, args=(self._send, stage, total_items),
+                                        name=f"{stage}-progress", daemon=True)
+        self._thread.start()
+
+    def update(self, percent: float) -> None:
+        with self._cond:
+            self._pending.append(percent)
+            self._cond.notify()
+
+    def wait(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _send(self, stage: str, total_items: int) -> None:
+        try:
+            self._post(stage, total_items)
+        except Exception as exc:  # the dashboard going wrong must not fail the stage's work
+            get_run_logger().warning("%s: could not update the progress artifact: %r", stage, exc)
+
+    def _post(self, stage: str, total_items: int) -> None:
+        artifact_id = create_progress_artifact(
+            progress=0.0, key=f"{stage}-progress", description=f"{stage}: items done out of {total_items}"
+        )
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return
+                # Only the newest value matters when updates queue up behind a slow server.
+                percent, self._pending = self._pending[-1], []
+            update_progress_artifact(artifact_id, progress=percent)
 
 
 class _ProgressBar:
@@ -150,8 +202,12 @@ def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], lis
     """Plan shards, run them (cached, with progress), merge their parts, publish the summary."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     works = plan()
-    results, cached = run_shards(shard_task, works, stage, cfg=cfg)
-    summary = finalize(root, results, cfg, started_at, cached)
+    dashboard = DashboardProgress(stage, sum(len(w.items) for w in works))
+    try:
+        results, cached = run_shards(shard_task, works, stage, dashboard=dashboard, cfg=cfg)
+        summary = finalize(root, results, cfg, started_at, cached)
+    finally:
+        dashboard.wait()
     return publish_summary(stage, root, summary, started)
 
 

@@ -33,7 +33,7 @@ def test_kill_9_in_every_stage_then_a_rerun_gives_the_same_dataset(tmp_path, run
 
     faults = tmp_path / "faults"
     env = {**os.environ, "HGGT_FAULT_DIR": str(faults), "HGGT_FAULT_AFTER": "3"}
-    for attempt in range(20):
+    for attempt in range(20):  # noqa: B007 (read after the loop)
         result = run_cli("build", "--input", str(photos), "--out", crashed, *args, check=False, env=env)
         if result.returncode == 0:
             break

@@ -36,3 +36,45 @@ def test_stage_artifacts_can_be_read_back(tmp_path):
             assert rows["items"] == str(items)
         examples = _latest(f"{stage}-examples")
         assert examples.type == "markdown" and examples.data.count("data:image/png;base64,") >= 2
+
+
+def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
+    from prefect import flow
+    from prefect.runtime import flow_run
+
+    from flows._runtime import DashboardProgress
+
+    @flow
+    def stage_like() -> str:
+        progress = DashboardProgress("background-check", 3)
+        for done in (1, 2, 3):
+            progress.update(100.0 * done / 3)
+        progress.wait()
+        return flow_run.id
+
+    run_id = stage_like()
+    artifact = _latest("background-check-progress")
+    assert float(artifact.data) == 100.0
+    assert str(artifact.flow_run_id) == run_id
+
+
+def test_a_failing_dashboard_does_not_fail_the_stage(monkeypatch, caplog):
+    import flows._runtime as runtime
+
+    def refuse(**kwargs):
+        raise ConnectionError("server went away")
+
+    monkeypatch.setattr(runtime, "create_progress_artifact", refuse)
+
+    from prefect import flow
+
+    @flow
+    def stage_like() -> int:
+        progress = runtime.DashboardProgress("refused", 1)
+        progress.update(100.0)
+        progress.wait()
+        return 7
+
+    assert stage_like() == 7
+    assert any("could not update the progress artifact" in r.getMessage() and "server went away" in r.getMessage()
+               for r in caplog.records)
