@@ -85,9 +85,3 @@ def enhancer_payload(spec: EnhancerSpec, options: dict, model: torch.nn.Module, 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "config_hash": config_hash, "iterations": iterations,
     }
-
-
-def enhancer_from_payload(payload: dict) -> torch.nn.Module:
-    model = build_generator(payload["arch"], **payload["options"])
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections import defaultdict
 from functools import lru_cache
 
@@ -13,7 +12,7 @@ from prefect import task
 
 from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
-from hggt_core.enhancement import enhancer_from_payload
+from hggt_core.archs import generator_from_payload
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import crop_textures
 from hggt_core.selection import mean_difference, select_sets
@@ -23,6 +22,7 @@ from tasks.caching import SHARD_CACHE, code_version
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.training_io import load_trained
 
 ENHANCE, SELECT = "enhance", "select"
 CODE = code_version("hggt_core.tiling", "hggt_core.enhancement", "hggt_core.patches", "hggt_core.selection", "hggt_core.images")
@@ -50,11 +50,7 @@ def plan_enhance(root: str, cfg: HGGTConfig) -> list[ShardWork]:
 
 @lru_cache(maxsize=8)
 def _model(url: str, sha256: str, device: str) -> torch.nn.Module:
-    data = storage.read_bytes(url)
-    if storage.sha256_bytes(data) != sha256:
-        raise ValueError(f"enhancer file {url} changed since training (sha256 differs); re-run `hggt train-enhancers`")
-    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    model = enhancer_from_payload(payload).to(device)
+    model = generator_from_payload(load_trained(url, sha256, "hggt train-enhancers")).to(device)
     return model.to(memory_format=torch.channels_last) if device.startswith("cuda") else model
 
 

@@ -20,7 +20,7 @@ from hggt_core.training.losses import PerceptualLoss
 from hggt_core.training.loop import restore, run_training
 from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
-from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, publish_speed, to_bytes
+from tasks.training_io import NOT_IN_KEY, checkpoint_writer, latest_checkpoint, loss_logger, publish_speed, to_bytes
 
 STAGE = "train-enhancers"
 CODE = code_version(
@@ -29,9 +29,6 @@ CODE = code_version(
     "hggt_core.training.pool", "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.enhancement",
     "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
 )
-# Settings that change how a run is observed or saved, not what it computes: a checkpoint
-# stays compatible when they change, so training can also be extended to more iterations.
-_NOT_IN_KEY = {"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"}
 
 
 def enhancer_dir(root: str, version: str) -> str:
@@ -39,7 +36,7 @@ def enhancer_dir(root: str, version: str) -> str:
 
 
 def compatibility_key(spec: EnhancerSpec, cfg: HGGTConfig, hr_fingerprint: str) -> str:
-    train = cfg.enhancers.train.model_dump(mode="json", exclude=_NOT_IN_KEY)
+    train = cfg.enhancers.train.model_dump(mode="json", exclude=set(NOT_IN_KEY))
     sizes = getattr(cfg.enhancers, spec.arch).model_dump(mode="json")
     setting = cfg.degrade.named(spec.setting).model_dump(mode="json")
     return fingerprint([spec.model_dump(), train, sizes, setting, cfg.seed, hr_fingerprint, CODE])

@@ -4,7 +4,6 @@ against every positive GT of each test set (SPEC section 8)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import posixpath
 from collections import defaultdict
 from functools import lru_cache
@@ -18,7 +17,7 @@ from hggt_core import manifests, storage
 from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.pairs import gt_versions, map_pairs
 from hggt_core.annotation.published import LabelFileError, image_path, label_path, parse_label_file
-from hggt_core.archs import build_generator
+from hggt_core.archs import generator_from_payload
 from hggt_core.config import HGGTConfig
 from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import sample_record
@@ -32,6 +31,7 @@ from tasks.caching import SHARD_CACHE, code_version, fingerprint
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from tasks.training_io import load_trained
 
 STAGE = "evaluate"
 CODE = code_version("hggt_core.metrics", "hggt_core.tiling", "hggt_core.weights", "hggt_core.degradation.cpu", "hggt_core.maps")
@@ -137,13 +137,7 @@ def plan_evaluate(root: str, run_id: str, test_set: str | None, cfg: HGGTConfig)
 
 @lru_cache(maxsize=4)
 def _generator(url: str, sha256: str, device: str) -> torch.nn.Module:
-    data = storage.read_bytes(url)
-    if storage.sha256_bytes(data) != sha256:
-        raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `hggt train-sr`")
-    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    model = build_generator(payload["arch"], **payload["options"])
-    model.load_state_dict(payload["state_dict"])
-    return model.eval().to(device)
+    return generator_from_payload(load_trained(url, sha256, "hggt train-sr")).to(device)
 
 
 @lru_cache(maxsize=2)

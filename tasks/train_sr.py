@@ -33,7 +33,7 @@ from hggt_core.training.loop import restore, run_training
 from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
 from tasks.torchrun import launch_torchrun
-from tasks.training_io import checkpoint_writer, latest_checkpoint, loss_logger, publish_markdown, publish_speed, run_logger, to_bytes
+from tasks.training_io import NOT_IN_KEY, checkpoint_writer, latest_checkpoint, loss_logger, publish_markdown, publish_speed, run_logger, to_bytes
 
 STAGE = "train-sr"
 CODE = code_version(
@@ -42,7 +42,6 @@ CODE = code_version(
     "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.realisr", "hggt_core.maps",
     "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
 )
-_NOT_IN_KEY = {"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"}
 
 
 @task(name="plan-train-sr", persist_result=False)
@@ -62,7 +61,7 @@ def plan_sr(root: str) -> tuple[list[dict], dict[str, dict[str, str]], str]:
 
 def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
     sr = cfg.train_sr
-    parts = [arch, mode, getattr(sr, arch).model_dump(mode="json"), sr.train.model_dump(mode="json", exclude=_NOT_IN_KEY),
+    parts = [arch, mode, getattr(sr, arch).model_dump(mode="json"), sr.train.model_dump(mode="json", exclude=set(NOT_IN_KEY)),
              sr.scale, sr.negative_weight, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
              init_sha, CODE]
     return fingerprint(parts)

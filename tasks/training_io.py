@@ -16,6 +16,19 @@ from hggt_core import storage
 from tasks import faults
 
 
+# Settings that change how a run is observed or saved, not what it computes: a checkpoint stays
+# compatible when they change, so a run can also be extended to more iterations.
+NOT_IN_KEY = frozenset({"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"})
+
+
+def load_trained(url: str, sha256: str, rerun: str) -> dict:
+    """A trained-model file's payload, refused when its bytes are not those recorded at training."""
+    data = storage.read_bytes(url)
+    if storage.sha256_bytes(data) != sha256:
+        raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `{rerun}`")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+
+
 def to_bytes(obj) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)

@@ -27,5 +27,12 @@ def build_generator(arch: str, **options: Any) -> nn.Module:
     raise ValueError(f"unknown generator architecture {arch!r}; choose rcan, elan, rrdb or swinir")
 
 
+def generator_from_payload(payload: dict) -> nn.Module:
+    """The network a trained-model file (enhancer or Real-ISR run) describes, in eval mode."""
+    model = build_generator(payload["arch"], **payload["options"])
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
