@@ -19,19 +19,23 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Defaults: the authors' train_EnhanceRCAN_01/02.yml (RCANNOUP) and train_EnhanceELAN_03/04.yml.
 class RCANSize(_Frozen):
     groups: int = Field(10, gt=0)
     blocks: int = Field(20, gt=0)
     channels: int = Field(64, gt=0)
     reduction: int = Field(16, gt=0)
+    img_range: float = Field(255.0, gt=0, description="Inputs enter as (x - mean) * img_range, as in BasicSR (1: hggt's earlier choice).")
 
 
 class ELANSize(_Frozen):
-    blocks: int = Field(36, gt=0)
+    blocks: int = Field(36, gt=0, description="LFE + GMSA pairs (the authors' m_elan).")
     channels: int = Field(180, gt=0)
     windows: tuple[int, ...] = (4, 8, 16)
     expansion: int = Field(2, gt=0)
-    shared_depth: int = Field(1, ge=0)
+    shared_depth: int = Field(0, ge=0, description="GMSAs reusing the attention of the one before (n_share; 1 halves the attention maps).")
+    scaled_attention: bool = Field(False, description="softmax(q q^T / sqrt(d)) instead of the authors' unscaled softmax(q q^T).")
+    img_range: float = Field(255.0, gt=0, description="Inputs enter as (x - mean) * img_range, as in BasicSR (1: hggt's earlier choice).")
 
 
 class EnhancerSpec(_Frozen):

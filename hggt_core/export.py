@@ -1,6 +1,7 @@
 """Trained generators as files other tools load: safetensors with the reference implementations'
-parameter names (Spandrel, hence chaiNNer and ComfyUI, detects RRDBNet and SwinIR from them) and
-ONNX with dynamic batch, height and width."""
+parameter names and ONNX with dynamic batch, height and width. Every export says which variant it
+holds (the upsampler of a Real-ISR generator) and whether Spandrel (hence chaiNNer and ComfyUI)
+loads it exactly."""
 
 from __future__ import annotations
 
@@ -13,6 +14,39 @@ from safetensors.torch import save as save_safetensors
 
 # What Spandrel calls our architectures, where it can detect them from the weights alone.
 SPANDREL_NAMES = {"rrdb": "ESRGAN", "swinir": "SwinIR"}
+
+
+def variant(arch: str, options: dict) -> str:
+    """The upsampler of a Real-ISR generator ('' for the enhancers, which have none)."""
+    return str(options.get("upsampler", "")) if arch in SPANDREL_NAMES else ""
+
+
+def spandrel_name(arch: str, options: dict) -> str | None:
+    """The Spandrel 0.4.2 architecture that rebuilds this generator exactly from its safetensors,
+    or None. Spandrel's ESRGAN knows only the nearest upsampler and growth 32: it takes the
+    authors' pixel-shuffle RRDBPSNet for a 1x ESRGAN without upsampler, silently wrong. Its SwinIR
+    reads both upsamplers but fixes their width at 64."""
+    if arch == "rrdb" and options.get("upsampler") == "nearest" and options.get("growth") == 32:
+        return "ESRGAN"
+    if arch == "swinir" and options.get("num_feat") == 64:
+        return "SwinIR"
+    return None
+
+
+def describe(arch: str, options: dict) -> str:
+    """One line for the user: what the export holds and what can load it."""
+    up = variant(arch, options)
+    what = f"{arch} ({up} upsampler)" if up else arch
+    name = spandrel_name(arch, options)
+    where = f"Spandrel loads it as {name}" if name else "Spandrel cannot load it exactly: use the ONNX export"
+    return f"{what}; {where}"
+
+
+def metadata(arch: str, options: dict, scale: int, source: str) -> dict[str, object]:
+    return {
+        "hggt_arch": arch, "options": options, "scale": scale, "source": source,
+        "upsampler": variant(arch, options) or "none", "spandrel": spandrel_name(arch, options) or "none",
+    }
 
 
 def to_safetensors(model: torch.nn.Module, metadata: dict[str, object], half: bool = False) -> bytes:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from hggt_core import manifests, storage
-from hggt_core.archs import generator_from_payload
-from hggt_core.export import to_onnx, to_safetensors
+from hggt_core.archs import generator_from_payload, payload_options
+from hggt_core.export import describe, metadata, spandrel_name, to_onnx, to_safetensors, variant
 from tasks.evaluate import run_row
 from tasks.training_io import load_trained
 
@@ -22,9 +22,16 @@ def export_model(root: str, run_id: str | None, enhancer: str | None, fmt: str, 
         row = run_row(root, run_id)
         name, rerun = row["run_id"], "hggt train-sr"
     payload = load_trained(storage.resolve(root, row["checkpoint_uri"]), row["sha256"], rerun)
+    arch, options = payload["arch"], payload_options(payload)
     model = generator_from_payload(payload)
-    meta = {"hggt_arch": payload["arch"], "options": payload["options"], "scale": payload.get("scale", 1), "source": name}
-    blob = to_safetensors(model, meta, half) if fmt == "safetensors" else to_onnx(model, half)
-    uri = storage.join(root, "exports", f"{name}{'-fp16' if half else ''}.{fmt}")
+    blob = (to_safetensors(model, metadata(arch, options, payload.get("scale", 1), name), half) if fmt == "safetensors"
+            else to_onnx(model, half))
+    # The upsampler is in the file name: two files of one run with different variants never collide,
+    # and a user sees which one a tool is given.
+    up = variant(arch, options)
+    stem = "-".join(part for part in (name, up.replace("+", "-"), "fp16" if half else "") if part)
+    uri = storage.join(root, "exports", f"{stem}.{fmt}")
     written = storage.atomic_write(uri, blob)
-    return {"file": uri, "bytes": written.size, "sha256": written.sha256, "arch": payload["arch"], "format": fmt, "half": half}
+    get_run_logger().info("exported %s: %s", uri, describe(arch, options) if fmt == "safetensors" else f"{arch} {up}".strip())
+    return {"file": uri, "bytes": written.size, "sha256": written.sha256, "arch": arch, "format": fmt, "half": half,
+            "upsampler": up or None, "spandrel": spandrel_name(arch, options) if fmt == "safetensors" else None}

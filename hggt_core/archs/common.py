@@ -10,13 +10,22 @@ import torch.nn.functional as F
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
-class MeanShift(nn.Module):
-    def __init__(self, sign: float):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1) * sign, persistent=False)
+class InputRange(nn.Module):
+    """BasicSR's RCAN/ELAN input convention: the network sees (x - mean) * img_range and its output
+    y becomes y / img_range + mean. img_range 255 (the authors' configs) puts features on the 0-255
+    scale, which changes what biases, batch norm and attention see, hence training; 1 was hggt's
+    earlier default."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mean
+    def __init__(self, img_range: float):
+        super().__init__()
+        self.img_range = float(img_range)
+        self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) * self.img_range
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        return y / self.img_range + self.mean
 
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:

@@ -8,8 +8,11 @@ self-attention (GMSA: channels split into one group per window size, self-attent
 non-overlapping windows of that size, every other ELAB on windows shifted by half their size).
 The accelerated self-attention of the paper: batch normalisation instead of layer norm, one
 shared embedding for queries and keys, and attention maps computed by the first GMSA of an ELAB
-and reused by its next `shared_depth` ones. Inputs are reflect-padded to a multiple of the
-largest window and the output cropped back.
+and reused by its next `shared_depth` ones. As in the authors' code (ELAN `n_share: 0`, so every
+GMSA computes its own attention) the attention is softmax(q @ q^T) without the 1/sqrt(d) of
+scaled dot-product attention (`scaled_attention` restores it), and inputs are scaled by
+`img_range` 255 (BasicSR's convention). Inputs are reflect-padded to a multiple of the windows'
+least common multiple and the output cropped back.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import math
 import torch
 import torch.nn as nn
 
-from hggt_core.archs.common import MeanShift, conv3x3, pad_to_multiple
+from hggt_core.archs.common import InputRange, conv3x3, pad_to_multiple
 
 
 class ShiftConv(nn.Module):
@@ -65,12 +68,23 @@ def _unwindows(x: torch.Tensor, w: int, b: int, h: int, wd: int) -> torch.Tensor
     return x.reshape(b, c, h, wd)
 
 
+def _attention(q: torch.Tensor, scaled: bool) -> torch.Tensor:
+    """softmax(q q^T), over d or not. Unscaled logits reach about d (60 at paper size) on the
+    diagonal, where bfloat16's rounding (~0.25) would reshape the softmax: under autocast they are
+    computed in float32."""
+    if torch.is_autocast_enabled(q.device.type):
+        with torch.autocast(q.device.type, enabled=False):
+            return _attention(q.float(), scaled)
+    logits = q @ q.transpose(-2, -1)
+    return torch.softmax(logits / math.sqrt(q.shape[-1]) if scaled else logits, dim=-1)
+
+
 class GMSA(nn.Module):
-    def __init__(self, channels: int, windows: tuple[int, ...], shift: bool, computes_attention: bool):
+    def __init__(self, channels: int, windows: tuple[int, ...], shift: bool, computes_attention: bool, scaled: bool = False):
         super().__init__()
         if channels % len(windows):
             raise ValueError(f"{channels} channels do not split into {len(windows)} window groups")
-        self.windows, self.shift, self.computes_attention = windows, shift, computes_attention
+        self.windows, self.shift, self.computes_attention, self.scaled = windows, shift, computes_attention, scaled
         self.split = channels // len(windows)
         width = 2 * channels if computes_attention else channels
         self.project_in = nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width))
@@ -90,8 +104,7 @@ class GMSA(nn.Module):
                 vg = torch.roll(vg, shifts=(-w // 2, -w // 2), dims=(2, 3))
                 qg = None if qg is None else torch.roll(qg, shifts=(-w // 2, -w // 2), dims=(2, 3))
             if qg is not None:
-                q = _windows(qg, w)
-                attn = torch.softmax(q @ q.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+                attn = _attention(_windows(qg, w), self.scaled)
             else:
                 attn = shared[i]
             y = _unwindows(attn @ _windows(vg, w), w, b, h, wd)
@@ -103,10 +116,10 @@ class GMSA(nn.Module):
 
 
 class ELAB(nn.Module):
-    def __init__(self, channels: int, expansion: int, windows: tuple[int, ...], shift: bool, shared_depth: int):
+    def __init__(self, channels: int, expansion: int, windows: tuple[int, ...], shift: bool, shared_depth: int, scaled: bool):
         super().__init__()
         self.lfes = nn.ModuleList(LFE(channels, expansion) for _ in range(1 + shared_depth))
-        self.gmsas = nn.ModuleList(GMSA(channels, windows, shift, i == 0) for i in range(1 + shared_depth))
+        self.gmsas = nn.ModuleList(GMSA(channels, windows, shift, i == 0, scaled) for i in range(1 + shared_depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shared = None
@@ -119,26 +132,29 @@ class ELAB(nn.Module):
 
 
 class ELAN(nn.Module):
-    """Paper size: 36 LFE+GMSA modules (18 ELABs sharing attention in pairs), 180 channels,
-    windows 4/8/16, expansion 2."""
+    """Paper size (the authors' train_EnhanceELAN_03/04.yml): 36 ELABs of one LFE and one GMSA each
+    (no attention sharing), 180 channels, windows 4/8/16, expansion 2, unscaled attention, img_range
+    255. ``shared_depth=1, scaled_attention=True, img_range=1`` is hggt's earlier reading of the paper."""
 
     def __init__(
-        self, blocks: int = 36, channels: int = 180, windows: tuple[int, ...] = (4, 8, 16), expansion: int = 2, shared_depth: int = 1
+        self, blocks: int = 36, channels: int = 180, windows: tuple[int, ...] = (4, 8, 16), expansion: int = 2, shared_depth: int = 0,
+        scaled_attention: bool = False, img_range: float = 255.0,
     ):
         super().__init__()
         if blocks % (1 + shared_depth):
             raise ValueError(f"blocks ({blocks}) must be a multiple of 1 + shared_depth ({1 + shared_depth})")
         self.windows = tuple(windows)
-        self.sub_mean, self.add_mean = MeanShift(-1.0), MeanShift(1.0)
+        self.pad_multiple = math.lcm(*self.windows)
+        self.input_range = InputRange(img_range)
         self.head = conv3x3(3, channels)
-        self.body = nn.Sequential(
-            *[ELAB(channels, expansion, self.windows, i % 2 == 1, shared_depth) for i in range(blocks // (1 + shared_depth))]
-        )
+        self.body = nn.Sequential(*[
+            ELAB(channels, expansion, self.windows, i % 2 == 1, shared_depth, scaled_attention) for i in range(blocks // (1 + shared_depth))
+        ])
         self.tail = conv3x3(channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        x = pad_to_multiple(x, max(self.windows))
-        feat = self.head(self.sub_mean(x))
-        out = self.add_mean(self.tail(feat + self.body(feat)))
+        x = pad_to_multiple(x, self.pad_multiple)
+        feat = self.head(self.input_range.encode(x))
+        out = self.input_range.decode(self.tail(feat + self.body(feat)))
         return out[..., :h, :w]

@@ -4,7 +4,8 @@ Attention Networks") without its upsampler, for same-size enhancement.
 Residual in residual: a head convolution, G residual groups of B residual channel-attention
 blocks (RCAB) each closed by a convolution and a group skip, a body convolution and a long skip,
 then a tail convolution to RGB. Channel attention squeezes each feature map to its mean and
-rescales channels through a bottleneck of C / reduction channels.
+rescales channels through a bottleneck of C / reduction channels. Inputs are mean-shifted and
+scaled by ``img_range`` as in BasicSR's RCAN (the authors' RCANNOUP, ``img_range: 255``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from hggt_core.archs.common import MeanShift, conv3x3
+from hggt_core.archs.common import InputRange, conv3x3
 
 
 class ChannelAttention(nn.Module):
@@ -52,15 +53,15 @@ class ResidualGroup(nn.Module):
 
 
 class RCAN(nn.Module):
-    """Paper size: 10 groups x 20 blocks, 64 channels, reduction 16."""
+    """Paper size: 10 groups x 20 blocks, 64 channels, reduction 16, img_range 255."""
 
-    def __init__(self, groups: int = 10, blocks: int = 20, channels: int = 64, reduction: int = 16):
+    def __init__(self, groups: int = 10, blocks: int = 20, channels: int = 64, reduction: int = 16, img_range: float = 255.0):
         super().__init__()
-        self.sub_mean, self.add_mean = MeanShift(-1.0), MeanShift(1.0)
+        self.input_range = InputRange(img_range)
         self.head = conv3x3(3, channels)
         self.body = nn.Sequential(*[ResidualGroup(channels, blocks, reduction) for _ in range(groups)], conv3x3(channels, channels))
         self.tail = conv3x3(channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.head(self.sub_mean(x))
-        return self.add_mean(self.tail(feat + self.body(feat)))
+        feat = self.head(self.input_range.encode(x))
+        return self.input_range.decode(self.tail(feat + self.body(feat)))

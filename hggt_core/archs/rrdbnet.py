@@ -2,9 +2,16 @@
 
 A first convolution, B residual-in-residual dense blocks (RRDB: three residual dense blocks of
 five densely connected convolutions with growth G, each block and the RRDB scaled by 0.2 before
-its skip), a body convolution closing a long skip, then two nearest-neighbour x2 upsamplings each
-followed by a convolution, and two output convolutions; LeakyReLU(0.2) throughout. Module names
-follow the reference implementation's, so its weight files and ours are interchangeable.
+its skip), a body convolution closing a long skip, an x4 upsampler and two output convolutions;
+LeakyReLU(0.2) throughout. Two upsamplers:
+
+- ``pixelshuffle``: the HGGT authors' ``RRDBPSNet`` (BasicSR ``Upsample``: twice a convolution to
+  4x the channels and a pixel shuffle x2, one LeakyReLU after both), what their Real-ISR configs
+  train and the paper default;
+- ``nearest``: ESRGAN's, twice a nearest-neighbour x2 step followed by a convolution and LeakyReLU.
+
+Module names follow BasicSR's (``upsample.0`` / ``upsample.2`` for the pixel shuffle, ``conv_up1`` /
+``conv_up2`` for nearest), so weight files of either reference load into ours unchanged.
 """
 
 from __future__ import annotations
@@ -41,25 +48,39 @@ class RRDB(nn.Module):
         return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
 
 
-class RRDBNet(nn.Module):
-    """Paper size: 23 blocks, 64 channels, growth 32, x4."""
+UPSAMPLERS = ("pixelshuffle", "nearest")
 
-    def __init__(self, blocks: int = 23, channels: int = 64, growth: int = 32, scale: int = 4):
+
+class RRDBNet(nn.Module):
+    """Paper size: 23 blocks, 64 channels, growth 32, x4, pixel-shuffle upsampler."""
+
+    def __init__(self, blocks: int = 23, channels: int = 64, growth: int = 32, scale: int = 4, upsampler: str = "pixelshuffle"):
         super().__init__()
         if scale != 4:
             raise ValueError("RRDBNet here is the x4 generator")
-        self.scale = scale
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"unknown RRDBNet upsampler {upsampler!r}; choose one of {UPSAMPLERS}")
+        self.scale, self.upsampler = scale, upsampler
         self.conv_first = nn.Conv2d(3, channels, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(blocks)])
         self.conv_body = nn.Conv2d(channels, channels, 3, 1, 1)
-        self.conv_up1 = nn.Conv2d(channels, channels, 3, 1, 1)
-        self.conv_up2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        if upsampler == "pixelshuffle":
+            c4 = 4 * channels
+            self.upsample = nn.Sequential(
+                nn.Conv2d(channels, c4, 3, 1, 1), nn.PixelShuffle(2), nn.Conv2d(channels, c4, 3, 1, 1), nn.PixelShuffle(2)
+            )
+        else:
+            self.conv_up1 = nn.Conv2d(channels, channels, 3, 1, 1)
+            self.conv_up2 = nn.Conv2d(channels, channels, 3, 1, 1)
         self.conv_hr = nn.Conv2d(channels, channels, 3, 1, 1)
         self.conv_last = nn.Conv2d(channels, 3, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        feat = _lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        feat = _lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        if self.upsampler == "pixelshuffle":
+            feat = _lrelu(self.upsample(feat))
+        else:
+            feat = _lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
+            feat = _lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
         return self.conv_last(_lrelu(self.conv_hr(feat)))

@@ -1,13 +1,18 @@
-"""SwinIR (Liang et al., ICCVW 2021, "SwinIR: Image Restoration Using Swin Transformer"), the x4
-real-world SR variant.
+"""SwinIR (Liang et al., ICCVW 2021, "SwinIR: Image Restoration Using Swin Transformer") at x4.
 
 A first convolution (shallow features); residual Swin transformer blocks (RSTB: L Swin layers
 with window self-attention and a learned relative position bias, every other layer on windows
 shifted by half their size with an attention mask across the wrap-around, then a convolution and
-a skip); a layer norm and a convolution closing a long skip; then the "nearest+conv" upsampler of
-the real-SR models (a convolution with LeakyReLU, two nearest-neighbour x2 steps each with a
-convolution, and two output convolutions). Inputs are reflect-padded to a multiple of the window
-and the output cropped. Module names follow the reference implementation's.
+a skip); a layer norm and a convolution closing a long skip; then one of two upsamplers, both
+after a convolution with LeakyReLU to ``num_feat`` channels:
+
+- ``pixelshuffle`` (classical SR, what the HGGT authors' SwinIR configs train, the paper default):
+  twice a convolution to 4x the channels and a pixel shuffle x2, then an output convolution;
+- ``nearest+conv`` (the real-SR models): two nearest-neighbour x2 steps each with a convolution,
+  and two output convolutions.
+
+Inputs are reflect-padded to a multiple of the window and the output cropped. Module names follow
+the reference implementation's, so Spandrel tells the two upsamplers apart from the weights.
 """
 
 from __future__ import annotations
@@ -153,20 +158,27 @@ class PatchEmbedNorm(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2))
 
 
+UPSAMPLERS = ("pixelshuffle", "nearest+conv")
+
+
 class SwinIR(nn.Module):
-    """Paper size (real-SR x4, SwinIR-M): embedding 180, 6 RSTBs of 6 layers, 6 heads, window 8,
-    MLP ratio 2, 64 upsampler features; LQ training size 64."""
+    """Paper size (SwinIR-M x4, the authors' train_SwinIRGAN_PosNegGT_Blind_*_x4.yml): embedding
+    180, 6 RSTBs of 6 layers, 6 heads, window 8, MLP ratio 2, 64 upsampler features, pixel-shuffle
+    upsampler; LQ training size 64."""
 
     def __init__(
         self, embed_dim: int = 180, depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6), num_heads: tuple[int, ...] = (6, 6, 6, 6, 6, 6),
         window_size: int = 8, mlp_ratio: float = 2.0, num_feat: int = 64, scale: int = 4, img_size: int = 64,
+        upsampler: str = "pixelshuffle",
     ):
         super().__init__()
         if scale != 4:
             raise ValueError("SwinIR here is the x4 generator")
         if len(depths) != len(num_heads):
             raise ValueError("depths and num_heads need one entry per RSTB")
-        self.window, self.scale = window_size, scale
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"unknown SwinIR upsampler {upsampler!r}; choose one of {UPSAMPLERS}")
+        self.window, self.scale, self.upsampler = window_size, scale, upsampler
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.conv_first = nn.Conv2d(3, embed_dim, 3, 1, 1)
         self.patch_embed = PatchEmbedNorm(embed_dim)
@@ -174,9 +186,15 @@ class SwinIR(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
-        self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        if upsampler == "pixelshuffle":
+            f4 = 4 * num_feat
+            self.upsample = nn.Sequential(
+                nn.Conv2d(num_feat, f4, 3, 1, 1), nn.PixelShuffle(2), nn.Conv2d(num_feat, f4, 3, 1, 1), nn.PixelShuffle(2)
+            )
+        else:
+            self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
         self.apply(self._init)
@@ -202,7 +220,10 @@ class SwinIR(nn.Module):
         x = pad_to_multiple(x, self.window)
         feat = self.conv_first(x - self.mean)
         feat = self.conv_before_upsample(self.conv_after_body(self.forward_features(feat)) + feat)
-        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        out = self.conv_last(self.lrelu(self.conv_hr(feat))) + self.mean
+        if self.upsampler == "pixelshuffle":
+            out = self.conv_last(self.upsample(feat)) + self.mean
+        else:
+            feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
+            feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+            out = self.conv_last(self.lrelu(self.conv_hr(feat))) + self.mean
         return out[..., : h * self.scale, : w * self.scale]

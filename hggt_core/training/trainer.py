@@ -9,6 +9,7 @@ schedulers, EMA, pool, RNG states, iteration) round-trips through state_dict.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Callable
 
@@ -135,7 +136,12 @@ class GANTrainer:
         return logs
 
     def inference_model(self) -> nn.Module:
-        return self.ema.model if self.ema is not None else _bare(self.G)
+        """The weights to publish, in eval mode: the EMA, or without EMA (the enhancers' paper
+        setting) a copy of the generator, so that batch norm uses its running statistics and
+        running a sample through it leaves the training state untouched."""
+        if self.ema is not None:
+            return self.ema.model
+        return copy.deepcopy(_bare(self.G)).eval().requires_grad_(False)
 
     def state_dict(self) -> dict:
         state = {
@@ -163,8 +169,10 @@ class GANTrainer:
         self.sched_g.load_state_dict(state["sched_g"])
         self.sched_d.load_state_dict(state["sched_d"])
         self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.model.load_state_dict(state["ema"])
+        if self.ema is not None:
+            # A checkpoint written without EMA starts the average at the resumed weights, not at
+            # this trainer's random initialisation.
+            self.ema.model.load_state_dict(state["ema"] if state["ema"] is not None else state["generator"])
         self.pool.load_state_dict(state["pool"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():

@@ -50,7 +50,8 @@ def _expected_elan_params(blocks, c, expansion, shared_depth):
 
 
 def test_elan_parameter_count_matches_its_structure():
-    assert parameter_count(build_generator("elan")) == _expected_elan_params(36, 180, 2, 1) == 7_646_583
+    assert parameter_count(build_generator("elan")) == _expected_elan_params(36, 180, 2, 0) == 8_239_503  # n_share 0
+    assert parameter_count(build_generator("elan", shared_depth=1)) == _expected_elan_params(36, 180, 2, 1) == 7_646_583
     assert parameter_count(build_generator("elan", **TINY_ELAN)) == _expected_elan_params(2, 24, 2, 1)
 
 
@@ -119,7 +120,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run():
     run_training(first, data1, 3, on_checkpoint=lambda it, state: saved.update(it=it, data=_to_bytes(state)))
     assert saved["it"] == 3
     second, data2 = _trainer(seed=123)  # fresh objects, different seeds: everything must come from the checkpoint
-    restore(second, data2, torch.load(io.BytesIO(saved["data"]), weights_only=False))
+    restore(second, data2, torch.load(io.BytesIO(saved["data"]), weights_only=True))
     run_training(second, data2, 6)
 
     for key, value in straight.state_dict().items():
