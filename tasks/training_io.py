@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
 
 from hggt_core import storage
+from hggt_core.checkpoints import torch_load
 from tasks import faults
 
 
@@ -26,7 +27,7 @@ def load_trained(url: str, sha256: str, rerun: str) -> dict:
     data = storage.read_bytes(url)
     if storage.sha256_bytes(data) != sha256:
         raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `{rerun}`")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    return torch_load(data, url)
 
 
 def to_bytes(obj) -> bytes:
@@ -47,7 +48,7 @@ def latest_checkpoint(folder: str, key: str) -> dict | None:
     """The newest checkpoint written under the same compatibility key, or None."""
     fs, _ = storage.url_to_fs(folder)
     for name in reversed(_checkpoints(folder)):
-        state = torch.load(io.BytesIO(fs.cat_file(name)), map_location="cpu", weights_only=False)
+        state = torch_load(fs.cat_file(name), name)
         if state.get("key") == key:
             return state
     return None

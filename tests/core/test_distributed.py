@@ -49,7 +49,7 @@ def _ddp_grads(tmp_path, global_norm: bool) -> list[torch.Tensor]:
         port = s.getsockname()[1]
     out = str(tmp_path / f"grads-{global_norm}.pt")
     mp.spawn(_worker, args=(port, out, global_norm), nprocs=2, join=True)
-    return torch.load(out)
+    return torch.load(out, weights_only=True)
 
 
 def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
@@ -83,7 +83,7 @@ def test_ddp_training_keeps_the_replicas_identical(tmp_path):
         port = s.getsockname()[1]
     out = str(tmp_path / "state")
     mp.spawn(_train_worker, args=(port, out), nprocs=2, join=True)
-    a, b = torch.load(f"{out}.0", weights_only=False), torch.load(f"{out}.1", weights_only=False)
+    a, b = torch.load(f"{out}.0", weights_only=True), torch.load(f"{out}.1", weights_only=True)
     for key in ("generator", "discriminator", "ema"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
     from tests.core.test_realisr import _trainer

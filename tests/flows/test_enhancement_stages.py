@@ -38,7 +38,7 @@ def test_four_enhancers_are_trained_and_recorded(dataset):
         assert r["iterations"] == 3 and r["perceptual"] is False and r["final_l1"] > 0
         data = storage.read_bytes(storage.resolve(dataset, r["checkpoint_uri"]))
         assert storage.sha256_bytes(data) == r["sha256"]
-        payload = torch.load(io.BytesIO(data), weights_only=False)
+        payload = torch.load(io.BytesIO(data), weights_only=True)
         assert payload["arch"] == r["arch"] and payload["iterations"] == 3
         fs, path = storage.url_to_fs(storage.join(dataset, "enhancers", r["version"], "checkpoints"))
         assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)) == ["iter_00000002.pt", "iter_00000003.pt"]
@@ -96,7 +96,7 @@ def test_training_resumes_to_the_same_weights(dataset, tmp_path):
     train_enhancers_flow(out=str(a), preset="demo", overrides=four, versions=["03"])
     train_enhancers_flow(out=str(b), preset="demo", overrides=two, versions=["03"])
     train_enhancers_flow(out=str(b), preset="demo", overrides=four, versions=["03"])
-    wa, wb = (torch.load(d / "enhancers" / "03" / "model.pt", weights_only=False) for d in (a, b))
+    wa, wb = (torch.load(d / "enhancers" / "03" / "model.pt", weights_only=True) for d in (a, b))
     assert wa["iterations"] == wb["iterations"] == 4
     assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
 

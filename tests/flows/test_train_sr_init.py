@@ -1,0 +1,44 @@
+"""train-sr --init with a BasicSR-style .pth file: the run starts from its EMA weights, and a file
+for another network stops the run with the keys that differ."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from flows._runtime import resolve_config
+from flows.train_sr import train_sr_flow
+from hggt_core.archs import build_generator
+from hggt_core.checkpoints import CheckpointError
+
+# lr 0: the generator keeps its initial weights (and so does its EMA), so model.pt shows where it started.
+TINY = [
+    "train_sr.rrdb.blocks=1", "train_sr.rrdb.channels=8", "train_sr.rrdb.growth=4",
+    "train_sr.train.iterations=1", "train_sr.train.batch_size=2", "train_sr.train.gt_size=32",
+    "train_sr.train.pool_size=2", "train_sr.train.checkpoint_every=1", "train_sr.train.discriminator_channels=8",
+    "train_sr.train.lr=0",
+]
+
+
+def test_a_gan_run_starts_from_a_basicsr_file(labelled, tmp_path):
+    src, _ = labelled
+    root = tmp_path / "ds"
+    shutil.copytree(src, root)
+    options = resolve_config("demo", TINY, None).train_sr.rrdb.model_dump()
+    torch.manual_seed(7)
+    ema, raw = build_generator("rrdb", **options), build_generator("rrdb", **options)
+    init = tmp_path / "RRDB_DF2K_OST_Blind_PSNR_x4.pth"
+    torch.save({"params_ema": ema.state_dict(), "params": raw.state_dict()}, init)
+
+    summary = train_sr_flow(out=str(root), arch="rrdb", mode="pos", preset="demo", overrides=TINY, init=str(init))
+    assert summary["init_run"] == f"file:{init}" and summary["iterations"] == 1
+    payload = torch.load(root / "runs" / summary["run_id"] / "model.pt", weights_only=True)
+    start = ema.state_dict()
+    assert all(torch.allclose(v, start[k], atol=1e-6) for k, v in payload["state_dict"].items())
+
+    wrong = tmp_path / "deeper.pth"
+    torch.save({"params_ema": build_generator("rrdb", **{**options, "blocks": 2}).state_dict()}, wrong)
+    with pytest.raises(CheckpointError, match=r"(?s)deeper.pth .*does not fit the rrdb generator.*unexpected in the file.*body\.1\."):
+        train_sr_flow(out=str(root), arch="rrdb", mode="pos", preset="demo", overrides=TINY, init=str(wrong))
