@@ -16,7 +16,7 @@ from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss
 from hggt_core.annotation.assignment import assign, display_order
 from hggt_core.annotation.labels import VERSIONS, aggregate
 from hggt_core.annotation.proxy import features, proxy_votes
-from hggt_core.annotation.published import FILES, LabelFileError, format_label_file, image_path, label_path, parse_label_file
+from hggt_core.annotation.published import FILES, LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
 from hggt_core.annotation.store import AnnotationStore
 from hggt_core.config import HGGTConfig
 from hggt_core.images import decode_png
@@ -154,7 +154,6 @@ def _import_published_sets(root: str, files: list[storage.ListedFile], rejected:
 def _write_app_label_files(root: str, store: AnnotationStore, votes: list[dict]) -> set[str]:
     """The app's votes also as published-format label files, labels/<annotator>/<set>.json;
     returns their URLs."""
-    orders = {s["set_id"]: s["display_order"] for s in store.sets()}
     grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for v in votes:
         if v["source"] == "app":
@@ -163,8 +162,10 @@ def _write_app_label_files(root: str, store: AnnotationStore, votes: list[dict])
     for (annotator, set_id), vs in grouped.items():
         if len(vs) != len(VERSIONS):
             continue
-        start, end = _timestamp(vs[0]["started_at"]), _timestamp(vs[0]["ended_at"])
-        data = format_label_file(set_id, {v["version"]: v["label"] for v in vs}, orders[set_id], start, end, vs[0]["seconds"])
+        # By position (Picture_2..5 = 01..04), as the authors' loaders read them; the order the
+        # annotator saw stays in assignments.parquet.
+        data = label_file_from_votes(set_id, [{**v, "started_at": _timestamp(v["started_at"]), "ended_at": _timestamp(v["ended_at"])}
+                                              for v in vs])
         url = storage.join(root, "labels", annotator, f"{set_id}.json")
         storage.atomic_write(url, data)
         written.add(url)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import posixpath
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hggt_core.annotation.labels import LABELS, VERSIONS
@@ -86,16 +88,36 @@ def _time_cost(cost) -> tuple[dt.datetime | None, dt.datetime | None, float | No
     return start, end, total
 
 
+def total_seconds(seconds: float | None) -> int | None:
+    """``Time_cost.Total`` as the published files hold it: whole seconds, rounded half up
+    (28.5 -> 29), where Python's round() would round halves to even (28.5 -> 28, 29.5 -> 30)."""
+    return None if seconds is None else int(math.floor(seconds + 0.5))
+
+
 def format_label_file(
-    set_id: str, labels: dict[str, str], display_order: list[str], start: dt.datetime, end: dt.datetime, seconds: float
+    set_id: str, labels: dict[str, str], start: dt.datetime | None, end: dt.datetime | None, seconds: float | None
 ) -> bytes:
-    """A label file in the published format: Picture_1 is the original, Picture_2..5 the versions
-    in the order the annotator saw them."""
+    """A label file in the published format. Picture_1 is the original and Picture_2..5 are versions
+    01..04 by position, whatever order the annotator saw them in (that order stays in
+    assignments.parquet): the authors' loaders read the labels by position and ignore File."""
     doc = {"Picture_1": {"Name": image_name(set_id, "original"), "File": "original", "Label": None}}
-    for i, version in enumerate(display_order, start=2):
+    for i, version in enumerate(VERSIONS, start=2):
         doc[f"Picture_{i}"] = {"Name": image_name(set_id, version), "File": version, "Label": labels[version]}
-    doc["Time_cost"] = {"Start": start.strftime(TIME_FORMAT), "End": end.strftime(TIME_FORMAT), "Total": round(seconds, 3)}
+    doc["Time_cost"] = {"Start": start.strftime(TIME_FORMAT) if start else None, "End": end.strftime(TIME_FORMAT) if end else None,
+                        "Total": total_seconds(seconds)}
     return json.dumps(doc, indent=2).encode()
+
+
+def label_file_from_votes(set_id: str, votes: Iterable[Mapping]) -> bytes:
+    """The label file of one annotator's votes on one set (rows of votes.parquet: version, label,
+    started_at, ended_at, seconds); a file needs exactly one vote on each version."""
+    votes = list(votes)
+    labels = {v["version"]: v["label"] for v in votes}
+    if len(votes) != len(VERSIONS) or set(labels) != set(VERSIONS):
+        raise LabelFileError(f"votes on versions {', '.join(sorted(labels)) or 'none'} of set {set_id}; a label file needs one "
+                             f"vote on each of {', '.join(VERSIONS)}")
+    first = votes[0]
+    return format_label_file(set_id, labels, first.get("started_at"), first.get("ended_at"), first.get("seconds"))
 
 
 @dataclass(frozen=True)

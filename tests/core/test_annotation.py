@@ -77,22 +77,22 @@ def test_dawid_skene_learns_who_is_reliable():
     assert ds_right > rule_right and ds_right / len(truth) > 0.8
 
 
-def _published(set_id="img-0-288", labels=None, order=("03", "01", "04", "02")):
+def _published(set_id="img-0-288", labels=None):
     labels = labels or {"01": "Positive", "02": "Similar", "03": "Negative", "04": "Positive"}
     start = dt.datetime(2023, 3, 1, 10, 0, 0)
-    return format_label_file(set_id, labels, list(order), start, start + dt.timedelta(seconds=42), 42.0)
+    return format_label_file(set_id, labels, start, start + dt.timedelta(seconds=42), 42.0)
 
 
 def test_published_format_round_trips():
     data = _published()
     doc = json.loads(data)
     assert doc["Picture_1"] == {"Name": "img-0-288.png", "File": "original", "Label": None}
-    assert doc["Picture_2"] == {"Name": "img-0-288_03.png", "File": "03", "Label": "Negative"}
+    assert doc["Picture_2"] == {"Name": "img-0-288_01.png", "File": "01", "Label": "Positive"}
     assert doc["Time_cost"] == {"Start": "2023-03-01 10:00:00", "End": "2023-03-01 10:00:42", "Total": 42.0}
     parsed = parse_label_file(data, "img-0-288")
     assert parsed.labels == {"01": "Positive", "02": "Similar", "03": "Negative", "04": "Positive"}
     assert parsed.seconds == 42.0 and (parsed.end - parsed.start).total_seconds() == 42
-    again = format_label_file("img-0-288", parsed.labels, ["03", "01", "04", "02"], parsed.start, parsed.end, parsed.seconds)
+    again = format_label_file("img-0-288", parsed.labels, parsed.start, parsed.end, parsed.seconds)
     assert again == data
 
 
@@ -111,7 +111,7 @@ def _mutate(fn):
         (_mutate(lambda d: d["Picture_3"].update(Label="Good")), "unknown label 'Good'"),
         (_mutate(lambda d: d["Picture_3"].update(Name="other-0-0_01.png")), "does not match File"),
         (_mutate(lambda d: d["Picture_2"].update(File="05")), "is not one of"),
-        (_mutate(lambda d: d["Picture_2"].update(File="01", Name="img-0-288_01.png")), "appears twice"),
+        (_mutate(lambda d: d["Picture_3"].update(File="01", Name="img-0-288_01.png")), "appears twice"),
         (_mutate(lambda d: d["Picture_1"].update(Label="Positive")), "original must have Label null"),
         (_mutate(lambda d: d["Time_cost"].update(Start="yesterday")), "malformed Time_cost"),
         (_mutate(lambda d: d.update(Picture_5="x")), "must be an object"),

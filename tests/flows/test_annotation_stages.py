@@ -60,8 +60,8 @@ def test_export_assigns_balanced_work_and_writes_the_published_layout(selected, 
     assert not again["created"] and store_for(str(root)).annotator_for_token(summary["tokens"]["ann1"]) == "ann1"
 
 
-def _label(set_id, labels, order=("01", "02", "03", "04")):
-    return format_label_file(set_id, labels, list(order), START, START + dt.timedelta(seconds=30), 30.0)
+def _label(set_id, labels):
+    return format_label_file(set_id, labels, START, START + dt.timedelta(seconds=30), 30.0)
 
 
 def _published_dataset(folder: Path, sets: int) -> list[str]:
