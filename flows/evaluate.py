@@ -1,5 +1,5 @@
-"""Flows `evaluate` and `compare`: score trained runs on the fixed LR test inputs (paper Sec. 5,
-supplement Table 3) and put their outputs side by side."""
+"""Flows `evaluate` and `compare`: score trained runs on the held-out test sets or an external test
+folder (paper Sec. 5, supplement Table 3) and put their outputs side by side."""
 
 from __future__ import annotations
 
@@ -17,47 +17,57 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows._runtime import default_task_runner, publish_examples, publish_summary, resolve_config, run_shards
 from hggt_core import manifests, storage
-from hggt_core.evaluation import table3, to_csv, to_markdown
+from hggt_core.evaluation import TRAIN_SETS_NOTE, on_train_sets, table3, to_csv, to_markdown
 from hggt_core.figures import sample_grid
 from hggt_core.images import decode_png, encode_png
 from hggt_core.metrics import unavailable
 from tasks.evaluate import evaluate_shard, finalize_evaluate, plan_evaluate, test_set_name
 
 
-def write_table3(root: str, test_set: str) -> list[dict]:
-    """reports/table3-<test set>.md and .csv over every run evaluated on this test set."""
+def write_table3(root: str, test_set: str, reason: str | None = None) -> list[dict]:
+    """reports/table3-<test set>.md and .csv over every run evaluated on this test set; a test set
+    that may hold the runs' training sets says so in every row, the title and a note."""
     metrics = manifests.read(root, "metrics")
     rows = metrics.filter(pc.equal(metrics["test_set"], test_set)).to_pylist()
     runs = {r["run_id"]: r for r in manifests.read(root, "runs").to_pylist()}
     table = table3([r for r in rows if r["run_id"] in runs], runs)
     notes = [f"{m.upper()} skipped: {why}" for m, why in unavailable().items()]
-    storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.md"),
-                         to_markdown(table, f"Table 3 on test set '{test_set}'", notes).encode())
+    title = f"Table 3 on test set '{test_set}'"
+    if on_train_sets(test_set):
+        table = [{**r, "on training sets": "yes"} for r in table]
+        title += " (NOT HELD OUT: on training sets)"
+        notes = [TRAIN_SETS_NOTE] + ([f"Latest reason: {reason}."] if reason else []) + notes
+    storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.md"), to_markdown(table, title, notes).encode())
     storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.csv"), to_csv(table).encode())
-    create_table_artifact(key=f"table3-{test_set}".lower()[:100], table=table, description=f"Table 3 on test set {test_set}")
+    create_table_artifact(key=f"table3-{test_set}".lower()[:100], table=table, description=title)
     return table
 
 
 @flow(name="evaluate", task_runner=default_task_runner(), log_prints=True)
 def evaluate_flow(
     out: str, run_id: str, test_set: str | None = None, preset: str = "paper", overrides: list[str] | None = None,
-    config_file: str | None = None,
+    config_file: str | None = None, split: str = "test", allow_train_sets: bool = False,
 ) -> dict:
-    """Run `run_id` (tiled) on the LR test inputs, score each SR output against every positive GT of
-    its set (PSNR, SSIM, LPIPS, DISTS), and write metrics.parquet and the Table 3 summary."""
+    """Run `run_id` (tiled) on the held-out test side of the dataset's split (or on `test_set`, an
+    external folder), score each SR output against every positive GT of its set (PSNR, SSIM, LPIPS,
+    DISTS), and write metrics.parquet and the Table 3 summary. Sets the run may have trained on are
+    refused unless `allow_train_sets` (debugging; the results are then marked in every table)."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    works, unscored, run = plan_evaluate(root, run_id, test_set, cfg)
-    run_id = run["run_id"]
+    works, inputs, run = plan_evaluate(root, run_id, test_set, cfg, split, allow_train_sets)
+    run_id, name = run["run_id"], inputs.name
     results, cached = run_shards(evaluate_shard, works, "evaluate", cfg=cfg)
-    name = test_set_name(test_set)
-    summary = finalize_evaluate(root, run_id, name, results, unscored, cfg, started_at, cached)
-    table = write_table3(root, name)
+    summary = finalize_evaluate(root, run_id, name, results, inputs.unscored, cfg, started_at, cached)
+    table = write_table3(root, name, inputs.train_sets_reason)
     scored = [r for r in manifests.read(root, "metrics").to_pylist() if r["run_id"] == run_id and r["test_set"] == name]
+    if not scored:
+        shown = "; ".join(f"{i}: {r}" for i, r in summary["reasons"][:5])
+        raise ValueError(f"no image of test set {name!r} could be scored (see manifests/rejected.parquet): {shown}")
     publish_examples("evaluate", root, [(f"{r['set_id']} SR (PSNR {r['psnr']:.2f} vs {r['gt_version']})", r["sr_uri"]) for r in scored[:4]])
     mine = next(r for r in table if r["run"] == run_id)
-    summary.update({k: mine[k] for k in ("model", "training GT", "PSNR", "SSIM", "LPIPS", "DISTS")}, test_set=name)
+    summary.update({k: mine[k] for k in ("model", "training GT", "PSNR", "SSIM", "LPIPS", "DISTS")}, test_set=name, layout=inputs.layout)
+    summary["on_training_sets"] = inputs.train_sets_reason
     summary["skipped_metrics"] = sorted(unavailable())
     summary["table"] = table
     return publish_summary("evaluate", root, summary, started)

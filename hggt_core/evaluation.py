@@ -9,6 +9,9 @@ from collections import defaultdict
 
 from hggt_core.metrics import multi_gt_average
 
+DATASET = "dataset"  # the test-set name of the dataset's own held-out split
+TRAIN_SETS_SUFFIX = "-train-sets"  # ends the name of any evaluation allowed onto a run's training sets
+ALLOW_FLAG = "--allow-train-sets"
 METRICS = ("psnr", "ssim", "lpips", "dists")
 EXTRA = ("artifact_rate",)
 MODELS = {"rrdb": "RRDB", "swinir": "SwinIR"}
@@ -21,6 +24,39 @@ PAPER = {  # supplement Table 3: PSNR, SSIM, LPIPS, DISTS on Test-100
     ("swinir", "pos"): (22.3027, 0.6474, 0.1691, 0.1227),
     ("swinir", "posneg"): (22.2733, 0.6476, 0.1688, 0.1227),
 }
+
+
+def train_sets_problem(run_id: str, run_fingerprint: str | None, split_fingerprint: str, side: str) -> str | None:
+    """Why scoring ``run_id`` on the ``side`` of the current split would score it on sets it
+    trained on (None: the side is held out from it). Only a run that recorded the fingerprint of
+    today's split is known to have trained on its train side alone."""
+    if side != "test":
+        return f"the {side} side of the split is what run {run_id} trained on"
+    if run_fingerprint is None:
+        return (f"run {run_id} was trained before the held-out split existed (it recorded no split fingerprint), so it "
+                "may have trained on today's test sets; retrain it with `hggt train-sr`, which trains on the train side only")
+    if run_fingerprint != split_fingerprint:
+        return (f"run {run_id} was trained on another split (fingerprint {run_fingerprint}) than manifests/splits.parquet "
+                f"({split_fingerprint}), so some of today's test sets may have been its training sets; retrain it with "
+                "`hggt train-sr` on the current split")
+    return None
+
+
+def dataset_test_set_name(side: str, on_train_sets: bool) -> str:
+    """'dataset' for the held-out test side; anything that may include training sets is named so
+    in every table and file: 'dataset-train-sets' (the train side), 'dataset-test-train-sets'
+    (a test side the run may have trained on)."""
+    if not on_train_sets:
+        return DATASET
+    return DATASET + TRAIN_SETS_SUFFIX if side == "train" else f"{DATASET}-{side}{TRAIN_SETS_SUFFIX}"
+
+
+def on_train_sets(test_set: str) -> bool:
+    return test_set.startswith(DATASET + "-") and test_set.endswith(TRAIN_SETS_SUFFIX)
+
+
+TRAIN_SETS_NOTE = (f"NOT HELD OUT: these runs were scored with {ALLOW_FLAG} on sets they may have trained on (debugging "
+                   "only); the numbers measure fit to training data, not generalisation.")
 
 
 def table3(metric_rows: list[dict], runs: dict[str, dict]) -> list[dict]:

@@ -5,6 +5,8 @@ PSNR and SSIM on uint8 RGB with a 4-pixel border cropped, matching scikit-image'
 channels, windows overlapping the border excluded), vectorised with OpenCV. LPIPS (AlexNet,
 v0.1, inputs scaled to [-1, 1]) and DISTS (piq) in batches, with their pretrained weights
 resolved locally; when they are missing the metric is skipped and the reason reported.
+:func:`image_scores` gives all four on the same cropped pair, as the authors' metric scripts
+crop the border before every metric (SPEC section 9).
 """
 
 from __future__ import annotations
@@ -105,6 +107,21 @@ class DeepMetrics:
         if self.dists is not None:
             out["dists"] = self.dists(sr, gt).flatten().tolist()
         return out
+
+
+def _to_tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+
+
+def image_scores(sr: np.ndarray, gt: np.ndarray, crop_border: int, deep: DeepMetrics | None) -> dict[str, float | None]:
+    """PSNR, SSIM, LPIPS and DISTS of one uint8 pair, every metric on the border-cropped images;
+    a deep metric without its weights (or without ``deep``) is None."""
+    _check(sr, gt)
+    out: dict[str, float | None] = {"psnr": psnr(sr, gt, crop_border), "ssim": ssim(sr, gt, crop_border), "lpips": None, "dists": None}
+    if deep is not None:
+        found = deep(_to_tensor(_crop(sr, crop_border)), _to_tensor(_crop(gt, crop_border)))
+        out.update({m: values[0] for m, values in found.items()})
+    return out
 
 
 def multi_gt_average(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, float | None]:

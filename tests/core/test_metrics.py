@@ -7,7 +7,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hggt_core.metrics import DeepMetrics, multi_gt_average, psnr, ssim, unavailable
+from hggt_core.metrics import DeepMetrics, image_scores, multi_gt_average, psnr, ssim, unavailable
 from hggt_core.sample_photos import sample_photo_paths
 from hggt_core.weights import KNOWN, hub_checkpoint_dir
 
@@ -83,6 +83,27 @@ def test_lpips_and_dists_equal_direct_package_calls(random_weights):
     np.testing.assert_allclose(scores["dists"], direct_dists.detach().numpy(), rtol=1e-5)
     same = metrics(gt, gt)
     assert max(same["lpips"]) < 1e-6 and max(same["dists"]) < 1e-4
+
+
+def test_every_metric_is_computed_on_the_border_cropped_images(random_weights):
+    import lpips
+    import piq
+
+    rng = np.random.default_rng(2)
+    gt = rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)
+    sr = np.clip(gt.astype(int) + rng.integers(-40, 40, gt.shape), 0, 255).astype(np.uint8)
+    sr[:4] = 255 - gt[:4]  # a wrong border, which the authors' scripts crop away before every metric
+    scores = image_scores(sr, gt, 4, DeepMetrics.load(torch.device("cpu")))
+    c = (slice(4, -4), slice(4, -4))
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a[c])).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    direct_lpips = lpips.LPIPS(net="alex", version="0.1", verbose=False).eval()(to_t(sr) * 2 - 1, to_t(gt) * 2 - 1).item()
+    direct_dists = piq.DISTS(reduction="none").eval()(to_t(sr), to_t(gt)).item()
+    assert scores["lpips"] == pytest.approx(direct_lpips, rel=1e-5) and scores["dists"] == pytest.approx(direct_dists, rel=1e-5)
+    assert scores["psnr"] == pytest.approx(peak_signal_noise_ratio(gt[c], sr[c], data_range=255), abs=1e-10)
+    assert scores["ssim"] == pytest.approx(ssim(sr, gt, 4))
+    uncropped = image_scores(sr, gt, 0, DeepMetrics.load(torch.device("cpu")))
+    assert uncropped["lpips"] != pytest.approx(scores["lpips"], rel=1e-3)  # the crop is really applied
+    assert image_scores(sr, gt, 4, None)["lpips"] is None
 
 
 def test_missing_weights_skip_a_metric_with_the_reason(tmp_path, monkeypatch):
