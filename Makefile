@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 INPUT  ?= data/sample-photos
 OUT    ?= data/demo
 PRESET ?= demo
+DEST   ?= $(OUT)-hggt-layout
 ARCH   ?= rrdb
 PORT   ?= 4200
 POOL   ?= hggt-local
@@ -16,7 +17,7 @@ export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
-	annotate-ingest maps train-sr evaluate report build
+	annotate-ingest split maps train-sr evaluate report export-dataset build
 .PHONY: setup chromium demo test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
@@ -91,6 +92,9 @@ annotate-serve: setup
 annotate-ingest: setup
 	$(BIN)/hggt annotate ingest --out $(OUT) --preset $(PRESET)
 
+split: setup
+	$(BIN)/hggt split --out $(OUT) --preset $(PRESET)
+
 maps: setup
 	$(BIN)/hggt maps --out $(OUT) --preset $(PRESET)
 
@@ -103,6 +107,10 @@ evaluate: setup
 
 report: setup
 	$(BIN)/hggt report --out $(OUT)
+
+# The labelled dataset in the published layout (Train/, Test/) at DEST, for the authors' scripts.
+export-dataset: setup
+	$(BIN)/hggt export-dataset --out $(OUT) --dest $(DEST)
 
 build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
@@ -128,6 +136,8 @@ run-build-dataset run-ingest: PARAMS += --param input=$(abspath $(INPUT))
 run-degrade run-synthesize-lr: PARAMS += --param input=$(abspath $(OUT))
 run-evaluate: PARAMS += --param run_id=latest
 run-report: PRESET_PARAM =
+run-export-dataset: PRESET_PARAM =
+run-export-dataset: PARAMS += --param dest=$(abspath $(DEST))
 run-%: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect deployment run '$*/local' --watch \
 		--param out=$(abspath $(OUT)) $(PRESET_PARAM) $(PARAMS)

@@ -9,8 +9,10 @@
 7. synthesize-lr     fixed x4 LR test inputs of the sets, Table 2 -> lr_test.parquet
 8. annotate          three annotators per set label each version Positive/Similar/Negative;
                      the run pauses until they are done -> votes.parquet, labels.parquet
-9. maps              indication maps of every (positive, negative) pair -> maps.parquet
-Real-ISR training (`hggt train-sr`) and evaluation run on the finished dataset.
+9. split             Test-100: sets with 2+ positives held out, whole photos at a time -> splits.parquet
+10. maps             indication maps of every (positive, negative) pair -> maps.parquet
+Real-ISR training (`hggt train-sr`, on the train side) and evaluation (on the test side) run on the
+finished dataset.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from flows.enhance import enhance_flow, select_flow
 from flows.extract_patches import extract_patches_flow
 from flows.ingest import ingest_flow
 from flows.maps import maps_flow
+from flows.split import split_flow
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import storage
 
@@ -60,6 +63,7 @@ def build_dataset_flow(
         "enhance": lambda: enhance_flow(**common),
         "select": lambda: select_flow(**common),
         "annotate": lambda: annotate_flow(**common),
+        "split": lambda: split_flow(**common),
         "maps": lambda: cpu(maps_flow)(**common),
     }
     stages = {}
@@ -70,4 +74,4 @@ def build_dataset_flow(
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
 
 
-STAGES = ("ingest", "patches", "degrade", "train-enhancers", "enhance", "select", "synthesize-lr", "annotate", "maps")
+STAGES = ("ingest", "patches", "degrade", "train-enhancers", "enhance", "select", "synthesize-lr", "annotate", "split", "maps")

@@ -36,7 +36,7 @@ def train_sr_flow(
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    sets, images, data_fp = plan_sr(root)
+    sets, images, data_fp, split_fp = plan_sr(root, mode)
     init_spec = resolve_init(root, arch, mode, init or cfg.train_sr.init)
     key = compatibility_key(arch, mode, cfg, data_fp, init_spec[1])
     params = dict(arch=arch, mode=mode, sets=sets, images=images, data_fp=data_fp, root=root, cfg=cfg,
@@ -48,10 +48,11 @@ def train_sr_flow(
     if cached and not (storage.exists(model) and storage.sha256_bytes(storage.read_bytes(model)) == row["sha256"]):
         get_run_logger().warning("run %s: cached model file missing or altered; training again", row["run_id"])
         row, cached = train_sr.with_options(refresh_cache=True).submit(**params).result(), False
+    row = {**row, "split_fingerprint": split_fp}  # which sets were held out when it trained; evaluate checks it
     record_run(root, row)
     counts = {"items": 1, "rejected": 0, "shards": 1, "shards_cached": int(cached), "computed": int(not cached)}
-    summary = {k: row[k] for k in ("run_id", "arch", "mode", "iterations", "sets", "init_run", "perceptual", "final_l1",
-                                    "final_gan", "final_negative")}
+    summary = {k: row[k] for k in ("run_id", "arch", "mode", "iterations", "sets", "split_fingerprint", "init_run", "perceptual",
+                                    "final_l1", "final_gan", "final_negative")}
     summary.update(counts)
     record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     return publish_summary(STAGE, root, summary, started)

@@ -259,12 +259,22 @@ def maps(
     _print_summary("maps", summary)
 
 
+@app.command()
+def split(out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None):
+    """Hold out the test sets: up to split.test_sets sets with two or more positive versions (the
+    paper's Test-100 rule), whole source photos at a time; writes manifests/splits.parquet. train-sr
+    trains on the train side, evaluate scores the test side."""
+    from flows.split import split_flow
+
+    _print_summary("split", _run(split_flow, None, out=out, preset=preset, overrides=set, config_file=config))
+
+
 @app.command("train-sr")
 def train_sr(
     out: Out,
     arch: Annotated[str, typer.Option("--arch", help="Generator: rrdb (RRDBNet x4) or swinir (SwinIR x4, real-SR variant).")] = "rrdb",
     mode: Annotated[str, typer.Option("--mode", help="psnr (L1 pretraining), ori (original GT), pos (positive GT), posneg (positive + negative GTs).")] = "posneg",
-    init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a model file.")] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a weight file: hggt model.pt, a BasicSR/Real-ESRGAN/ESRGAN .pth (params_ema, params or bare), or .safetensors; its keys must match the generator (read with weights_only=True).")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint.")] = True,
     preset: Preset = "paper",
     set: Overrides = None,
@@ -283,22 +293,30 @@ def train_sr(
 def evaluate(
     out: Out,
     run: Annotated[str, typer.Option("--run", help="Run id from runs.parquet (hggt train-sr prints it), or 'latest'.")],
-    test_set: Annotated[Optional[str], typer.Option("--test-set", help="A Test-100-style folder (images/ and labels/); default: the dataset's own LR test inputs.")] = None,
+    test_set: Annotated[Optional[str], typer.Option("--test-set", help="A folder outside the dataset: Test-100-style (images/ and labels/), paired (GT/*.png and LQ/*.png) or GT only (*.png, LQ made once with Table 2); default: the dataset's held-out test split.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Side of the dataset's split to score: test (held out) or train (needs --allow-train-sets).")] = "test",
+    allow_train_sets: Annotated[bool, typer.Option("--allow-train-sets", help="Debugging only: score the run on sets it may have trained on; the results are marked as such.")] = False,
     preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
 ):
     """Score a trained run: PSNR / SSIM / LPIPS / DISTS against every positive GT of each test image,
-    metrics.parquet and the paper's Table 3 for your runs (reports/table3-<test set>.md and .csv)."""
+    metrics.parquet and the paper's Table 3 for your runs (reports/table3-<test set>.md and .csv).
+    Sets the run trained on are refused unless --allow-train-sets."""
     from flows.evaluate import evaluate_flow
 
-    summary = _run(evaluate_flow, workers, out=out, run_id=run, test_set=test_set, preset=preset, overrides=set, config_file=config)
+    summary = _run(evaluate_flow, workers, out=out, run_id=run, test_set=test_set, preset=preset, overrides=set, config_file=config,
+                   split=split, allow_train_sets=allow_train_sets)
     table = summary.pop("table")
     unscored = summary.pop("reasons", [])
     _print_summary("evaluate", summary)
     if unscored:
-        console.print(f"{len(unscored)} labelled sets were not scored (e.g. {unscored[0][0]}: {unscored[0][1]}); "
+        console.print(f"{len(unscored)} test images or sets were not scored (e.g. {unscored[0][0]}: {unscored[0][1]}); "
                       "all are listed in manifests/rejected.parquet")
+    marked = summary.get("on_training_sets")
+    if marked:
+        console.print(f"[bold red]NOT HELD OUT[/]: scored with --allow-train-sets on sets the run may have trained on ({marked}); "
+                      f"test set '{summary['test_set']}'. Use these numbers for debugging only.")
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    grid = Table(title="Table 3 for your runs")
+    grid = Table(title=f"Table 3 for your runs on '{summary['test_set']}'" + (" (NOT HELD OUT: on training sets)" if marked else ""))
     for col in ("model", "training GT", "run", "images", "PSNR", "SSIM", "LPIPS", "DISTS", "paper P/S/L/D"):
         grid.add_column(col, justify="right")
     for r in table:
@@ -347,6 +365,29 @@ def export(
 
     result = _run(export_flow, None, out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
     console.print(f"Wrote [bold]{result['file']}[/] ({result['bytes'] // 1024} KiB, {result['arch']}, {result['format']})")
+
+
+@app.command("export-dataset")
+def export_dataset(
+    out: Out,
+    dest: Annotated[str, typer.Option("--dest", "-d", help="Folder or fsspec URL to write Train/ and Test/ to (not OUT).")],
+    range_size: Annotated[int, typer.Option("--range-size", help="Sets per range folder images/<first>-<end>/ (the published Train/ is one folder, 0-20193).")] = 1000,
+):
+    """Write the labelled dataset in the published HGGT layout for the authors' training and metric
+    scripts: DEST/{Train,Test}/images/<range>/{original,01..04}/ and labels/<range>/{A,B,C}/, by the
+    split of splits.parquet (run `hggt split` first; excluded sets are left out), the annotator
+    behind each letter in DEST/annotators.csv. Re-running skips files that are already identical."""
+    from flows.export_dataset import export_dataset_flow
+
+    summary = _run(export_dataset_flow, None, out=out, dest=dest, range_size=range_size)
+    _print_summary("export-dataset", summary)
+    if summary["excluded_sets"]:
+        console.print(f"{summary['excluded_sets']} sets of test photos that fail the Test-100 rule are excluded from both trees.")
+    if summary["proxy_sets"]:
+        console.print(f"[bold yellow]{summary['proxy_sets']} exported sets are labelled by the PROXY annotator, not by people.[/]")
+    if summary["sets_without_three_annotators"]:
+        console.print(f"[yellow]{summary['sets_without_three_annotators']} sets do not have exactly three annotators; the "
+                      "authors' loaders read A, B and C of every set.[/]")
 
 
 weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 and DISTS): what is present, and fetching.", no_args_is_help=True)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2, DegradationSettings
+from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2_REFERENCE, DegradationSettings
 from hggt_core.enhancement import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize
 from hggt_core.realisr import RRDBSize, SwinIRSize
 from hggt_core.training.config import TrainConfig
@@ -75,7 +75,10 @@ class DegradeConfig(_Section):
     samples_per_patch: int = Field(1, ge=1, description="LQ samples per patch and setting.")
     setting_1: DegradationSettings = Field(SETTING_1, description="Table 1, setting 1 (enhancer versions 01 and 03).")
     setting_2: DegradationSettings = Field(SETTING_2, description="Table 1, setting 2 (enhancer versions 02 and 04).")
-    table_2: DegradationSettings = Field(TABLE_2, description="Table 2: Real-ISR training and test LR.")
+    table_2: DegradationSettings = Field(
+        TABLE_2_REFERENCE,
+        description="Table 2: Real-ISR training and test LR, gray noise 0.2 as the authors' code (the paper's text: 0.1).",
+    )
     lr_scale: int = Field(4, ge=1, description="Downscaling factor of the Real-ISR LR images.")
     shard_size: int = Field(32, gt=0, description="Patches per degradation task run.")
 
@@ -97,7 +100,10 @@ class EnhancersConfig(_Section):
     versions: tuple[EnhancerSpec, ...] = Field(PAPER_ENHANCERS, description="Version, backbone and Table 1 setting of each enhancer.")
     rcan: RCANSize = RCANSize()
     elan: ELANSize = ELANSize()
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = Field(
+        TrainConfig(ema_decay=None, pool_size=40),
+        description="The authors' train_Enhance*.yml: no EMA (ema_decay: 0), queue_size 40, GT 96, batch 4, 300k iterations.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "EnhancersConfig":
@@ -158,9 +164,37 @@ class TrainSRConfig(_Section):
         TrainConfig(batch_size=12, gt_size=256, pool_size=144),
         description="SPEC section 7: GT crop 256 (LQ 64), batch 12, pool 144, 300k iterations, lr halved at 200k.",
     )
+    arch_train: dict[str, dict[str, Any] | None] = Field(
+        {"swinir": {"batch_size": 8, "milestones": [200_000, 250_000, 275_000, 287_500]}},
+        description="Per-architecture changes applied on top of `train` (the authors' SwinIR config: batch 8, four "
+                    "milestones); null: none (e.g. --set train_sr.arch_train.swinir=null).",
+    )
     scale: int = Field(4, description="Super-resolution factor (the generators here are x4).")
     negative_weight: float = Field(300.0, ge=0, description="Weight of the negative-GT term in posneg mode.")
+    map_positive: Literal["independent", "target"] = Field(
+        "independent",
+        description="Positive behind the indication map: drawn independently of the GT P* (the authors' code) or P* itself.",
+    )
+    clamp_negative: bool = Field(
+        False, description="Clamp SR to [0, 1] inside the negative term (the authors' code does not; it bounds the term)."
+    )
     init: str = Field("auto", description="GAN modes start from: 'auto' (the latest psnr run of the arch), 'none', or a model file.")
+
+    @model_validator(mode="after")
+    def _arch_train(self) -> "TrainSRConfig":
+        for arch in self.arch_train:
+            if arch not in ("rrdb", "swinir"):
+                raise ValueError(f"train_sr.arch_train: unknown architecture {arch!r}")
+            self.train_for(arch)  # validates the merged values now, not at training time
+        return self
+
+    def train_for(self, arch: str) -> TrainConfig:
+        """The training config of one architecture: `train` with its `arch_train` changes."""
+        return TrainConfig.model_validate({**self.train.model_dump(), **(self.arch_train.get(arch) or {})})
+
+
+class SplitConfig(_Section):
+    test_sets: int = Field(100, ge=0, description="Held-out test sets (Test-100: sets with two or more positives), whole photos at a time.")
 
 
 class EvaluateConfig(_Section):
@@ -182,6 +216,7 @@ class HGGTConfig(_Section):
     enhance: EnhanceConfig = EnhanceConfig()
     select: SelectConfig = SelectConfig()
     annotation: AnnotationConfig = AnnotationConfig()
+    split: SplitConfig = SplitConfig()
     maps: MapsConfig = MapsConfig()
     train_sr: TrainSRConfig = TrainSRConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
@@ -231,7 +266,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         # paper's image quality.
         "enhancers": {
             "rcan": {"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
-            "elan": {"blocks": 2, "channels": 24, "windows": [4, 8, 16], "expansion": 2, "shared_depth": 1},
+            "elan": {"blocks": 2, "channels": 24, "windows": [4, 8, 16], "expansion": 2},
             "train": {
                 "iterations": 60, "milestones": [45], "batch_size": 2, "gt_size": 64, "pool_size": 8, "lr": 1e-3,
                 "perceptual_weight": 0.0, "checkpoint_every": 30, "log_every": 10, "image_buffer": 4,
@@ -243,8 +278,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
             # The demo's undertrained enhancers make indication maps over most pixels, where the
             # paper's weight 300 would drown every other term; its own data is not like that.
             "negative_weight": 30.0,
-            "rrdb": {"blocks": 2, "channels": 16, "growth": 8},
-            "swinir": {"embed_dim": 24, "depths": [2, 2], "num_heads": [2, 2], "window_size": 8, "num_feat": 16},
+            "clamp_negative": True,  # undertrained enhancers' maps cover most pixels: the unbounded term would diverge
+            "arch_train": {"swinir": None},  # both demo generators train on the demo's `train` schedule
+            # The paper's upsamplers at tiny widths: Spandrel loads neither (growth and upsampler
+            # widths differ from the reference), so the demo's exports are for onnx and BasicSR.
+            "rrdb": {"blocks": 2, "channels": 16, "growth": 8, "upsampler": "pixelshuffle"},
+            "swinir": {"embed_dim": 24, "depths": [2, 2], "num_heads": [2, 2], "window_size": 8, "num_feat": 16, "upsampler": "pixelshuffle"},
             "train": {
                 "iterations": 100, "milestones": [75], "batch_size": 4, "gt_size": 64, "pool_size": 8, "lr": 2e-3,
                 "perceptual_weight": 0.0, "checkpoint_every": 50, "log_every": 10, "image_buffer": 8,
@@ -253,6 +292,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         },
         # Nobody annotates the demo: a proxy annotator votes, and the demo says so.
         "annotation": {"mode": "proxy", "batch_size": 100},
+        "split": {"test_sets": 4},
     },
 }
 

@@ -166,6 +166,17 @@ LABELS = _spec(
     ],
 )
 
+SPLITS = _spec(
+    "splits", 1, ("set_id",), "hggt split",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("image_id", pa.string(), nullable=False),  # the source photo: a photo's sets are all on one side
+        pa.field("split", pa.string(), nullable=False),  # train, test or excluded (see hggt_core.splits)
+        pa.field("positives", pa.int32(), nullable=False),  # versions whose effective label is Positive
+        pa.field("usable", pa.bool_(), nullable=False),
+    ],
+)
+
 MAPS = _spec(
     "maps", 1, ("set_id", "pos_version", "neg_version"), "hggt maps",
     [
@@ -207,6 +218,7 @@ RUNS = _spec(
         pa.field("seconds", pa.float64()),
         pa.field("device", pa.string()),
         pa.field("created_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("split_fingerprint", pa.string()),  # the splits.parquet the run trained on (null: trained before splits)
         # training speed report (hggt_core.training.loop.SpeedMeter)
         pa.field("iterations_per_s", pa.float64()),
         pa.field("samples_per_s", pa.float64()),
@@ -261,7 +273,7 @@ STAGE_RUNS = _spec(
 MANIFESTS: dict[str, ManifestSpec] = {
     s.name: s
     for s in (
-        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, MAPS, RUNS, METRICS,
+        IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, SPLITS, MAPS, RUNS, METRICS,
         REJECTED, STAGE_RUNS,
     )
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import posixpath
 import time
 from collections import defaultdict
@@ -21,11 +20,13 @@ from hggt_core.annotation.pairs import gt_versions
 from hggt_core.archs import build_generator, parameter_count
 from hggt_core.archs.discriminator import UNetDiscriminator
 from hggt_core.archs.vgg import resolve_vgg19_weights
+from hggt_core.checkpoints import load_weights
 from hggt_core.config import HGGTConfig
 from hggt_core.figures import sample_grid
 from hggt_core.images import decode_png
 from hggt_core.realisr import SRBatches
 from hggt_core.seeding import item_seed_sequence
+from hggt_core.splits import TRAIN, sets_on, split_fingerprint
 from hggt_core.training.losses import PerceptualLoss, negative_gt_loss
 from hggt_core.training import distributed
 from hggt_core.training.distributed import global_batch_count
@@ -41,28 +42,41 @@ CODE = code_version(
     "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data", "hggt_core.training.pool",
     "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.realisr", "hggt_core.maps",
     "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
+    "hggt_core.checkpoints",
 )
 
 
 @task(name="plan-train-sr", persist_result=False)
-def plan_sr(root: str) -> tuple[list[dict], dict[str, dict[str, str]], str]:
-    """The usable labelled sets with their positive and negative versions, their images, and a
-    fingerprint of both."""
-    entries = gt_versions(manifests.read(root, "labels").to_pylist())
+def plan_sr(root: str, mode: str) -> tuple[list[dict], dict[str, dict[str, str]], str, str]:
+    """The train side's sets a mode trains on (psnr and ori: all of them, as the authors' Ori
+    models; pos and posneg: the usable ones) with their positive and negative versions, their
+    images, a fingerprint of both, and the fingerprint of the split."""
+    if not storage.exists(manifests.manifest_url(root, "splits")):
+        raise ValueError("no held-out split yet: run `hggt split` (build-dataset does) so that training never sees the test sets")
+    split_rows = manifests.read(root, "splits").to_pylist()
+    train = sets_on(split_rows, TRAIN)
+    usable = gt_versions(manifests.read(root, "labels").to_pylist())
+    if mode in ("psnr", "ori"):
+        entries = {s: {"positive": [], "negative": []} for s in train}
+    else:
+        entries = {s: e for s, e in usable.items() if s in train}
     images: dict[str, dict[str, str]] = defaultdict(dict)
     for r in manifests.read(root, "set_images").to_pylist():
         if r["set_id"] in entries:
             images[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
     sets = [{"set_id": s, **entries[s]} for s in sorted(entries)]
     if not sets:
-        raise ValueError("no usable labelled sets to train on: run `hggt annotate ingest` first")
-    return sets, dict(images), fingerprint([sets, sorted((s, sorted(v.items())) for s, v in images.items())])
+        raise ValueError(f"no {'labelled' if mode in ('psnr', 'ori') else 'usable labelled'} sets on the train side to train "
+                         f"{mode} on ({len(split_rows)} sets in splits.parquet, {len(train)} train): annotate more sets, "
+                         "or lower split.test_sets and run `hggt split` again")
+    data_fp = fingerprint([sets, sorted((s, sorted(v.items())) for s, v in images.items())])
+    return sets, dict(images), data_fp, split_fingerprint(split_rows)
 
 
 def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
     sr = cfg.train_sr
-    parts = [arch, mode, getattr(sr, arch).model_dump(mode="json"), sr.train.model_dump(mode="json", exclude=set(NOT_IN_KEY)),
-             sr.scale, sr.negative_weight, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
+    parts = [arch, mode, getattr(sr, arch).model_dump(mode="json"), sr.train_for(arch).model_dump(mode="json", exclude=set(NOT_IN_KEY)),
+             sr.scale, sr.negative_weight, sr.map_positive, sr.clamp_negative, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
              init_sha, CODE]
     return fingerprint(parts)
 
@@ -72,11 +86,12 @@ def run_id(arch: str, mode: str, key: str) -> str:
 
 
 def resolve_init(root: str, arch: str, mode: str, init: str) -> tuple[str | None, str | None, str | None]:
-    """(model file, its sha256, its run id) the GAN modes start from."""
+    """(model file, its sha256, what runs.parquet records as init_run) the GAN modes start from:
+    the psnr run's id, or `file:<path>` for a user-given file (ours, BasicSR's or safetensors)."""
     if mode == "psnr" or init == "none":
         return None, None, None
     if init != "auto":
-        return init, storage.sha256_bytes(storage.read_bytes(init)), None
+        return init, storage.sha256_bytes(storage.read_bytes(init)), f"file:{init}"
     runs = [r for r in manifests.read_or_empty(root, "runs").to_pylist() if r["arch"] == arch and r["mode"] == "psnr"]
     if not runs:
         raise ValueError(f"no psnr run of {arch} to start from: run `hggt train-sr --arch {arch} --mode psnr` first, or pass --init none")
@@ -113,7 +128,9 @@ def train_sr_run(
     started = time.perf_counter()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed.active() else (0, 1)
     sr = cfg.train_sr
-    tcfg = sr.train if mode != "psnr" else sr.train.model_copy(update={"gan_weight": 0.0, "perceptual_weight": 0.0})
+    tcfg = sr.train_for(arch)
+    if mode == "psnr":
+        tcfg = tcfg.model_copy(update={"gan_weight": 0.0, "perceptual_weight": 0.0})
     dev = resolve_device(device)
     seed = int(item_seed_sequence(cfg.seed, STAGE, f"{arch}/{mode}").generate_state(1)[0])
     seed_everything(seed, tcfg.deterministic)
@@ -125,13 +142,16 @@ def train_sr_run(
     generator = build_generator(arch, **getattr(sr, arch).model_dump())
     init_path, init_sha, init_run = init
     if init_path:
-        payload = torch.load(io.BytesIO(storage.read_bytes(init_path)), map_location="cpu", weights_only=False)
-        generator.load_state_dict(payload["state_dict"])
-        logger.info("%s/%s starts from %s", arch, mode, init_run or init_path)
+        init_bytes = storage.read_bytes(init_path)
+        if storage.sha256_bytes(init_bytes) != init_sha:  # the run's key, and so its cache entry, holds that sha256
+            raise ValueError(f"init file {init_path} changed since it was recorded or resolved (sha256 differs); "
+                             "re-run the psnr run it came from, or start train-sr again")
+        what = load_weights(generator, init_bytes, init_path, f"the {arch} generator of this run")
+        logger.info("%s/%s starts from %s (%s)", arch, mode, init_run or init_path, what)
 
     def batches(seed_: int) -> SRBatches:
         return SRBatches(sets, _loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev,
-                         tcfg.image_buffer, tcfg.refresh_every, seed_, cfg.maps.ksize)
+                         tcfg.image_buffer, tcfg.refresh_every, seed_, cfg.maps.ksize, sr.map_positive)
 
     data = batches(seed + rank)
     trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed + rank)
@@ -149,7 +169,8 @@ def train_sr_run(
     if mode == "posneg":
         def extra(out: torch.Tensor, more: tuple[torch.Tensor, ...]) -> torch.Tensor:
             neg, m_ind, has_neg = more  # normalised over all ranks' samples, so DDP gradients stay exact
-            return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight, global_batch_count(out.shape[0], out.device))
+            return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight, global_batch_count(out.shape[0], out.device),
+                                    clamp=sr.clamp_negative)
 
         step_kwargs["extra_loss"] = extra
     on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations) if rank == 0 else (None, None)

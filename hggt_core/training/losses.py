@@ -30,16 +30,18 @@ def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 def negative_gt_loss(
     sr: torch.Tensor, neg: torch.Tensor, m_ind: torch.Tensor, has_neg: torch.Tensor, weight: float = 300.0,
-    count: torch.Tensor | float | None = None,
+    count: torch.Tensor | float | None = None, clamp: bool = False,
 ) -> torch.Tensor:
     """The paper's negative term: -weight * mean over the batch of L1(M_ind * SR, M_ind * N*), where
     samples without a negative add 0. ``count`` is the number of samples the mean divides by
     (default: this batch's size).
 
-    SR is clamped to [0, 1] inside this term. As written in the paper the term is unbounded below:
-    the generator can lower the loss without end by pushing indicated pixels out of the image
-    range, and with large indication maps training diverges (seen here: losses of 1e22 within a
-    hundred iterations). Clamped, moving away from N* pays only up to the range of real images."""
-    per_sample = (m_ind * (sr.float().clamp(0, 1) - neg.float())).abs().mean(dim=(1, 2, 3))
+    The authors' code uses SR as it is (``clamp=False``, the paper preset). As written the term is
+    unbounded below: the generator can lower the loss without end by pushing indicated pixels out
+    of the image range, and with large indication maps (undertrained enhancers, tiny demo runs)
+    training diverged here to losses of 1e22 within a hundred iterations. ``clamp=True`` clamps SR
+    to [0, 1] inside the term, so moving away from N* pays only up to the range of real images."""
+    out = sr.float().clamp(0, 1) if clamp else sr.float()
+    per_sample = (m_ind * (out - neg.float())).abs().mean(dim=(1, 2, 3))
     total = (per_sample * has_neg.float()).sum()
     return -weight * total / (sr.shape[0] if count is None else count)

@@ -76,3 +76,21 @@ def test_a_nested_override_keeps_the_sections_other_values():
     train = cfg.train_sr.train
     assert (train.iterations, train.batch_size, train.gt_size, train.pool_size) == (1000, 12, 256, 144)
     assert load_config("paper").enhancers.train.batch_size == 4 and load_config("paper").train_sr.negative_weight == 300
+
+
+def test_the_paper_preset_follows_the_authors_code():
+    """SPEC section 9: what the reference configs and code do where the paper's text differs."""
+    cfg = load_config("paper")
+    assert cfg.degrade.table_2.gray_noise_probability == 0.2  # the paper's text: 0.1
+    sr = cfg.train_sr
+    assert (sr.train_for("rrdb").batch_size, sr.train_for("rrdb").milestones) == (12, (200_000,))
+    assert (sr.train_for("swinir").batch_size, sr.train_for("swinir").milestones) == (8, (200_000, 250_000, 275_000, 287_500))
+    assert sr.train_for("swinir").gt_size == 256 and sr.train_for("swinir").pool_size == 144
+    assert sr.map_positive == "independent" and sr.clamp_negative is False and sr.negative_weight == 300
+    assert cfg.split.test_sets == 100
+    text = config_from_options("paper", ["degrade.table_2.gray_noise_probability=0.1", "train_sr.arch_train.swinir=null",
+                                         "train_sr.clamp_negative=true"])
+    assert text.degrade.table_2.gray_noise_probability == 0.1 and text.train_sr.train_for("swinir").batch_size == 12
+    assert text.train_sr.clamp_negative is True
+    with pytest.raises(ValueError, match="arch_train"):
+        config_from_options("paper", ["train_sr.arch_train.vdsr={}"])

@@ -112,4 +112,8 @@ def labelled(tmp_path_factory):
     rows = [{"set_id": s, "version": v, "effective_label": lab, "vote_count": n, "usable": s != sets[3], "source": "human"}
             for s, versions in plan.items() for v, (lab, n) in versions.items()]
     manifests.write(str(root), "labels", manifests.to_table("labels", rows))
+    # Every set on the train side (no test sets): tests that need a held-out side write their own.
+    from hggt_core.splits import assign_splits
+
+    manifests.write(str(root), "splits", manifests.to_table("splits", assign_splits(rows, {}, 0, 0)))
     return root, sets

@@ -16,14 +16,14 @@ def test_rerun_in_a_new_process_is_all_cache_hits(tmp_path, run_cli):
     first = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo", *tiny)
     assert "texture-passing crops" in first.stdout and "0 of" in first.stdout
     crops = sorted((tmp_path / "ds" / "original").iterdir()) + sorted((tmp_path / "ds" / "03").iterdir())
-    crops += [tmp_path / "ds" / "manifests" / f"{m}.parquet" for m in ("sets", "votes", "labels")]
+    crops += [tmp_path / "ds" / "manifests" / f"{m}.parquet" for m in ("sets", "votes", "labels", "splits")]
     crops += [tmp_path / "ds" / "enhancers" / "04" / "model.pt"]
     mtimes = [p.stat().st_mtime_ns for p in crops]
     second = run_cli("build", "--input", str(photos), "--out", out, "--preset", "demo", *tiny)
     runs = manifests.read(out, "stage_runs").sort_by([("started_at", "ascending")]).to_pylist()
     latest = {r["stage"]: r for r in runs}
     uncached = {"select", "annotate-ingest", "annotate-aggregate"}  # cheap passes over manifests and the vote store
-    assert set(latest) == {"ingest", "patches", "degrade", "lr_test", "train-enhancers", "enhance", "maps"} | uncached
+    assert set(latest) == {"ingest", "patches", "degrade", "lr_test", "train-enhancers", "enhance", "split", "maps"} | uncached
     for stage in set(latest) - uncached:
         assert latest[stage]["shards_cached"] == latest[stage]["shards"] > 0, stage
         assert latest[stage]["computed"] == 0, stage

@@ -43,7 +43,7 @@ def test_psnr_then_posneg_runs_are_registered(labelled, tmp_path):
     assert sorted(p.name for p in (root / "runs" / row["run_id"] / "checkpoints").iterdir()) == ["iter_00000002.pt", "iter_00000003.pt"]
     again = train_sr_flow(out=str(root), arch="swinir", mode="posneg", preset="demo", overrides=SR_TINY)
     assert again["shards_cached"] == 1 and again["run_id"] == posneg["run_id"]
-    payload = torch.load(root / row["checkpoint_uri"], weights_only=False)
+    payload = torch.load(root / row["checkpoint_uri"], weights_only=True)
     assert payload["mode"] == "posneg" and payload["scale"] == 4
 
 
@@ -56,5 +56,5 @@ def test_a_torchrun_launch_of_two_gloo_processes(labelled, tmp_path):
     summary = train_sr_flow(out=str(root), arch="rrdb", mode="posneg", preset="demo", overrides=overrides, init="none")
     row = {r["run_id"]: r for r in manifests.read(str(root), "runs").to_pylist()}[summary["run_id"]]
     assert row["iterations"] == 2 and row["device"] == "cpu x2"
-    checkpoint = torch.load(root / "runs" / row["run_id"] / "checkpoints" / "iter_00000002.pt", weights_only=False)
+    checkpoint = torch.load(root / "runs" / row["run_id"] / "checkpoints" / "iter_00000002.pt", weights_only=True)
     assert len(checkpoint["data"]) == 2 and len(checkpoint["pools"]) == 2  # every rank's stream, for an exact resume
