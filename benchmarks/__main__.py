@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import degradations, enhance, maps, patches, training
+from benchmarks import annotation, degradations, enhance, maps, patches, training
 
 BENCHMARKS = {
     "patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "maps": maps.run,
-    "training": training.run,
+    "training": training.run, "annotation": annotation.run,
 }
 
 

@@ -23,14 +23,17 @@ class AnnotationDone(RunInput):
 
 
 @flow(name="annotate-export", log_prints=True)
-def annotate_export_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+def annotate_export_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
+                         annotators: list[str] | None = None, add_annotators: list[str] | None = None) -> dict:
     """Assign every set of `sets.parquet` to annotators, create the annotation database and the
-    published-layout copy of the sets; returns one token per annotator (new exports only)."""
+    published-layout copy of the sets; returns one token per new annotator and the coordinator's
+    token (new exports only). On a running campaign, new sets become new batches and
+    `add_annotators` join; `annotators`, when given, must match the campaign's list."""
     started = time.perf_counter()
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    summary = export_task(root, cfg)
-    public = {k: v for k, v in summary.items() if k != "tokens"}  # tokens stay out of the dashboard
+    summary = export_task(root, cfg, annotators, add_annotators)
+    public = {k: v for k, v in summary.items() if k not in ("tokens", "admin_token")}  # secrets stay out of the dashboard
     publish_summary("annotate-export", root, public, started)
     return summary
 

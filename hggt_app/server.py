@@ -1,62 +1,60 @@
-"""FastAPI app for annotators.
+"""FastAPI app for annotators and their coordinator.
 
-Security model: every API call carries the annotator's token (``Authorization: Bearer``), looked
-up by its SHA-256; an annotator reads and writes only the sets assigned to them; images are
-addressed by set id and slot, never by a path from the client; state-changing calls must come
-from the app's own origin and as JSON, so another site cannot make a browser submit votes. All
-assets are served from the package; nothing comes from a CDN.
+Security model: every API call carries a token (``Authorization: Bearer``), looked up by its
+SHA-256 before the request body is read (hggt_app.guard); an annotator reads and writes only the
+sets assigned to them; the coordinator's token opens a read-only status view and nothing else;
+images are addressed by set id and slot, never by a path from the client; state-changing calls
+must come from the app's own origin, under a host name the server knows, as small JSON bodies.
+Error messages never echo the input. All assets are served from the package; nothing comes from a CDN.
+
+This module imports neither torch nor Prefect: the server only needs the store and the images.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from hggt_core import storage
-from hggt_core.annotation.store import AnnotationStore, Forbidden, NotFound
+from hggt_app.guard import Guard, HostRule
+from hggt_core.annotation.store import MAX_SECONDS, AnnotationStore, Forbidden, NotFound
 
 STATIC = Path(__file__).parent / "static"
-ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+ASSETS = {"app.js": "text/javascript", "view.js": "text/javascript", "admin.js": "text/javascript", "app.css": "text/css"}
+STATUS_MAX_AGE = 5.0  # seconds the coordinator's figures are reused, so polling pages cannot load the server
 
 
 class Submission(BaseModel):
-    labels: dict[str, str]
-    seconds: float = Field(ge=0)
+    labels: dict[str, str] = Field(max_length=4)
+    seconds: float = Field(ge=0, lt=MAX_SECONDS, allow_inf_nan=False)
 
 
-def create_app(store: AnnotationStore) -> FastAPI:
+def _read(url: str) -> bytes:
+    if "://" not in url or url.startswith("file://"):  # the common case, without importing fsspec's machinery
+        return Path(url.removeprefix("file://")).read_bytes()
+    from hggt_core import storage
+
+    return storage.read_bytes(url)
+
+
+def create_app(store: AnnotationStore, host: str = "127.0.0.1", allowed_hosts: Iterable[str] = ()) -> Guard:
     app = FastAPI(title="hggt annotation", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.method not in ("GET", "HEAD"):
-            origin = request.headers.get("origin")
-            host = request.headers.get("host", "")
-            if origin is not None and origin.split("://", 1)[-1] != host:
-                return JSONResponse({"detail": "cross-origin request refused"}, status_code=403)
-            if not request.headers.get("content-type", "").startswith("application/json"):
-                return JSONResponse({"detail": "send JSON"}, status_code=415)
-        response = await call_next(request)
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Which field and why, never the value sent: bodies may be large or hostile.
+        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     def annotator(request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        name = store.annotator_for_token(token.strip()) if scheme.lower() == "bearer" else None
-        if name is None:
-            raise HTTPException(401, "a valid annotator token is required", headers={"WWW-Authenticate": "Bearer"})
-        return name
+        return request.scope["state"]["annotator"]  # set by the guard, which refused requests without a token
 
     def owned(fn, *args):
         try:
@@ -66,9 +64,16 @@ def create_app(store: AnnotationStore) -> FastAPI:
         except Forbidden:
             raise HTTPException(403, "this set is not assigned to you") from None
 
+    def page(name: str) -> FileResponse:
+        return FileResponse(STATIC / name, media_type="text/html")
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return page("index.html")
+
+    @app.get("/admin", include_in_schema=False)
+    def admin_page() -> FileResponse:
+        return page("admin.html")
 
     @app.get("/static/{name}", include_in_schema=False)
     def asset(name: str) -> FileResponse:
@@ -85,15 +90,17 @@ def create_app(store: AnnotationStore) -> FastAPI:
         return {"annotator": name, "assigned": len(queue), "done": done, "resume_at": resume,
                 "queue": [{"set_id": q["set_id"], "done": q["done"]} for q in queue]}
 
+    # Sets and images are a few indexed reads each: answered on the event loop, without the thread
+    # hand-off (and the GIL contention of forty threads) that made them wait under load.
     @app.get("/api/sets/{set_id}")
-    def get_set(set_id: str, request: Request) -> dict:
+    async def get_set(set_id: str, request: Request) -> dict:
         return owned(store.set_for, annotator(request), set_id)
 
     @app.get("/api/sets/{set_id}/images/{slot}")
-    def image(set_id: str, slot: str, request: Request) -> Response:
+    async def image(set_id: str, slot: str, request: Request) -> Response:
         url = owned(store.image_url, annotator(request), set_id, slot)
         try:
-            data = storage.read_bytes(url)
+            data = _read(url)
         except FileNotFoundError:
             raise HTTPException(404, "image file missing on the server") from None
         return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
@@ -105,7 +112,18 @@ def create_app(store: AnnotationStore) -> FastAPI:
             owned(store.record, name, set_id, submission.labels, submission.seconds)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        queue = store.queue(name)
-        return {"done": sum(q["done"] for q in queue), "assigned": len(queue)}
+        return {"set_id": set_id, **store.progress(name)}
 
-    return app
+    cache: dict = {"at": -math.inf, "value": None}
+    lock = threading.Lock()
+
+    @app.get("/api/admin/status")
+    def status() -> dict:
+        from hggt_core.annotation.status import campaign_status  # numpy: loaded when a coordinator first looks
+
+        with lock:  # one computation at a time, however many pages poll
+            if time.monotonic() - cache["at"] > STATUS_MAX_AGE:
+                cache["value"], cache["at"] = campaign_status(store), time.monotonic()
+            return cache["value"]
+
+    return Guard(app, HostRule(host, allowed_hosts), store.annotator_for_token, store.is_admin_token)

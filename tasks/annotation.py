@@ -1,26 +1,23 @@
-"""Prefect tasks of human annotation: export, proxy votes, vote ingestion, aggregation."""
+"""Prefect tasks of human annotation: proxy votes, vote ingestion, aggregation (export: tasks.annotation_export)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import posixpath
 from collections import defaultdict
-from pathlib import Path
 
 from prefect import task
 
 from hggt_core import manifests, storage
-from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, vote_matrix
-from hggt_core.annotation.assignment import assign, display_order
+from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, quality, vote_matrix
 from hggt_core.annotation.labels import VERSIONS, aggregate
 from hggt_core.annotation.proxy import features, proxy_votes
 from hggt_core.annotation.published import FILES, LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
-from hggt_core.annotation.store import AnnotationStore
+from hggt_core.annotation.store import AnnotationStore, store_for  # noqa: F401 - store_for: the tasks' public name too
 from hggt_core.config import HGGTConfig
 from hggt_core.images import decode_png
-from tasks.caching import code_version, fingerprint
+from tasks.annotation_export import export_task, write_admin_token, write_tokens  # noqa: F401 - the stage's tasks in one place
+from tasks.caching import code_version
 from tasks.runs import record_stage_run
 from tasks.shards import merge_rejected
 
@@ -28,80 +25,6 @@ EXPORT, INGEST, AGGREGATE = "annotate-export", "annotate-ingest", "annotate-aggr
 CODE = code_version("hggt_core.annotation.labels", "hggt_core.annotation.published", "hggt_core.annotation.agreement",
                     "hggt_core.annotation.assignment", "hggt_core.annotation.proxy")
 UTC = dt.timezone.utc
-
-
-def store_for(root: str) -> AnnotationStore:
-    """The dataset's annotation database: annotation/votes.sqlite in a local dataset; for one in
-    object storage (SQLite needs a local file) a folder of this machine, HGGT_STATE_DIR (default
-    ~/.cache/hggt) / annotation / <a hash of the dataset URL>."""
-    fs, path = storage.url_to_fs(root)
-    if type(fs).__name__ == "LocalFileSystem":
-        return AnnotationStore(Path(path) / "annotation" / "votes.sqlite")
-    state = Path(os.environ.get("HGGT_STATE_DIR", Path.home() / ".cache" / "hggt")).expanduser()
-    return AnnotationStore(state / "annotation" / fingerprint(root) / "votes.sqlite")
-
-
-def _set_images(root: str) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = defaultdict(dict)
-    for r in manifests.read(root, "set_images").to_pylist():
-        out[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
-    return out
-
-
-def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[str, str]]) -> None:
-    """The sets in the published layout, annotation/images/<batch>/{original,01..04}/, for other tools:
-    hard links where the filesystem allows, copies elsewhere."""
-    batches = {a["set_id"]: a["batch"] for a in assignments}
-    for set_id, files in images.items():
-        for file, src in files.items():
-            name = f"{set_id}.png" if file == "original" else f"{set_id}_{file}.png"
-            dst = storage.join(root, "annotation", "images", f"{batches[set_id]:04d}", file, name)
-            if storage.exists(dst):
-                continue
-            if "://" not in src and "://" not in dst:
-                os.makedirs(posixpath.dirname(dst), exist_ok=True)
-                try:
-                    os.link(src, dst)
-                    continue
-                except OSError:
-                    pass
-            storage.atomic_write(dst, storage.read_bytes(src))
-
-
-def write_tokens(store: AnnotationStore, tokens: dict[str, str]) -> Path:
-    """The tokens, readable by the dataset's owner only, for runs started from the dashboard."""
-    path = store.path.parent / "tokens.txt"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(f"{name}\t#token={token}\n" for name, token in sorted(tokens.items())))
-    return path
-
-
-@task(name="annotate-export", persist_result=False)
-def export_task(root: str, cfg: HGGTConfig) -> dict:
-    """Assign every set to annotators and create the annotation database (once: an existing export,
-    with its tokens and votes, is kept)."""
-    store = store_for(root)
-    acfg = cfg.annotation
-    if store.exists():
-        return {"created": False, "tokens": {}, "sets": len(store.sets()), "annotators": store.annotators()}
-    images = _set_images(root)
-    set_ids = [r["set_id"] for r in manifests.read(root, "sets").sort_by("rank").to_pylist()]
-    missing = [s for s in set_ids if set(images.get(s, {})) != set(FILES)]
-    if missing:
-        raise ValueError(f"{len(missing)} sets lack some of their five images (first: {missing[0]}); re-run `hggt select`")
-    assignments = assign(set_ids, list(acfg.annotators), acfg.per_set, acfg.batch_size, cfg.seed)
-    orders = {s: display_order(s, cfg.seed) for s in set_ids}
-    tokens = store.create([{"set_id": s, "display_order": orders[s], "images": images[s]} for s in set_ids], assignments)
-    write_tokens(store, tokens)
-    table = manifests.to_table("assignments", [{**a, "display_order": ",".join(orders[a["set_id"]])} for a in assignments])
-    manifests.write(root, "assignments", table)
-    _publish_layout(root, assignments, {s: images[s] for s in set_ids})
-    loads = defaultdict(int)
-    for a in assignments:
-        loads[a["annotator"]] += 1
-    return {"created": True, "tokens": tokens, "sets": len(set_ids), "annotators": sorted(tokens), "loads": dict(loads),
-            "batches": max((a["batch"] for a in assignments), default=-1) + 1}
 
 
 @task(name="annotate-proxy", persist_result=False)
@@ -247,6 +170,10 @@ def aggregate_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
         rejected += [{"stage": AGGREGATE, "item_id": s, "uri": None,
                       "reason": f"fewer than {cfg.annotation.per_set} annotators voted on every version; left out of labels"} for s in short]
         report[source] = _agreement(group, labels, cfg.annotation.per_set)
+        if source == "human":
+            store = store_for(root)
+            report[source]["quality"] = _quality(group, store.repeat_votes() if store.exists() else [], cfg.annotation.min_seconds,
+                                                 report[source]["annotators"])
     table = manifests.to_table("labels", rows)
     manifests.write_if_changed(root, "labels", manifests.merge("labels", [table]))
     manifests.write_if_changed(root, "rejected", merge_rejected(root, AGGREGATE, [], rejected))
@@ -274,3 +201,17 @@ def _agreement(votes: list[dict], labels: list[dict], required: int) -> dict:
         "dawid_skene": {"agreement_with_paper_rule": same / len(effective) if effective else None,
                         "label_proportions": label_proportions([{"effective_label": lab} for lab in ds.values()])},
     }
+
+
+def _quality(votes: list[dict], repeat_votes: list[dict], min_seconds: float, annotators: list[dict]) -> dict:
+    """Quality control per annotator (too-fast answers, self-consistency on repeated sets), also
+    merged into the annotator rows so the dashboard's table shows it beside agreement."""
+    per = quality(votes, repeat_votes, min_seconds)
+    for row in annotators:
+        row.update({k: per.get(row["annotator"], {}).get(k) for k in ("too_fast", "too_fast_share", "repeats_answered", "self_consistency")})
+    consistent = [p for p in per.values() if p["self_consistency"] is not None]
+    return {"min_seconds": min_seconds, "annotators": per,
+            "too_fast": sum(p["too_fast"] for p in per.values()), "answers": sum(p["answers"] for p in per.values()),
+            "repeats_answered": sum(p["repeats_answered"] for p in per.values()),
+            "self_consistency": (sum(p["self_consistency"] * p["repeats_answered"] for p in consistent)
+                                 / sum(p["repeats_answered"] for p in consistent)) if consistent else None}

@@ -1,12 +1,17 @@
 // hggt annotation client: no framework, no network access beyond this server.
 "use strict";
 
+import { apply, fit, flicker, oneToOne, pan, setLayout, show, view, wireViews, zoomBy } from "/static/view.js";
+
 const LABELS = ["Positive", "Similar", "Negative"];
 const SLOTS = ["1", "2", "3", "4"];
+const SLOT_NAMES = ["original", ...SLOTS];
 const state = { token: null, queue: [], index: 0, set: null, labels: {}, selected: "1", shownAt: 0,
-                view: { scale: 1, cx: 0, cy: 0 }, natural: null, urls: [], ready: false };
+                urls: [], ready: false, busy: false, prefetched: null };
 
 const $ = (sel) => document.querySelector(sel);
+
+class LinkError extends Error {}
 
 function readToken() {
   const hash = new URLSearchParams(location.hash.slice(1));
@@ -20,9 +25,24 @@ function readToken() {
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
   const response = await fetch(path, { ...options, headers });
-  if (response.status === 401) throw new Error("This link's token is not valid. Ask for a new link.");
-  if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || response.statusText);
+  if (response.status === 401) throw new LinkError("This link's token is not valid (any more).");
+  if (!response.ok) {
+    const detail = (await response.json().catch(() => ({}))).detail;
+    throw new Error(Array.isArray(detail) ? detail.join("; ") : detail || response.statusText);
+  }
   return response;
+}
+
+function gate(title, text) {
+  document.body.classList.add("gated");
+  $("#gate-title").textContent = title;
+  $("#gate-text").textContent = text;
+  $("#gate").hidden = false;
+}
+
+function fail(error) {
+  if (error instanceof LinkError) gate("This link does not work", `${error.message} Ask the person who runs the annotation for a new link.`);
+  else say(error.message);
 }
 
 function say(text) { $("#message").textContent = text || ""; }
@@ -33,37 +53,64 @@ function updateProgress(done, assigned) {
   $("#bar").value = done;
 }
 
-async function loadSet(index) {
+const imagesOf = (key) => Promise.all(SLOT_NAMES.map(async (slot) =>
+  (await api(`/api/sets/${encodeURIComponent(key)}/images/${slot}`)).blob()));
+
+function nextUnfinished(after) {
+  const later = state.queue.findIndex((q, i) => i > after && !q.done);
+  return later >= 0 ? later : state.queue.findIndex((q) => !q.done);
+}
+
+// The next set's images load while the annotator works on this one.
+function prefetch() {
+  const i = nextUnfinished(state.index);
+  if (i < 0 || i === state.index) return;
+  const key = state.queue[i].set_id;
+  state.prefetched = { key, blobs: imagesOf(key).catch(() => null) };
+}
+
+function describe() {
+  const n = state.queue.length, entry = state.queue[state.index];
+  const left = state.queue.filter((q) => !q.done).length;
+  const parts = [`Set ${state.index + 1} of ${n}`];
+  if (state.index === n - 1) parts.push("the last set");
+  if (entry.done) parts.push("done: labelling again revises it");
+  else if (left === 1) parts.push("your last unfinished set");
+  $("#setname").textContent = parts.join(" · ");
+  $("#setname").classList.toggle("last", state.index === n - 1 || (!entry.done && left === 1));
+}
+
+async function loadSet(index, note = "") {
   if (!state.queue.length) { say("No sets are assigned to you."); return; }
   state.ready = false;  // keys wait until the set is on screen, so no label lands on the wrong set
-  state.index = Math.max(0, Math.min(index, state.queue.length - 1));
-  const entry = state.queue[state.index];
-  const info = await (await api(`/api/sets/${encodeURIComponent(entry.set_id)}`)).json();
-  state.set = info.set_id;
-  state.labels = Object.fromEntries(Object.entries(info.labels).filter(([, v]) => v));
-  state.selected = SLOTS.find((s) => !state.labels[s]) || "1";
-  $("#setname").textContent = "";
-  $("#setname").dataset.pending = `set ${state.index + 1} of ${state.queue.length}: ${info.set_id}${entry.done ? " (done, you can revise it)" : ""}`;
-  state.urls.forEach((u) => URL.revokeObjectURL(u));
-  state.urls = [];
-  const slots = ["original", ...SLOTS];
-  const blobs = await Promise.all(slots.map(async (slot) =>
-    (await api(`/api/sets/${encodeURIComponent(info.set_id)}/images/${slot}`)).blob()));
-  await Promise.all(slots.map((slot, i) => new Promise((resolve) => {
-    const img = document.querySelector(`[data-slot="${slot}"] img`);
-    const url = URL.createObjectURL(blobs[i]);
-    state.urls.push(url);
-    img.onload = () => resolve();
-    img.src = url;
-  })));
-  const first = document.querySelector('[data-slot="original"] img');
-  state.natural = { w: first.naturalWidth, h: first.naturalHeight };
-  $("#setname").textContent = $("#setname").dataset.pending;
-  fit();
-  render();
-  state.shownAt = performance.now();
-  state.ready = true;
-  say("");
+  flicker(false);
+  try {
+    state.index = Math.max(0, Math.min(index, state.queue.length - 1));
+    const key = state.queue[state.index].set_id;
+    const pending = state.prefetched && state.prefetched.key === key ? state.prefetched.blobs : null;
+    const [info, early] = await Promise.all([api(`/api/sets/${encodeURIComponent(key)}`).then((r) => r.json()), pending]);
+    const blobs = early || await imagesOf(key);
+    state.set = info.set_id;
+    state.labels = Object.fromEntries(Object.entries(info.labels).filter(([, v]) => v));
+    state.selected = SLOTS.find((s) => !state.labels[s]) || "1";
+    const urls = blobs.map((b) => URL.createObjectURL(b));
+    await Promise.all(SLOT_NAMES.map((slot, i) => new Promise((resolve) => {
+      const img = document.querySelector(`[data-slot="${slot}"] img`);
+      img.onload = img.onerror = () => resolve();
+      img.src = urls[i];
+    })));
+    state.urls.forEach((u) => URL.revokeObjectURL(u));
+    state.urls = urls;
+    const first = document.querySelector('[data-slot="original"] img');
+    show({ w: first.naturalWidth, h: first.naturalHeight });
+    describe();
+    render();
+    say(note);
+    state.shownAt = performance.now();
+  } finally {
+    state.ready = true;
+  }
+  prefetch();
 }
 
 function render() {
@@ -72,77 +119,54 @@ function render() {
     cell.classList.toggle("selected", slot === state.selected);
     cell.querySelectorAll("button").forEach((b) => b.classList.toggle("on", state.labels[slot] === b.dataset.label));
   }
-  $("#submit").disabled = !SLOTS.every((s) => state.labels[s]);
-  $("#prev").disabled = state.index === 0;
-  $("#next").disabled = state.index >= state.queue.length - 1;
+  $("#submit").disabled = state.busy || !SLOTS.every((s) => state.labels[s]);
+  $("#prev").disabled = state.busy || state.index === 0;
+  $("#next").disabled = state.busy || state.index >= state.queue.length - 1;
+  document.body.classList.toggle("busy", state.busy);
+  if (view.layout === "pair" && view.natural) apply();  // the picked version's view was hidden until now
 }
 
-// One zoom level (screen px per image px) and one centre (in image px) for all five views, which
-// differ in size: each view shows the same image point at its centre at the same magnification.
-function placement(view) {
-  const { scale, cx, cy } = state.view;
-  return { tx: view.clientWidth / 2 - cx * scale, ty: view.clientHeight / 2 - cy * scale };
-}
-
-function applyView() {
-  const { scale } = state.view;
-  document.querySelectorAll(".view").forEach((view) => {
-    const { tx, ty } = placement(view);
-    const img = view.querySelector("img");
-    img.style.transform = `translate(${tx}px, ${ty}px) scale(${scale})`;
-    img.classList.toggle("pixelated", scale > 1.5);
-  });
-}
-
-function centre(scale) {
-  state.view = { scale, cx: state.natural.w / 2, cy: state.natural.h / 2 };
-  applyView();
-}
-
-function fit() {
-  if (!state.natural) return;
-  const views = [...document.querySelectorAll(".view")];
-  centre(Math.min(...views.map((v) => Math.min(v.clientWidth / state.natural.w, v.clientHeight / state.natural.h))));
-}
-
-function oneToOne() {
-  if (state.natural) centre(1 / window.devicePixelRatio);
-}
-
-function zoomAt(view, clientX, clientY, factor) {
-  const rect = view.getBoundingClientRect();
-  const px = clientX - rect.left, py = clientY - rect.top;
-  const { tx, ty } = placement(view);
-  const v = state.view;
-  const ix = (px - tx) / v.scale, iy = (py - ty) / v.scale;  // the image point under the cursor stays there
-  const scale = Math.min(64, Math.max(0.05, v.scale * factor));
-  state.view = { scale, cx: ix - (px - view.clientWidth / 2) / scale, cy: iy - (py - view.clientHeight / 2) / scale };
-  applyView();
-}
-
+// After a label the selection moves on, on a new set and on a revisited one alike: to the next
+// unlabelled version, else to the next version.
 function setLabel(slot, label) {
   state.labels[slot] = label;
-  const next = SLOTS.find((s) => !state.labels[s]);
-  if (next) state.selected = next;
+  const i = SLOTS.indexOf(slot);
+  const ring = [...SLOTS.slice(i + 1), ...SLOTS.slice(0, i)];
+  state.selected = ring.find((s) => !state.labels[s]) || SLOTS[Math.min(i + 1, SLOTS.length - 1)];
   render();
 }
 
 async function submit() {
-  if (!state.ready) return;
+  if (!state.ready || state.busy) return;  // one submission at a time: a second Enter is ignored
   if (!SLOTS.every((s) => state.labels[s])) { say("Label all four versions first."); return; }
+  const index = state.index, key = state.set;  // move on from the set actually submitted
   const seconds = (performance.now() - state.shownAt) / 1000;
-  const response = await api(`/api/sets/${encodeURIComponent(state.set)}/votes`, {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ labels: state.labels, seconds }),
-  });
-  const { done, assigned } = await response.json();
-  state.queue[state.index].done = true;
-  updateProgress(done, assigned);
-  const next = state.queue.findIndex((q, i) => i > state.index && !q.done);
-  const fallback = state.queue.findIndex((q) => !q.done);
-  if (next >= 0 || fallback >= 0) await loadSet(next >= 0 ? next : fallback);
-  else { render(); say("All your sets are done. Thank you! You can still go back and revise."); }
+  state.busy = true;
+  render();
+  try {
+    const response = await api(`/api/sets/${encodeURIComponent(key)}/votes`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ labels: state.labels, seconds }),
+    });
+    const { done, assigned } = await response.json();
+    state.queue[index].done = true;
+    updateProgress(done, assigned);
+    const next = nextUnfinished(index);
+    if (next >= 0) {
+      await loadSet(next, next < index ? `Back to set ${next + 1}: you had left it unfinished.` : "");
+    } else {
+      describe();
+      document.body.classList.add("finished");
+      say(`All ${assigned} sets are done. Thank you! Backspace or ◀ Prev to revise one.`);
+    }
+  } finally {
+    state.busy = false;
+    render();
+  }
 }
+
+const run = (promise) => promise.catch(fail);
+const go = (index) => { if (!state.busy && state.ready) run(loadSet(index)); };
 
 function wire() {
   for (const slot of SLOTS) {
@@ -152,54 +176,56 @@ function wire() {
       const b = document.createElement("button");
       b.textContent = label;
       b.dataset.label = label;
-      b.addEventListener("click", () => { state.selected = slot; setLabel(slot, label); });
+      b.tabIndex = -1;  // keys act on the page, never on a focused button (Enter would click it too)
+      b.addEventListener("click", () => { if (state.ready && !state.busy) { state.selected = slot; setLabel(slot, label); } });
       box.appendChild(b);
     }
     document.querySelector(`.cell[data-slot="${slot}"] .view`).addEventListener("click", () => { state.selected = slot; render(); });
   }
-  document.querySelectorAll(".view").forEach((view) => {
-    view.addEventListener("wheel", (e) => { e.preventDefault(); zoomAt(view, e.clientX, e.clientY, e.deltaY < 0 ? 1.2 : 1 / 1.2); }, { passive: false });
-    let drag = null;
-    view.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; view.setPointerCapture(e.pointerId); view.classList.add("dragging"); });
-    view.addEventListener("pointermove", (e) => {
-      if (!drag) return;
-      state.view.cx -= (e.clientX - drag.x) / state.view.scale;
-      state.view.cy -= (e.clientY - drag.y) / state.view.scale;
-      drag = { x: e.clientX, y: e.clientY };
-      applyView();
-    });
-    const end = () => { drag = null; view.classList.remove("dragging"); };
-    view.addEventListener("pointerup", end);
-    view.addEventListener("pointercancel", end);
-  });
-  $("#prev").addEventListener("click", () => loadSet(state.index - 1).catch((e) => say(e.message)));
-  $("#next").addEventListener("click", () => loadSet(state.index + 1).catch((e) => say(e.message)));
+  document.querySelectorAll("header button").forEach((b) => { b.tabIndex = -1; });
+  wireViews();
+  $("#prev").addEventListener("click", () => go(state.index - 1));
+  $("#next").addEventListener("click", () => go(state.index + 1));
   $("#fit").addEventListener("click", fit);
   $("#one").addEventListener("click", oneToOne);
-  $("#submit").addEventListener("click", () => submit().catch((e) => say(e.message)));
-  window.addEventListener("resize", applyView);
+  $("#layout").addEventListener("click", () => setLayout(view.layout === "grid" ? "pair" : "grid"));
+  $("#submit").addEventListener("click", () => run(submit()));
+  const step = () => Math.max(40, Math.min(window.innerWidth, window.innerHeight) / 8);
+  const actions = {
+    enter: () => run(submit()), backspace: () => { if (state.index > 0) go(state.index - 1); },
+    "+": () => zoomBy(1.25), "=": () => zoomBy(1.25), "-": () => zoomBy(0.8), 0: oneToOne, f: fit,
+    arrowleft: () => pan(-step(), 0), arrowright: () => pan(step(), 0), arrowup: () => pan(0, -step()), arrowdown: () => pan(0, step()),
+    l: () => setLayout(view.layout === "grid" ? "pair" : "grid"),
+  };
   document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || !state.ready) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
     const key = e.key.toLowerCase();
-    if (SLOTS.includes(key)) { state.selected = key; render(); }
-    else if (key === "p" || key === "s" || key === "n") setLabel(state.selected, { p: "Positive", s: "Similar", n: "Negative" }[key]);
-    else if (key === "enter") { e.preventDefault(); submit().catch((err) => say(err.message)); }
-    else if (key === "backspace") { e.preventDefault(); if (state.index > 0) loadSet(state.index - 1).catch((err) => say(err.message)); }
-    else return;
+    if (key === " ") { e.preventDefault(); if (state.ready && !state.busy) flicker(true, state.selected); return; }
+    if (!(key in actions) && !SLOTS.includes(key) && !"psn".includes(key)) return;
+    e.preventDefault();
+    if (!state.ready || state.busy) return;  // a set is loading or being submitted
+    if (SLOTS.includes(key)) { flicker(false); state.selected = key; render(); }
+    else if (key.length === 1 && "psn".includes(key)) setLabel(state.selected, { p: "Positive", s: "Similar", n: "Negative" }[key]);
+    else actions[key]();
   });
+  document.addEventListener("keyup", (e) => { if (e.key === " ") { e.preventDefault(); flicker(false); } });
 }
 
 async function start() {
   state.token = readToken();
-  if (!state.token) { say("Open this page with the link you were given (it ends in #token=…)."); return; }
+  if (!state.token) {
+    gate("This page needs your link", "Open the link you were given (it ends in #token=…). Ask the person who runs the annotation if you have none.");
+    return;
+  }
   wire();
   try {
     const me = await (await api("/api/me")).json();
     $("#who").textContent = me.annotator;
     state.queue = me.queue;
     updateProgress(me.done, me.assigned);
-    await loadSet(me.resume_at);
-  } catch (e) { say(e.message); }
+    if (me.done === me.assigned && me.assigned) document.body.classList.add("finished");
+    await loadSet(me.resume_at, me.done === me.assigned && me.assigned ? "All your sets are done. Thank you! You can still revise them." : "");
+  } catch (e) { fail(e); }
 }
 
 start();

@@ -98,3 +98,30 @@ def dawid_skene(votes: list[dict], iterations: int = 50, tol: float = 1e-6) -> d
         if done:
             break
     return {item: LABELS[int(np.argmax(t[i]))] for item, i in item_ix.items()}
+
+
+def quality(votes: list[dict], repeat_votes: list[dict], min_seconds: float) -> dict[str, dict]:
+    """Per annotator: sets answered faster than ``min_seconds`` (repeats included, each answer once)
+    and self-consistency, the share of versions a repeated set got the same label as the first time
+    (over repeats answered completely, and whose first answer is complete)."""
+    first: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    answers: dict[str, dict[tuple, float | None]] = defaultdict(dict)
+    for v in votes:
+        first[(v["annotator"], v["set_id"])][v["version"]] = v["label"]
+        answers[v["annotator"]][("set", v["set_id"])] = v.get("seconds")
+    again: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for v in repeat_votes:
+        again[(v["annotator"], v["set_id"])][v["version"]] = v["label"]
+        answers[v["annotator"]][("repeat", v["set_id"])] = v.get("seconds")
+    out = {}
+    for name in sorted(answers):
+        pairs = [(first[k], labels) for k, labels in again.items()
+                 if k[0] == name and len(labels) == len(first[k]) == 4]
+        same = sum(a[ver] == b[ver] for a, b in pairs for ver in b)
+        timed = [s for s in answers[name].values() if s is not None]
+        fast = sum(s < min_seconds for s in timed)
+        out[name] = {
+            "answers": len(answers[name]), "too_fast": fast, "too_fast_share": fast / len(timed) if timed else None,
+            "repeats_answered": len(pairs), "self_consistency": same / (4 * len(pairs)) if pairs else None,
+        }
+    return out

@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from hggt_app.server import create_app
-from hggt_core.annotation.assignment import assign, display_order
+from hggt_core.annotation.assignment import assign, display_order, plan_repeats
 from hggt_core.annotation.store import AnnotationStore
 from hggt_core.images import encode_png
 from tests.photos import textured
@@ -19,30 +19,32 @@ from tests.photos import textured
 FILES = ("original", "01", "02", "03", "04")
 
 
-def make_store(folder: Path, sets: int, annotators: list[str], per_set: int) -> tuple[AnnotationStore, dict[str, str]]:
+def make_store(folder: Path, sets: int, annotators: list[str], per_set: int, size: tuple[int, int] = (24, 32),
+               repeat_share: float = 0.0, repeat_gap: int = 2) -> tuple[AnnotationStore, dict[str, str]]:
     images = folder / "images"
-    images.mkdir(parents=True)
+    images.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(sets):
         set_id = f"photo{i}-0-{i * 8}"
         files = {}
         for j, f in enumerate(FILES):
             path = images / f"{set_id}_{f}.png"
-            path.write_bytes(encode_png(textured(24, 32, seed=100 * i + j)))
+            path.write_bytes(encode_png(textured(*size, seed=100 * i + j)))
             files[f] = str(path)
         rows.append({"set_id": set_id, "display_order": display_order(set_id, 0), "images": files})
     store = AnnotationStore(folder / "annotation" / "votes.sqlite")
-    tokens = store.create(rows, assign([r["set_id"] for r in rows], annotators, per_set, 1000, 0))
+    assignments = assign([r["set_id"] for r in rows], annotators, per_set, 1000, 0)
+    tokens = store.create(rows, assignments, plan_repeats(assignments, repeat_share, repeat_gap, 0), {"min_seconds": 3.0})
     return store, tokens
 
 
 class Server:
-    def __init__(self, store: AnnotationStore):
+    def __init__(self, store: AnnotationStore, **options):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(create_app(store, **options), host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):

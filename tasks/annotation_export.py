@@ -1,0 +1,150 @@
+"""Prefect task of the annotation export: assignments, repeats, tokens and the published-layout
+copy of the sets, for a new campaign or one that gains sets and annotators."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from prefect import task
+
+from hggt_core import manifests, storage
+from hggt_core.annotation.assignment import assign, display_order, plan_repeats
+from hggt_core.annotation.published import FILES
+from hggt_core.annotation.store import AnnotationStore, store_for
+from hggt_core.config import HGGTConfig
+
+
+def _set_images(root: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in manifests.read(root, "set_images").to_pylist():
+        out[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
+    return out
+
+
+def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[str, str]]) -> None:
+    """The sets in the published layout, annotation/images/<batch>/{original,01..04}/, for other tools:
+    hard links where the filesystem allows, copies elsewhere."""
+    batches = {a["set_id"]: a["batch"] for a in assignments}
+    for set_id, files in images.items():
+        for file, src in files.items():
+            name = f"{set_id}.png" if file == "original" else f"{set_id}_{file}.png"
+            dst = storage.join(root, "annotation", "images", f"{batches[set_id]:04d}", file, name)
+            if storage.exists(dst):
+                continue
+            if "://" not in src and "://" not in dst:
+                os.makedirs(posixpath.dirname(dst), exist_ok=True)
+                try:
+                    os.link(src, dst)
+                    continue
+                except OSError:
+                    pass
+            storage.atomic_write(dst, storage.read_bytes(src))
+
+
+def _private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def write_tokens(store: AnnotationStore, tokens: dict[str, str], keep: bool = False) -> Path:
+    """The tokens, readable by the dataset's owner only, for runs started from the dashboard;
+    ``keep`` adds to the file instead of replacing it (annotators joining a campaign)."""
+    path = store.path.parent / "tokens.txt"
+    old = {}
+    if keep and path.is_file():
+        old = dict(line.split("\t#token=", 1) for line in path.read_text().splitlines() if "\t#token=" in line)
+    merged = {**old, **tokens}
+    return _private(path, "".join(f"{name}\t#token={token}\n" for name, token in sorted(merged.items())))
+
+
+def write_admin_token(store: AnnotationStore, token: str) -> Path:
+    return _private(store.path.parent / "admin-token.txt", f"#admin={token}\n")
+
+
+def _assign_new_sets(root: str, cfg: HGGTConfig, store: AnnotationStore | None, set_ids: list[str],
+                     images: dict[str, dict[str, str]], annotators: list[str]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Rows of sets, assignments and repeats for sets not in the store yet, as batches after the
+    existing ones, the least loaded annotators first so loads stay balanced."""
+    acfg = cfg.annotation
+    missing = [s for s in set_ids if set(images.get(s, {})) != set(FILES)]
+    if missing:
+        raise ValueError(f"{len(missing)} sets lack some of their five images (first: {missing[0]}); re-run `hggt select`")
+    existing = store.assignments() if store is not None else []
+    loads = Counter({name: 0 for name in annotators}) + Counter(a["annotator"] for a in existing)
+    ordered = sorted(annotators, key=lambda n: (loads[n], annotators.index(n)))
+    first_batch = max((a["batch"] for a in existing), default=-1) + 1
+    first_position = max((a["position"] for a in existing), default=-1) + 1
+    assignments = assign(set_ids, ordered, acfg.per_set, acfg.batch_size, cfg.seed, first_batch, first_position)
+    repeats = plan_repeats(assignments, acfg.repeat_share, acfg.repeat_gap, cfg.seed)
+    sets = [{"set_id": s, "display_order": display_order(s, cfg.seed), "images": images[s]} for s in set_ids]
+    return sets, assignments, repeats
+
+
+def _record_assignments(root: str, store: AnnotationStore) -> None:
+    orders = {s["set_id"]: ",".join(s["display_order"]) for s in store.sets()}
+    rows = [{**a, "display_order": orders[a["set_id"]]} for a in store.assignments()]
+    manifests.write(root, "assignments", manifests.to_table("assignments", rows))
+
+
+def _differs(stored: list[str], wanted: list[str], root: str) -> str:
+    new, gone = sorted(set(wanted) - set(stored)), sorted(set(stored) - set(wanted))
+    return (f"this dataset was exported for annotators {', '.join(stored)}; you named {', '.join(wanted)}"
+            f"{' (new: ' + ', '.join(new) + ')' if new else ''}{' (missing: ' + ', '.join(gone) + ')' if gone else ''}. "
+            f"To add annotators to the running campaign (tokens, assignments and votes are kept; they take part in the sets "
+            f"added from now on): `hggt annotate add --out {root} --annotators {','.join(new) or 'NAME'}`. To start over with "
+            f"the new list, delete {store_for(root).path.parent} (this discards every vote in it) and export again.")
+
+
+@task(name="annotate-export", persist_result=False)
+def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None, add_annotators: list[str] | None = None) -> dict:
+    """Assign every set to annotators and create the annotation database. On a running campaign,
+    sets that are new in sets.parquet are added as new batches and ``add_annotators`` join it;
+    existing tokens, assignments and votes are never touched. ``annotators``, when given, must be
+    the campaign's list: a different one is an error that says how to add people or start over."""
+    store = store_for(root)
+    acfg = cfg.annotation
+    images = _set_images(root)
+    set_ids = [r["set_id"] for r in manifests.read(root, "sets").sort_by("rank").to_pylist()]
+    if not store.exists():
+        names = list(annotators or acfg.annotators) + list(add_annotators or [])
+        sets, assignments, repeats = _assign_new_sets(root, cfg, None, set_ids, images, names)
+        tokens = store.create(sets, assignments, repeats, {"min_seconds": acfg.min_seconds, "repeat_share": acfg.repeat_share,
+                                                           "repeat_gap": acfg.repeat_gap, "seed": cfg.seed})
+        admin = store.issue_admin_token()
+        write_tokens(store, tokens)
+        write_admin_token(store, admin)
+        created, added_sets = True, set_ids
+    else:
+        stored = store.annotators()
+        if annotators is not None and sorted(annotators) != stored:
+            raise ValueError(_differs(stored, list(annotators), root))
+        clash = sorted(set(add_annotators or []) & set(stored))
+        if clash:
+            raise ValueError(f"annotator(s) {', '.join(clash)} already take part in this campaign")
+        tokens = store.add_annotators(list(add_annotators)) if add_annotators else {}
+        if tokens:
+            write_tokens(store, tokens, keep=True)
+        known = {s["set_id"] for s in store.sets()}
+        added_sets = [s for s in set_ids if s not in known]
+        if added_sets:
+            sets, assignments, repeats = _assign_new_sets(root, cfg, store, added_sets, images, store.annotators())
+            store.add_sets(sets, assignments, repeats)
+        created, admin = False, None
+    if created:  # where the campaign is served, for `hggt annotate serve` and the printed links
+        app_json = {"host": acfg.host, "port": acfg.port, "allowed_hosts": list(acfg.allowed_hosts)}
+        (store.path.parent / "app.json").write_text(json.dumps(app_json, indent=2))
+    if added_sets or created:
+        _record_assignments(root, store)
+        _publish_layout(root, store.assignments(), {s: images[s] for s in added_sets})
+    loads = Counter(a["annotator"] for a in store.assignments())
+    return {"created": created, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
+            "annotators": store.annotators(), "added_annotators": sorted(add_annotators or []) if not created else [],
+            "loads": dict(sorted(loads.items())), "repeats": len(store.repeats()),
+            "batches": max((a["batch"] for a in store.assignments()), default=-1) + 1}
