@@ -13,8 +13,11 @@ from tasks.report import report_task
 
 @flow(name="report", log_prints=True)
 def report_flow(out: str, examples: int = 6) -> dict:
-    """Counts per stage, rejected inputs with reasons, labels and agreement, example sets with their
-    labels, indication-map pictures and the metric tables of the runs: reports/dataset.html."""
+    """One self-contained HTML file, reports/dataset.html: counts per stage, texture and difference
+    histograms with the thresholds, label shares per version, votes and times per annotator, the
+    held-out split, example sets that show the range, indication maps, the runs with their loss
+    curves and Table 3 (every n/a with its reason), and rejected items grouped by reason. Sections
+    of stages not built yet say which command builds them."""
     started = time.perf_counter()
     root = storage.normalize_root(out)
     return publish_summary("report", root, report_task(root, examples), started)

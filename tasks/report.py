@@ -1,87 +1,126 @@
-"""Prefect task of the dataset report: gathers counts, rejections, labels, examples, maps and
-metric tables from the manifests and renders one self-contained HTML file."""
+"""Prefect task of the dataset report: reads the manifests (whichever exist), the pictures of the
+example sets and maps the core picks, and the loss curves, and writes one self-contained HTML file."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import posixpath
 
 import cv2
-import pyarrow.compute as pc
 from prefect import task
 
 from hggt_core import manifests, storage
-from hggt_core.evaluation import table3
 from hggt_core.images import decode_png, encode_png
-from hggt_core.report import ExampleSet, ReportData, render
-
-_STAGES = (("images (ok)", "images"), ("candidate crops", "patches"), ("LQ images", "degradations"), ("LR test inputs", "lr_test"),
-           ("enhancers", "enhancers"), ("enhanced crops", "enhanced"), ("annotation sets", "sets"), ("votes", "votes"),
-           ("labelled versions", "labels"), ("indication maps", "maps"), ("Real-ISR runs", "runs"), ("metric rows", "metrics"))
-
-
-def _read(root: str, name: str):
-    return manifests.read_or_empty(root, name)
+from hggt_core.metrics import unavailable
+from hggt_core.report import ExampleSet, ReportInputs, render
+from hggt_core.report_plots import choose_examples, set_category
+from hggt_core.schemas import MANIFESTS
+from hggt_core.splits import image_of
+from hggt_core.training.history import LOSSES_FILE, from_csv
 
 
-def _thumb(data: bytes, size: int = 140) -> bytes:
-    return encode_png(cv2.resize(decode_png(data), (size, size), interpolation=cv2.INTER_AREA))
+def _read_all(root: str) -> tuple[dict[str, list[dict] | None], dict[str, str]]:
+    """Every manifest's rows (None where missing) and why any that exist could not be read: a
+    stale manifest leaves its sections saying so instead of failing the report."""
+    tables, problems = {}, {}
+    for name in MANIFESTS:
+        url = manifests.manifest_url(root, name)
+        try:
+            tables[name] = manifests.read_table(url, name).to_pylist() if storage.exists(url) else None
+        except (manifests.ManifestError, ValueError, OSError) as exc:  # pyarrow's cast errors are ValueErrors
+            tables[name], problems[name] = None, f"manifests/{name}.parquet could not be read: {exc}"
+    return tables, problems
+
+
+def _thumb(data: bytes, size: int = 160) -> bytes:
+    img = decode_png(data)
+    # downscale only: small crops are shown pixel for pixel, enlarged by the browser
+    return encode_png(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)) if img.shape[0] > size else encode_png(img)
+
+
+def _photos(tables: dict) -> dict[str, str]:
+    """Each set's source photo: from the split, else through its patch, else from its name."""
+    patch_photo = {r["patch_id"]: r["image_id"] for r in tables.get("patches") or []}
+    out = {r["set_id"]: patch_photo.get(r["patch_id"], image_of(r["set_id"])) for r in tables.get("sets") or []}
+    out.update({r["set_id"]: r["image_id"] for r in tables.get("splits") or []})
+    return out
+
+
+def _examples(root: str, tables: dict, photos: dict[str, str], n: int) -> list[ExampleSet]:
+    labels = tables.get("labels") or []
+    usable = {r["set_id"] for r in labels if r["usable"]}
+    by_set: dict[str, dict[str, tuple[str, int]]] = {}
+    for r in labels:
+        if r["set_id"] in usable:
+            by_set.setdefault(r["set_id"], {})[r["version"]] = (r["effective_label"], r["vote_count"])
+    images = {(r["set_id"], r["file"]): r["uri"] for r in tables.get("set_images") or []}
+    patch = {r["set_id"]: r["patch_id"] for r in tables.get("sets") or []}
+    diff = {(r["patch_id"], r["version"]): r["mean_abs_diff"] for r in tables.get("enhanced") or []}
+    out = []
+    chosen = choose_examples({s: {v: lab for v, (lab, _) in vs.items()} for s, vs in by_set.items()}, photos, n)
+    for set_id in chosen:
+        files = ("original", "01", "02", "03", "04")
+        if not all((set_id, f) in images for f in files):
+            continue
+        pics = {f: _thumb(storage.read_bytes(storage.resolve(root, images[(set_id, f)]))) for f in files}
+        diffs = {v: diff[(patch.get(set_id), v)] for v in files[1:] if (patch.get(set_id), v) in diff}
+        out.append(ExampleSet(set_id, pics, by_set[set_id], photos.get(set_id, ""),
+                              set_category({v: lab for v, (lab, _) in by_set[set_id].items()}), diffs))
+    return out
+
+
+def _map_figures(root: str, tables: dict, photos: dict[str, str], n: int) -> list[tuple[str, str, bytes]]:
+    """One picture per set, from different photos first; only sets with both a positive and a
+    negative when any exist."""
+    rows = [r for r in tables.get("maps") or [] if r["figure_uri"]]
+    paired = [r for r in rows if r["pos_version"] != "original"]
+    per_set: dict[str, dict] = {}
+    for r in sorted(paired or rows, key=lambda r: (r["set_id"], r["pos_version"], r["neg_version"])):
+        per_set.setdefault(r["set_id"], r)
+    by_photo: dict[str, list[str]] = {}
+    for s in per_set:
+        by_photo.setdefault(photos.get(s, s), []).append(s)
+    order = [sets[i] for i in range(max(map(len, by_photo.values()), default=0)) for sets in by_photo.values() if i < len(sets)]
+    out = []
+    for s in order[:n]:
+        r = per_set[s]
+        caption = f"positive {r['pos_version']}, negative {r['neg_version']}, {r['nonzero_fraction']:.1%} of pixels indicated"
+        out.append((s, caption, storage.read_bytes(storage.resolve(root, r["figure_uri"]))))
+    return out
+
+
+def _losses(root: str, tables: dict) -> dict[str, list[dict] | str]:
+    """Each Real-ISR run's and enhancer's loss curve (losses.csv beside its model), or why none."""
+    out: dict[str, list[dict] | str] = {}
+    named = [(f"enhancer {r['version']} ({r['arch']})", r) for r in sorted(tables.get("enhancers") or [], key=lambda r: r["version"])]
+    named += [(f"run {r['run_id']}", r) for r in sorted(tables.get("runs") or [], key=lambda r: r["created_at"])]
+    for name, r in named:
+        url = storage.resolve(root, posixpath.join(posixpath.dirname(r["checkpoint_uri"]), LOSSES_FILE))
+        if storage.exists(url):
+            out[name] = from_csv(storage.read_bytes(url))
+        elif r.get("source") not in (None, "trained"):
+            out[name] = f"no loss curve: adopted ready-made from {r['source']}"
+        else:
+            out[name] = f"no loss curve: no {LOSSES_FILE} beside its model (trained before hggt kept one)"
+    return out
 
 
 @task(name="dataset-report", persist_result=False)
 def report_task(root: str, examples: int = 6) -> dict:
-    counts = []
-    for label, name in _STAGES:
-        t = _read(root, name)
-        if name == "images":
-            counts.append(("images (ok)", t.filter(pc.equal(t["status"], "ok")).num_rows if t.num_rows else 0))
-            counts.append(("images (rejected)", t.num_rows - counts[-1][1]))
-        else:
-            counts.append((label, t.num_rows))
-    patches = _read(root, "patches")
-    if patches.num_rows:
-        counts.insert(3, ("texture-passing crops", int(pc.sum(patches["texture_ok"]).as_py() or 0)))
-    labels = _read(root, "labels").to_pylist()
-    usable = {r["set_id"] for r in labels if r["usable"]}
-    counts.append(("usable sets", len(usable)))
-
-    runs_table = _read(root, "stage_runs").to_pylist()
-    latest = {}
-    for r in sorted(runs_table, key=lambda r: r["started_at"]):
-        latest[r["stage"]] = {"stage": r["stage"], "started": str(r["started_at"])[:19], "seconds": round(r["seconds"], 1),
-                              "items": r["items"], "rejected": r["rejected"], "cached shards": f"{r['shards_cached']}/{r['shards']}",
-                              "config": r["config_hash"]}
-    rejected = _read(root, "rejected").to_pylist()
-
-    by_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in labels:
-        by_source[r["source"]][r["effective_label"]] += 1
-    proportions = {s: {k: v / sum(c.values()) for k, v in sorted(c.items())} for s, c in by_source.items()}
+    tables, problems = _read_all(root)
+    photos = _photos(tables)
     agreement_url = storage.join(root, "annotation", "agreement.json")
-    agreement = json.loads(storage.read_bytes(agreement_url)) if storage.exists(agreement_url) else {}
-
-    images = {(r["set_id"], r["file"]): r["uri"] for r in _read(root, "set_images").to_pylist()}
-    by_set = defaultdict(dict)
-    for r in labels:
-        by_set[r["set_id"]][r["version"]] = (r["effective_label"], r["vote_count"])
-    example_sets = []
-    for set_id in sorted(usable)[:examples]:
-        files = {f: _thumb(storage.read_bytes(storage.resolve(root, images[(set_id, f)]))) for f in ("original", "01", "02", "03", "04")}
-        example_sets.append(ExampleSet(set_id, files, by_set[set_id]))
-    figures = [(r["set_id"], storage.read_bytes(storage.resolve(root, r["figure_uri"])))
-               for r in _read(root, "maps").to_pylist() if r["figure_uri"]][:examples]
-
-    metrics = _read(root, "metrics").to_pylist()
-    runs = {r["run_id"]: r for r in _read(root, "runs").to_pylist()}
-    tables = {}
-    for test_set in sorted({m["test_set"] for m in metrics}):
-        tables[test_set] = table3([m for m in metrics if m["test_set"] == test_set and m["run_id"] in runs], runs)
     notes = []
-    if "proxy" in by_source:
+    if any(r["source"] == "proxy" for r in tables.get("labels") or []):
         notes.append("Some labels come from the PROXY annotator (full-reference rules), not from people.")
-    data = ReportData(f"hggt dataset report: {root}", counts, list(latest.values()), rejected, len(rejected),
-                      proportions, agreement, example_sets, figures, tables, notes)
+    data = ReportInputs(
+        name=posixpath.basename(root.rstrip("/")) or root, root=root, tables=tables, problems=problems,
+        agreement=json.loads(storage.read_bytes(agreement_url)) if storage.exists(agreement_url) else {},
+        examples=_examples(root, tables, photos, examples), map_figures=_map_figures(root, tables, photos, examples),
+        losses=_losses(root, tables), unavailable=unavailable() if tables.get("metrics") else {}, notes=notes,
+    )
     uri = storage.join(root, "reports", "dataset.html")
     written = storage.atomic_write(uri, render(data).encode())
-    return {"report": uri, "bytes": written.size, "sections": 7, "examples": len(example_sets), "maps": len(figures),
-            "metric_tables": len(tables)}
+    return {"report": uri, "bytes": written.size, "examples": len(data.examples), "maps": len(data.map_figures),
+            "loss_curves": sum(isinstance(h, list) for h in data.losses.values()),
+            "missing_manifests": sorted(n for n, rows in tables.items() if rows is None)}

@@ -1,0 +1,230 @@
+"""What the dataset report plots, computed from manifest rows, and the plots themselves (matplotlib
+without pyplot, so no global backend or figure state): each plot is SVG bytes for an <img>."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from hggt_core.annotation.labels import LABELS, VERSIONS
+
+COLOURS = {"Positive": "#2e8b57", "Similar": "#c9a227", "Negative": "#c0392b"}
+VERSION_COLOURS = {"01": "#1f77b4", "02": "#ff7f0e", "03": "#2ca02c", "04": "#9467bd"}
+SPLITS = ("train", "test", "excluded")
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+def label_counts(labels: Iterable[Mapping]) -> dict[str, dict[str, int]]:
+    """Effective labels per version 01..04: {version: {label: count}}."""
+    counts = {v: dict.fromkeys(LABELS, 0) for v in VERSIONS}
+    for r in labels:
+        counts.setdefault(r["version"], dict.fromkeys(LABELS, 0))[r["effective_label"]] += 1
+    return counts
+
+
+def label_proportions(labels: Iterable[Mapping]) -> dict[str, dict[str, float]]:
+    """The paper's key statistic: the share of each effective label among the sets, per version."""
+    return {v: {lab: (n / total if (total := sum(c.values())) else 0.0) for lab, n in c.items()} for v, c in label_counts(labels).items()}
+
+
+def votes_by_annotator(votes: Iterable[Mapping]) -> dict[str, dict[str, int]]:
+    """Votes each annotator gave, per label, annotators sorted by name."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for v in votes:
+        out[v["annotator"]][v["label"]] += 1
+    return {a: {lab: out[a][lab] for lab in LABELS} for a in sorted(out)}
+
+
+def seconds_per_set(votes: Iterable[Mapping]) -> list[float]:
+    """One time per (set, annotator): every vote of a set carries the set's time."""
+    times = {(v["set_id"], v["annotator"]): v["seconds"] for v in votes if v.get("seconds") is not None}
+    return [times[k] for k in sorted(times)]
+
+
+def set_category(versions: Mapping[str, str]) -> str:
+    pos, neg = "Positive" in versions.values(), "Negative" in versions.values()
+    return {(True, True): "positive and negative", (True, False): "positives only", (False, True): "negatives only",
+            (False, False): "all similar"}[(pos, neg)]
+
+
+CATEGORIES = ("positive and negative", "positives only", "negatives only", "all similar")
+
+
+def choose_examples(labels_by_set: Mapping[str, Mapping[str, str]], photo_of: Mapping[str, str], n: int) -> list[str]:
+    """Up to ``n`` sets that show the range: taking one set of each category in turn (with a
+    positive and a negative, positives only, negatives only, all similar), each time from a
+    source photo not shown yet where one is left. Deterministic: sets in name order."""
+    buckets = {c: sorted(s for s, v in labels_by_set.items() if set_category(v) == c) for c in CATEGORIES}
+    chosen: list[str] = []
+    shown: set[str] = set()
+    while len(chosen) < n and any(buckets.values()):
+        for c in CATEGORIES:
+            if len(chosen) == n or not buckets[c]:
+                continue
+            pick = next((s for s in buckets[c] if photo_of.get(s, s) not in shown), buckets[c][0])
+            buckets[c].remove(pick)
+            chosen.append(pick)
+            shown.add(photo_of.get(pick, pick))
+    return chosen
+
+
+def group_rejections(rows: Iterable[Mapping], examples: int = 3) -> list[dict]:
+    """Rejected items grouped by stage and kind of reason (the text before a ':'), largest group
+    first, each with its count and the first few items (with their full reason where it says more)."""
+    groups: dict[tuple[str, str], list[Mapping]] = defaultdict(list)
+    for r in rows:
+        groups[(r["stage"], r["reason"].split(":")[0].strip())].append(r)
+    out = []
+    for (stage, kind), items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        items = sorted(items, key=lambda r: r["item_id"])
+        shown = [r["item_id"] + (f" ({r['reason']})" if r["reason"].strip() != kind else "") for r in items[:examples]]
+        more = f", and {len(items) - examples:,} more" if len(items) > examples else ""
+        out.append({"stage": stage, "reason": kind, "items": len(items), "examples": ", ".join(shown) + more})
+    return out
+
+
+def split_summary(splits: Iterable[Mapping]) -> list[dict]:
+    """Sets, usable sets, sets with a positive and source photos on each side of the split."""
+    rows = list(splits)
+    out = []
+    for side in [*SPLITS, *sorted({r["split"] for r in rows} - set(SPLITS))]:
+        mine = [r for r in rows if r["split"] == side]
+        photos = sorted({r["image_id"] for r in mine})
+        out.append({"side": side, "sets": len(mine), "usable": sum(bool(r["usable"]) for r in mine),
+                    "with a positive": sum(r["positives"] > 0 for r in mine), "photos": len(photos),
+                    "which photos": ", ".join(photos[:12]) + (f", ... ({len(photos) - 12} more)" if len(photos) > 12 else "")})
+    return out
+
+
+NOT_LOSSES = frozenset({"iteration", "lr"})  # logged beside the losses, on another scale
+TERM_NAMES = {"extra": "negative"}  # the trainer's name for the posneg run's negative-GT term
+
+
+def loss_series(history: Iterable[Mapping]) -> dict[str, tuple[list[int], list[float]]]:
+    """Each loss term's curve: {term: (iterations, values)}, terms in first-seen order."""
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for r in history:
+        for k, v in r.items():
+            if k not in NOT_LOSSES and v is not None:
+                its, vals = out.setdefault(TERM_NAMES.get(k, k), ([], []))
+                its.append(int(r["iteration"]))
+                vals.append(float(v))
+    if len(out) == 2 and "total" in out:  # a single-term objective: its total is the same curve
+        del out["total"]
+    return out
+
+
+# ---- plots -------------------------------------------------------------------------------------
+
+def _figure(width: float = 6.0, height: float = 3.0) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig.set_facecolor("white")
+    return fig
+
+
+def _svg(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    # matplotlib's metadata credits it by URL: the report keeps to the drawing and names no site
+    return re.sub(rb"<metadata>.*?</metadata>", b"", buf.getvalue(), flags=re.S)
+
+
+def _style(ax, title: str, xlabel: str = "", ylabel: str = "") -> None:
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def plot_label_proportions(counts: Mapping[str, Mapping[str, int]]) -> bytes:
+    """Stacked bars of Positive / Similar / Negative shares per version, with the counts in them."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    versions = list(counts)
+    bottom = np.zeros(len(versions))
+    totals = np.array([max(sum(counts[v].values()), 1) for v in versions], float)
+    for lab in LABELS:
+        n = np.array([counts[v].get(lab, 0) for v in versions], float)
+        bars = ax.bar(versions, n / totals, bottom=bottom, color=COLOURS[lab], label=lab, width=0.6)
+        ax.bar_label(bars, labels=[f"{s:.0%}" if s >= 0.06 else "" for s in n / totals], label_type="center", fontsize=8, color="white")
+        bottom += n / totals
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(lambda y, _: f"{y:.0%}")
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], names[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1, 1), frameon=False)  # in stack order
+    _style(ax, "Effective label per version (share of sets)", "enhanced version", "share of sets")
+    return _svg(fig)
+
+
+def plot_histogram(series: Mapping[str, Iterable[float]], title: str, xlabel: str, thresholds: Mapping[str, float] | None = None,
+                   log: bool = False) -> bytes:
+    """Histograms of one or more named series on shared bins, with labelled vertical thresholds."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    arrays = {k: np.asarray(list(v), float) for k, v in series.items()}
+    every = np.concatenate([a for a in arrays.values() if a.size] or [np.zeros(1)])
+    if log:
+        every = every[every > 0] if (every > 0).any() else np.ones(1)
+        bins = np.geomspace(every.min(), max(every.max(), every.min() * 1.01), 40)
+        ax.set_xscale("log")
+    else:
+        bins = np.histogram_bin_edges(every, bins=min(40, max(5, int(np.sqrt(every.size)) * 2)))
+    single = len(arrays) == 1
+    for name, a in arrays.items():
+        ax.hist(a[a > 0] if log else a, bins=bins, histtype="stepfilled" if single else "step", linewidth=1.5,
+                color="#4c72b0" if single else VERSION_COLOURS.get(name), alpha=0.8 if single else 1, label=f"{name} (n={a.size:,})")
+    for name, x in (thresholds or {}).items():
+        ax.axvline(x, color="#c0392b", linestyle="--", linewidth=1.2)
+        ax.annotate(f"{name} = {x:g}", (x, 1), xycoords=("data", "axes fraction"), xytext=(4, -2), textcoords="offset points",
+                    fontsize=8, color="#c0392b", ha="left", va="top")
+    if single:  # one series needs no legend: its size goes in the title
+        a = next(iter(arrays.values()))
+        zeros = f", {int((a <= 0).sum()):,} at 0 not shown" if log and (a <= 0).any() else ""
+        title = f"{title} (n={a.size:,}{zeros})"
+    else:
+        ax.legend(fontsize=8, frameon=False, loc="upper right")
+    _style(ax, title, xlabel, "count")
+    return _svg(fig)
+
+
+def plot_stacked_counts(counts: Mapping[str, Mapping[str, int]], title: str, xlabel: str) -> bytes:
+    """Horizontal bars per row (e.g. votes per annotator) split by label."""
+    names = list(counts)
+    fig = _figure(6.0, min(1.2 + 0.28 * len(names), 6.0))
+    ax = fig.add_subplot()
+    left = np.zeros(len(names))
+    for lab in LABELS:
+        n = np.array([counts[k].get(lab, 0) for k in names], float)
+        ax.barh(names, n, left=left, color=COLOURS[lab], label=lab, height=0.7)
+        left += n
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
+    _style(ax, title, xlabel)
+    return _svg(fig)
+
+
+def plot_losses(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]], columns: int = 2) -> bytes:
+    """One small panel per training run: every loss term against the iteration, on a log scale
+    where the terms span more than a factor of 20."""
+    names = list(curves)
+    columns = min(columns, len(names))
+    rows = -(-len(names) // columns)
+    fig = _figure(5.9 * columns, 2.6 * rows)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        low, high = float("inf"), 0.0
+        for term, (its, vals) in curves[name].items():
+            ax.plot(its, vals, linewidth=1.2, label=term, marker="." if len(its) < 12 else None)
+            low, high = min(low, *vals), max(high, *vals)
+        if low > 0 and high / low > 20:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+        _style(ax, name, "iteration")
+    return _svg(fig)

@@ -1,0 +1,135 @@
+"""The dataset report's numbers, checked against hand-made tables counted another way, and a
+report rendered from manifests that are not there yet."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from hggt_core import report_plots as rp
+from hggt_core.report import render, text
+from hggt_core.report_sections import NA, ReportInputs, runs_table, table3_with_reasons
+from hggt_core.schemas import MANIFESTS
+from hggt_core.training.history import from_csv, to_csv
+
+PLAN = {  # set -> labels of 01..04
+    "a-0-0": ("Positive", "Positive", "Negative", "Similar"),
+    "a-0-1": ("Similar", "Similar", "Similar", "Negative"),
+    "b-0-0": ("Positive", "Similar", "Similar", "Similar"),
+    "b-0-1": ("Similar", "Similar", "Similar", "Similar"),
+    "c-0-0": ("Negative", "Negative", "Similar", "Negative"),
+}
+LABEL_ROWS = [{"set_id": s, "version": f"0{i + 1}", "effective_label": lab, "vote_count": 3, "usable": True, "source": "human"}
+              for s, labs in PLAN.items() for i, lab in enumerate(labs)]
+
+
+def test_label_proportions_match_a_crosstab():
+    expected = pd.crosstab(pd.DataFrame(LABEL_ROWS)["version"], pd.DataFrame(LABEL_ROWS)["effective_label"], normalize="index")
+    got = rp.label_proportions(LABEL_ROWS)
+    for v in ("01", "02", "03", "04"):
+        for lab in ("Positive", "Similar", "Negative"):
+            assert got[v][lab] == pytest.approx(expected.loc[v].get(lab, 0.0)), (v, lab)
+    assert got["03"] == pytest.approx({"Positive": 0.0, "Similar": 0.8, "Negative": 0.2})
+    assert rp.label_counts(LABEL_ROWS)["04"] == {"Positive": 0, "Similar": 3, "Negative": 2}
+
+
+def test_votes_and_times_per_set():
+    votes = [{"set_id": s, "version": v, "annotator": a, "label": lab, "seconds": sec, "source": "app"}
+             for s, a, sec in (("x", "ann", 12.0), ("y", "ann", 30.0), ("x", "bob", None))
+             for v, lab in zip(("01", "02", "03", "04"), ("Positive", "Similar", "Negative", "Similar"))]
+    by = rp.votes_by_annotator(votes)
+    assert list(by) == ["ann", "bob"]
+    assert by["ann"] == dict(Counter(v["label"] for v in votes if v["annotator"] == "ann")) == {"Positive": 2, "Similar": 4, "Negative": 2}
+    assert sorted(rp.seconds_per_set(votes)) == [12.0, 30.0]  # one per set and annotator, not one per vote
+
+
+def test_examples_show_every_category_from_different_photos_first():
+    by_set = {s: dict(zip(("01", "02", "03", "04"), labs)) for s, labs in PLAN.items()}
+    photo = {s: s.split("-")[0] for s in PLAN}
+    chosen = rp.choose_examples(by_set, photo, 4)
+    assert [rp.set_category(by_set[s]) for s in chosen] == ["positive and negative", "positives only", "negatives only", "all similar"]
+    assert len({photo[s] for s in chosen[:3]}) == 3  # c-0-0, not a-0-1, whose photo is already shown
+    assert sorted(rp.choose_examples(by_set, photo, 10)) == sorted(PLAN)  # never more than there are
+
+
+def test_identical_rejections_are_grouped_with_a_count_and_examples():
+    rows = [{"stage": "maps", "item_id": f"set-{i:02d}", "reason": "no positive version"} for i in range(50)]
+    rows += [{"stage": "ingest", "item_id": "tiny.png", "reason": "too small: 90x64"}]
+    groups = rp.group_rejections(rows)
+    assert groups[0] == {"stage": "maps", "reason": "no positive version", "items": 50,
+                         "examples": "set-00, set-01, set-02, and 47 more"}
+    assert groups[1]["items"] == 1 and groups[1]["examples"] == "tiny.png (too small: 90x64)"
+
+
+def test_split_summary_counts_sets_and_photos():
+    rows = [{"set_id": f"{p}-{i}-0", "image_id": p, "split": side, "positives": i % 2, "usable": i != 2}
+            for p, side in (("a", "train"), ("b", "train"), ("c", "test")) for i in range(3)]
+    got = {r["side"]: r for r in rp.split_summary(rows)}
+    assert (got["train"]["sets"], got["train"]["photos"], got["train"]["usable"], got["train"]["with a positive"]) == (6, 2, 4, 2)
+    assert got["test"]["which photos"] == "c" and got["excluded"]["sets"] == 0
+
+
+def test_loss_history_round_trips_and_becomes_curves():
+    rows = [{"iteration": 10, "l1": 0.5, "lr": 0.002}, {"iteration": 20, "l1": 0.25, "gan": 0.1, "extra": -0.02, "lr": 0.002}]
+    back = from_csv(to_csv(rows))
+    assert back == rows
+    curves = rp.loss_series(back)
+    assert curves == {"l1": ([10, 20], [0.5, 0.25]), "gan": ([20], [0.1]), "negative": ([20], [-0.02])}
+
+
+def test_plots_are_svg_without_any_address():
+    svg = rp.plot_label_proportions(rp.label_counts(LABEL_ROWS))
+    assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg and b"<metadata>" not in svg
+    hist = rp.plot_histogram({"crops": [1.0, 5.0, 40.0, 300.0, 0.0]}, "lap_var", "lap_var", {"min_laplacian_var": 30}, log=True)
+    assert b"<svg" in hist and b"<metadata>" not in hist
+    assert rp.plot_losses({"run a": rp.loss_series([{"iteration": 1, "l1": 1.0}, {"iteration": 2, "l1": 0.5}])}).count(b"<svg") == 1
+
+
+def test_urls_are_cut_to_their_file_name():
+    assert text("Download https://download.pytorch.org/models/alexnet-owt-7be5be79.pth (233 MB)") == \
+        "Download alexnet-owt-7be5be79.pth (233 MB)"
+
+
+def _run(run_id: str, mode: str, **kw) -> dict:
+    return {"run_id": run_id, "arch": "rrdb", "mode": mode, "iterations": 10, "sets": 3, "init_run": None,
+            "split_fingerprint": None, "created_at": "2026-01-01", "iterations_per_s": None, **kw}
+
+
+def test_table3_gives_the_reason_beside_every_missing_number():
+    runs = [_run("r-psnr", "psnr"), _run("r-pos", "pos", split_fingerprint="abcdef0123456789", iterations_per_s=2.5)]
+    metrics = [{"run_id": r, "test_set": "dataset", "set_id": "a-0-0", "gt_version": "01", "psnr": 20.0, "ssim": 0.5, "lpips": None,
+                "dists": None, "artifact_rate": rate, "sr_uri": "x"} for r, rate in (("r-psnr", None), ("r-pos", 0.25))]
+    d = ReportInputs("ds", "/tmp/ds", {"runs": runs, "metrics": metrics}, unavailable={"lpips": "alexnet weights not found"})
+    rows = {r["run"]: r for r in table3_with_reasons(d)["dataset"]}
+    assert rows["r-pos"]["artifact rate"] == 0.25 and rows["r-pos"]["PSNR"] == 20.0
+    assert rows["r-psnr"]["artifact rate"].short == "no negatives"
+    assert rows["r-pos"]["LPIPS"] == NA("weights missing", "LPIPS skipped: alexnet weights not found")
+    assert rows["r-pos"]["DISTS"].short == "not computed" and "hggt evaluate" in rows["r-pos"]["DISTS"].full
+    assert rows["r-psnr"]["paper PSNR"].short == "not in the paper" and rows["r-pos"]["paper PSNR"] == pytest.approx(22.2378)
+    every_none = [k for r in rows.values() for k, v in r.items() if v is None]
+    assert every_none == []
+    table = {r["run"]: r for r in runs_table(d)}
+    assert table["r-psnr"]["split"].short == "before the split" and table["r-pos"]["split"] == "abcdef0123"
+    page = render(d)
+    assert page.count("n/a<span class=\"why\">") == sum(isinstance(v, NA) for r in rows.values() for v in r.values()) + 2
+
+
+def test_a_dataset_with_no_manifests_still_reports_what_each_section_lacks():
+    page = render(ReportInputs("fresh", "/data/fresh", dict.fromkeys(MANIFESTS)))
+    assert "<title>HGGT dataset fresh</title>" in page
+    for section in ("overview", "crops", "labels", "split", "examples", "maps", "enhancers", "runs", "rejected"):
+        assert f'<section id="{section}">' in page
+    for name in ("patches", "enhanced", "labels", "votes", "splits", "maps", "enhancers", "runs", "metrics", "rejected"):
+        assert f"manifests/{name}.parquet is missing: `{MANIFESTS[name].produced_by}` makes it." in page, name
+    assert not re.search(r"https?://", page) and "data:image" not in page
+
+
+def test_embedded_plots_decode_to_svg():
+    d = ReportInputs("ds", "/d", {**dict.fromkeys(MANIFESTS), "labels": LABEL_ROWS})
+    page = render(d)
+    blobs = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
+    assert len(blobs) == 1 and b"<svg" in base64.b64decode(blobs[0])
