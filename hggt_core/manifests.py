@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hggt_core import storage
+from hggt_core import catalog, storage
 from hggt_core.schemas import MANIFESTS, ManifestSpec
 
 _META_NAME = b"hggt.manifest"
@@ -28,7 +28,7 @@ def spec(name: str) -> ManifestSpec:
 
 
 def manifest_url(root: str, name: str) -> str:
-    return storage.join(root, "manifests", f"{name}.parquet")
+    return storage.join(root, catalog.manifest(name))
 
 
 def to_table(name: str, rows: Sequence[dict]) -> pa.Table:

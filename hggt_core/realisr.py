@@ -1,13 +1,9 @@
-"""Real-ISR training data with positive and negative GTs (paper Sec. 4-5, SPEC section 7).
+"""Real-ISR training batches (paper Sec. 4-5, SPEC section 7) and the generators' size models.
 
-Each sample is a labelled set: the same random GT crop (256) and horizontal flip for the original
-and the versions used; the LQ input is the ORIGINAL crop degraded on the fly with Table 2
-parameters and a final x4 downscale. By mode, the GT is the original (``psnr``, ``ori``), or a
-random positive version, the original when there is none (``pos``, ``posneg``). In ``posneg`` a
-random negative version N* (if any) and its indication map, computed on the device for the crops,
-travel with the pair for the negative term of the loss. The positive the map compares N* with is
-drawn separately from the GT P* (``map_positive="independent"``, as the authors' model does), or
-is P* itself (``"target"``).
+The samples come from :class:`hggt_core.torchdata.HGGTTrainSet`, the one data path that other
+trainers use too (what a sample is, by mode, is described there); here they are stacked on the
+training device, the LQ inputs are synthesised from the original crops with Table 2 records and a
+final x4 downscale, and in ``posneg`` the indication maps are computed for the whole batch.
 """
 
 from __future__ import annotations
@@ -20,36 +16,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from hggt_core.degradation import batched
-from hggt_core.degradation.settings import DegradationSettings, sample_record
+from hggt_core.degradation.settings import DegradationSettings
 from hggt_core.maps import indication_maps_torch
-from hggt_core.training.data import CropSampler
+from hggt_core.torchdata import MODES, HGGTTrainSet, draw_versions, set_files
 
-MODES = ("psnr", "ori", "pos", "posneg")
-
-
-def set_files(entry: dict, mode: str) -> list[str]:
-    """The images of a set a mode needs: the original first, then positives, then negatives."""
-    files = ["original"]
-    if mode in ("pos", "posneg"):
-        files += [v for v, _ in entry["positive"]]
-    if mode == "posneg":
-        files += [v for v, _ in entry["negative"]]
-    return files
-
-
-def draw_versions(
-    entry: dict, mode: str, map_positive: str, rng: np.random.Generator,
-) -> tuple[tuple[str, int], tuple[str, int], tuple[str, int] | None]:
-    """(GT P*, the positive behind the indication map, N* or None), each as (version, votes), for
-    one sample; the original (0 votes) stands in where a set has no positive."""
-    positives = entry["positive"] if mode in ("pos", "posneg") else []
-    negatives = entry["negative"] if mode == "posneg" else []
-    draw = lambda versions: versions[int(rng.integers(len(versions)))] if versions else ("original", 0)  # noqa: E731
-    target = draw(positives)
-    if not negatives:
-        return target, target, None
-    pick = draw(positives) if map_positive == "independent" else target
-    return target, pick, draw(negatives)
+__all__ = ["MODES", "SRBatches", "draw_versions", "set_files", "RRDBSize", "SwinIRSize"]
 
 
 class SRBatches:
@@ -60,61 +31,42 @@ class SRBatches:
         settings: DegradationSettings, device: torch.device, buffer: int, refresh_every: int, seed: int, ksize: int = 3,
         map_positive: str = "independent",
     ):
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
-        if map_positive not in ("independent", "target"):
-            raise ValueError(f"map_positive must be 'independent' or 'target', not {map_positive!r}")
-        self.map_positive = map_positive
         if gt_size % scale:
             raise ValueError(f"GT crop {gt_size} is not divisible by the scale {scale}")
-        self.sets, self.mode, self.scale, self.settings, self.device, self.ksize = sets, mode, scale, settings, device, ksize
-        self.files = [set_files(s, mode) for s in sets]
-        self.sampler = CropSampler(
-            len(sets), lambda i: load(sets[i]["set_id"], self.files[i]), gt_size, buffer, refresh_every, seed, dihedral=False
-        )
+        self.dataset = HGGTTrainSet.from_sets(sets, load, mode, gt_size, settings=settings, map_positive=map_positive, ksize=ksize)
+        self.stream = self.dataset.stream(seed, buffer, refresh_every)
+        self.sets, self.files, self.sampler = sets, self.dataset.files, self.stream.sampler
+        self.mode, self.scale, self.device, self.ksize = mode, scale, device, ksize
 
     def _tensor(self, arrays: list[np.ndarray]) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(self.device).permute(0, 3, 1, 2).float() / 255.0
 
     def next_batch(self, n: int) -> tuple[torch.Tensor, ...]:
-        rng = self.sampler.rng
-        ori, gt, map_pos, neg, n_pos, n_neg, has_pos, has_neg = [], [], [], [], [], [], [], []
-        for index, crops in self.sampler.sample_groups(n):
-            crop = dict(zip(self.files[index], crops))
-            target, pick, negative = draw_versions(self.sets[index], self.mode, self.map_positive, rng)
-            ori.append(crop["original"])
-            gt.append(crop[target[0]])
-            map_pos.append(crop[pick[0]])
-            neg.append(crop[negative[0]] if negative else np.zeros_like(crop["original"]))
-            n_pos.append(pick[1])
-            n_neg.append(negative[1] if negative else 0)
-            has_pos.append(pick[0] != "original")
-            has_neg.append(negative is not None)
-        records = [sample_record(self.settings, rng) for _ in range(n)]
-        ori_t, gt_t = self._tensor(ori), self._tensor(gt)
+        samples = self.stream.next(n)
+        ori_t, gt_t = self._tensor([s["ori"] for s in samples]), self._tensor([s["gt"] for s in samples])
         size = ori_t.shape[-1] // self.scale
         started = time.perf_counter()
         with torch.no_grad():
-            lq = batched.degrade(ori_t, records, target=(size, size))
+            lq = batched.degrade(ori_t, [s["record"] for s in samples], target=(size, size))
         self.last_synthesis_seconds = time.perf_counter() - started
         if self.mode != "posneg":
             return lq, gt_t
-        neg_t = self._tensor(neg)
-        flags = torch.tensor(has_neg, device=self.device)
+        neg_t = self._tensor([s["neg"] if s["neg"] is not None else np.zeros_like(s["ori"]) for s in samples])
+        flags = torch.tensor([s["neg"] is not None for s in samples], device=self.device)
+        column = lambda key: torch.tensor([s[key] for s in samples], device=self.device)  # noqa: E731
         with torch.no_grad():
             _, _, m_ind = indication_maps_torch(
-                ori_t, self._tensor(map_pos), neg_t, torch.tensor(n_pos, device=self.device), torch.tensor(n_neg, device=self.device),
-                torch.tensor(has_pos, device=self.device), self.ksize,
+                ori_t, self._tensor([s["map_pos"] for s in samples]), neg_t, column("n_pos"), column("n_neg"), column("has_pos"),
+                self.ksize,
             )
         self.last_synthesis_seconds = time.perf_counter() - started
         return lq, gt_t, neg_t, m_ind * flags.view(-1, 1, 1, 1), flags.float()
 
     def state_dict(self) -> dict:
-        return self.sampler.state_dict()
+        return self.stream.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.sampler.load_state_dict(state)
-
+        self.stream.load_state_dict(state)
 
 
 class _Sizes(BaseModel):

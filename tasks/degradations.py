@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import sample_record
@@ -84,7 +84,7 @@ def _degrade_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
             sample_id = f"{patch_id}_s{setting}_{k}"
             record = sample_record(cfg.degrade.named(setting), item_rng(cfg.seed, DEGRADE, sample_id))
             extra = {"sample_id": sample_id, "patch_id": patch_id, "setting": setting}
-            _write_sample(root, f"lq/setting{setting}/{sample_id}.png", cpu.degrade(hr, record), extra, record, out)
+            _write_sample(root, catalog.lq(setting, sample_id), cpu.degrade(hr, record), extra, record, out)
     return out
 
 
@@ -103,7 +103,7 @@ def _lr_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     record = sample_record(cfg.degrade.table_2, item_rng(cfg.seed, LR_TEST, patch_id))
     lq = cpu.degrade(hr, record, target=(h // scale, w // scale))
     extra = {"sample_id": sample_id, "patch_id": patch_id, "setting": "table2", "scale": scale}
-    _write_sample(root, f"lr_test/x{scale}/{patch_id}.png", lq, extra, record, out)
+    _write_sample(root, catalog.lr_test(scale, patch_id), lq, extra, record, out)
     return out
 
 
@@ -119,11 +119,11 @@ def lr_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 @task(name="merge-degradations", persist_result=False)
 def finalize_degrade(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    dirs = tuple(f"lq/setting{s}" for s in cfg.degrade.settings)
+    dirs = tuple(catalog.lq_dir(s) for s in cfg.degrade.settings)
     return finish_stage(root, DEGRADE, "degradations", results, cfg, CODE, started_at, cached, dirs)
 
 
 @task(name="merge-lr-test", persist_result=False)
 def finalize_lr(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    dirs = (f"lr_test/x{cfg.degrade.lr_scale}",)
+    dirs = (catalog.lr_test_dir(cfg.degrade.lr_scale),)
     return finish_stage(root, LR_TEST, "lr_test", results, cfg, CODE, started_at, cached, dirs)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.archs import generator_from_payload
 from hggt_core.images import ImageRejected, decode_image, encode_png
@@ -82,7 +82,7 @@ def _enhance_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
         textures = crop_textures(enhanced, positions, cfg.patches.model_copy(update={"crop_size": size}))
         for (pid, r, c, s), (std, lap_var, texture_ok) in zip(item["patches"], textures):
             crop = np.ascontiguousarray(enhanced[r : r + s, c : c + s])
-            uri = f"{m['version']}/{pid}_{m['version']}.png"
+            uri = catalog.enhanced(m["version"], pid)
             written = storage.atomic_write(storage.resolve(root, uri), encode_png(crop, cfg.patches.png_compression))
             out.rows.append({
                 "patch_id": pid, "version": m["version"], "uri": uri, "sha256": written.sha256, "bytes": written.size,

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.annotation.pairs import gt_versions, map_pairs
 from hggt_core.config import HGGTConfig
 from hggt_core.figures import map_figure
@@ -62,7 +62,7 @@ def _maps_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     for i, (p, n_pos, n, n_neg) in enumerate(item["pairs"]):
         pos = None if p == "original" else imgs[p]
         m_pos, m_neg, m_ind = indication_map(ori, pos, imgs[n], n_pos, n_neg, cfg.maps.ksize)
-        uri = f"maps/{set_id}/{p}_{n}.npz"
+        uri = catalog.map_pair(set_id, p, n)
         written = storage.atomic_write(storage.resolve(root, uri), _npz(m_pos, m_neg, m_ind))
         figure_uri = None
         if i == 0:
@@ -70,7 +70,7 @@ def _maps_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
             fig = map_figure(to8(ori), to8(pos if pos is not None else ori), to8(imgs[n]), m_neg, m_pos, m_ind,
                              f"positive {p}", f"negative {n}", cfg.maps.figure_size)
             ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(fig, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-            figure_uri = f"maps/{set_id}/figure.jpg"
+            figure_uri = catalog.map_figure(set_id)
             fig_written = storage.atomic_write(storage.resolve(root, figure_uri), jpg.tobytes())
             out.artifacts.append((figure_uri, fig_written.size, fig_written.sha256))
         out.rows.append({"set_id": set_id, "pos_version": p, "neg_version": n, "n_pos": n_pos, "n_neg": n_neg,

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
@@ -18,7 +18,6 @@ from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_sh
 
 STAGE = "patches"
 CODE = code_version("hggt_core.patches", "hggt_core.images", "hggt_core.seeding")
-ORIGINAL_DIR = "original"
 
 
 @task(name="plan-patches", persist_result=False)
@@ -52,7 +51,7 @@ def _extract(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     size = cfg.patches.crop_size
     for cand in candidates(rgb, image_id, cfg.patches, cfg.seed):
         pid = patch_id(image_id, cand.row, cand.col)
-        uri = f"{ORIGINAL_DIR}/{pid}.png"
+        uri = catalog.original(pid)
         png = encode_png(crop(rgb, cand.row, cand.col, size), cfg.patches.png_compression)
         written = storage.atomic_write(storage.resolve(root, uri), png)
         out.rows.append(
@@ -76,4 +75,4 @@ def finalize_patches(root: str, results: list[PartResult], cfg: HGGTConfig, star
     def texture(table: pa.Table) -> dict:
         return {"texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0)}
 
-    return finish_stage(root, STAGE, "patches", results, cfg, CODE, started_at, cached, (ORIGINAL_DIR,), texture)
+    return finish_stage(root, STAGE, "patches", results, cfg, CODE, started_at, cached, (catalog.ORIGINAL_DIR,), texture)

@@ -12,6 +12,42 @@ from collections.abc import Callable
 import numpy as np
 
 
+def pad_to(img: np.ndarray, crop: int) -> np.ndarray:
+    """Reflect-pad an image smaller than the crop so that a crop fits."""
+    h, w = img.shape[:2]
+    if h < crop or w < crop:
+        img = np.pad(img, ((0, max(0, crop - h)), (0, max(0, crop - w)), (0, 0)), mode="reflect")
+    return img
+
+
+def place_crop(shape: tuple[int, ...], crop: int, rng: np.random.Generator) -> tuple[int, int, np.ndarray]:
+    """(top, left, three flip coins) of a random crop. The order of draws is fixed: train-sr's
+    batches and HGGTTrainSet share it, so the same seed places the same crops."""
+    top = int(rng.integers(0, shape[0] - crop + 1))
+    left = int(rng.integers(0, shape[1] - crop + 1))
+    return top, left, rng.random(3) < 0.5
+
+
+def cut_group(group: list[np.ndarray], crop: int, top: int, left: int, flips: np.ndarray, dihedral: bool) -> list[np.ndarray]:
+    """The same crop and flips of every (padded) image of an aligned group."""
+    return [_augment(img[top : top + crop, left : left + crop], flips, dihedral) for img in group]
+
+
+def crop_group(group: list[np.ndarray], crop: int, rng: np.random.Generator, dihedral: bool) -> list[np.ndarray]:
+    return cut_group(group, crop, *place_crop(group[0].shape, crop, rng), dihedral)
+
+
+def _augment(patch: np.ndarray, flips: np.ndarray, dihedral: bool) -> np.ndarray:
+    hflip, vflip, transpose = flips
+    if hflip:
+        patch = patch[:, ::-1]
+    if dihedral and vflip:
+        patch = patch[::-1]
+    if dihedral and transpose:
+        patch = patch.transpose(1, 0, 2)
+    return patch
+
+
 class CropSampler:
     """Crops of image groups: ``load(i)`` returns a list of aligned H x W x 3 arrays, and every
     image of a group is cut at the same place with the same flips. ``dihedral`` adds vertical
@@ -32,13 +68,7 @@ class CropSampler:
 
     def _group(self, index: int) -> list[np.ndarray]:
         if index not in self._images:
-            group = []
-            for img in self.load(index):
-                h, w = img.shape[:2]
-                if h < self.crop or w < self.crop:
-                    img = np.pad(img, ((0, max(0, self.crop - h)), (0, max(0, self.crop - w)), (0, 0)), mode="reflect")
-                group.append(img)
-            self._images[index] = group
+            self._images[index] = [pad_to(img, self.crop) for img in self.load(index)]
         return self._images[index]
 
     def _refresh(self) -> None:
@@ -59,22 +89,8 @@ class CropSampler:
         out = []
         for _ in range(n):
             index = self.buffer_ids[int(self.rng.integers(len(self.buffer_ids)))]
-            group = self._group(index)
-            top = int(self.rng.integers(0, group[0].shape[0] - self.crop + 1))
-            left = int(self.rng.integers(0, group[0].shape[1] - self.crop + 1))
-            flips = self.rng.random(3) < 0.5
-            out.append((index, [self._augment(img[top : top + self.crop, left : left + self.crop], flips) for img in group]))
+            out.append((index, crop_group(self._group(index), self.crop, self.rng, self.dihedral)))
         return out
-
-    def _augment(self, patch: np.ndarray, flips: np.ndarray) -> np.ndarray:
-        hflip, vflip, transpose = flips
-        if hflip:
-            patch = patch[:, ::-1]
-        if self.dihedral and vflip:
-            patch = patch[::-1]
-        if self.dihedral and transpose:
-            patch = patch.transpose(1, 0, 2)
-        return patch
 
     def sample(self, n: int) -> np.ndarray:
         """(n, crop, crop, 3) uint8 crops of the first image of each group."""
