@@ -18,7 +18,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
 	annotate-ingest split maps train-sr evaluate report export-dataset build
-.PHONY: setup chromium demo test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
+.PHONY: setup chromium demo demo-enhancers test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,21 @@ demo: setup
 	$(BIN)/hggt sample-photos data/sample-photos
 	$(BIN)/hggt build --input data/sample-photos --out data/demo --preset demo
 	$(BIN)/hggt train-sr --out data/demo --preset demo --arch rrdb --mode psnr
+	$(BIN)/hggt train-sr --out data/demo --preset demo --arch rrdb --mode pos
 	$(BIN)/hggt train-sr --out data/demo --preset demo --arch rrdb --mode posneg
-	$(BIN)/hggt evaluate --out data/demo --preset demo --run latest
+	$(BIN)/hggt evaluate --out data/demo --preset demo --run latest:pos
+	$(BIN)/hggt evaluate --out data/demo --preset demo --run latest:posneg
 	$(BIN)/hggt report --out data/demo
+	$(BIN)/hggt summary --out data/demo
+
+# The demo's ready enhancers (hggt_core/demo_enhancers/): the demo preset's tiny networks trained once,
+# longer than the demo could afford, on the bundled photos; record.json keeps each one's training record.
+DEMO_ENHANCER_SCHEDULE := enhancers.pretrained=null enhancers.train.iterations=1500 enhancers.train.milestones=[1200]
+demo-enhancers: setup
+	$(BIN)/hggt sample-photos data/sample-photos
+	$(BIN)/hggt train-enhancers --out data/demo-enhancers --preset demo --hr-folder data/sample-photos \
+		$(foreach o,$(DEMO_ENHANCER_SCHEDULE),--set '$(o)')
+	$(BIN)/python -m hggt_cli.demo_enhancers data/demo-enhancers $(DEMO_ENHANCER_SCHEDULE)
 
 # Browser tests drive Debian's Chromium through Playwright (Playwright's own download is not used).
 chromium:

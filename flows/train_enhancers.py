@@ -12,7 +12,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows._runtime import publish_summary, resolve_config
 from hggt_core import storage
 from tasks.caching import fingerprint
-from tasks.enhancers import CODE, STAGE, compatibility_key, finalize_training, plan_training, train_enhancer
+from hggt_core.enhancement import pretrained_folder
+from tasks.enhancers import CODE, STAGE, adopt_enhancer, compatibility_key, finalize_training, plan_training, train_enhancer
 from tasks.runs import record_stage_run
 
 
@@ -40,6 +41,8 @@ def train_enhancers_flow(
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
     specs = [s for s in cfg.enhancers.versions if not versions or s.version in versions]
+    if cfg.enhancers.pretrained:
+        return _adopt(specs, pretrained_folder(cfg.enhancers.pretrained), root, cfg, started, started_at)
     uris, hr_fp = plan_training(root, hr_folder, cfg)
     devices = _devices(cfg.enhancers.train.device, len(specs))
     futures = []
@@ -61,6 +64,21 @@ def train_enhancers_flow(
     summary = finalize_training(root, rows)
     counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": cached, "computed": len(rows) - cached}
     summary.update(counts)
+    summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
+    summary["perceptual"] = all(r["perceptual"] for r in rows)
+    return publish_summary(STAGE, root, summary, started)
+
+
+def _adopt(specs: list, folder: str, root: str, cfg, started: float, started_at: dt.datetime) -> dict:
+    """enhancers.pretrained: ready enhancer files instead of training (the demo's shipped ones)."""
+    adopted = [adopt_enhancer(spec, folder, root, cfg) for spec in specs]
+    rows = [row for row, _ in adopted]
+    held = sum(h for _, h in adopted)
+    get_run_logger().info("enhancers %s: ready files from %s, not trained here (enhancers.pretrained)",
+                          ", ".join(r["version"] for r in rows), folder)
+    summary = finalize_training(root, rows)
+    counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": held, "computed": len(rows) - held}
+    summary.update(counts, pretrained=folder, iterations={r["version"]: r["iterations"] for r in rows})
     summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     summary["perceptual"] = all(r["perceptual"] for r in rows)
     return publish_summary(STAGE, root, summary, started)

@@ -269,6 +269,56 @@ def split(out: Out, preset: Preset = "paper", set: Overrides = None, config: Con
     _print_summary("split", _run(split_flow, None, out=out, preset=preset, overrides=set, config_file=config))
 
 
+@app.command()
+def summary(out: Out):
+    """What the dataset shows at a glance: label shares per version, the held-out split, and every
+    run scored on the held-out test side, side by side (Table 3 with the artifact rate)."""
+    from hggt_core import manifests, storage
+    from hggt_core.splits import EXCLUDED, TEST, TRAIN
+    from hggt_core.summary import DEMO_TARGETS, demo_misses, held_out_table, label_shares
+
+    root = storage.normalize_root(out)
+    try:
+        labels = manifests.read(root, "labels").to_pylist()
+    except Exception as exc:  # noqa: BLE001 - a dataset without labels has nothing to summarise yet
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    proxy = any(r["source"] == "proxy" for r in labels)
+    shares = label_shares(labels)
+    grid = Table(title=f"Effective labels per version ({'PROXY annotator' if proxy else 'human votes'})")
+    for col in ("version", "Positive", "Similar", "Negative"):
+        grid.add_column(col, justify="right")
+    for version, row in shares.items():
+        grid.add_row(version, *(f"{row[lab]:.1%}" for lab in ("Positive", "Similar", "Negative")))
+    console.print(grid)
+    if proxy:
+        misses = demo_misses(shares["all"])
+        targets = ", ".join(f"{lab} >= {t:.0%}" for lab, t in DEMO_TARGETS.items())
+        console.print(f"demo targets ({targets}): " + ("[green]met[/]" if not misses else f"[red]missed: {'; '.join(misses)}[/]"))
+    splits = manifests.read_or_empty(root, "splits").to_pylist()
+    if splits:
+        sides = {side: sum(r["split"] == side for r in splits) for side in (TRAIN, TEST, EXCLUDED)}
+        console.print(f"held-out split: {sides[TRAIN]} train sets, {sides[TEST]} test sets, {sides[EXCLUDED]} excluded "
+                      f"({len({r['image_id'] for r in splits if r['split'] == TEST})} test photos)")
+    runs = {r["run_id"]: r for r in manifests.read_or_empty(root, "runs").to_pylist()}
+    table = held_out_table(manifests.read_or_empty(root, "metrics").to_pylist(), runs)
+    if not table:
+        console.print("no run has been evaluated on the held-out test side yet (`hggt evaluate --run latest`)")
+        return
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    runs_grid = Table(title="Runs on the held-out test side")
+    keys = ("model", "training GT", "run", "images", "PSNR", "SSIM", "LPIPS", "DISTS", "artifact rate")
+    for col in keys:
+        runs_grid.add_column(col, justify="right")
+    for r in table:
+        runs_grid.add_row(*(fmt(r[k]) for k in keys))
+    console.print(runs_grid)
+    if any(r["iterations"] < 10_000 for r in runs.values()):
+        console.print("[yellow]These are tiny runs of a few hundred iterations at most: they show the mechanics (held-out "
+                      "split, Pos vs Pos+Neg training, the artifact rate), not the paper's effect, which needs full-size "
+                      "models trained for 300k iterations on thousands of human-labelled sets.[/]")
+
+
 @app.command("train-sr")
 def train_sr(
     out: Out,
@@ -292,7 +342,7 @@ def train_sr(
 @app.command()
 def evaluate(
     out: Out,
-    run: Annotated[str, typer.Option("--run", help="Run id from runs.parquet (hggt train-sr prints it), or 'latest'.")],
+    run: Annotated[str, typer.Option("--run", help="Run id from runs.parquet (hggt train-sr prints it), 'latest', or 'latest:MODE' (e.g. latest:posneg).")],
     test_set: Annotated[Optional[str], typer.Option("--test-set", help="A folder outside the dataset: Test-100-style (images/ and labels/), paired (GT/*.png and LQ/*.png) or GT only (*.png, LQ made once with Table 2); default: the dataset's held-out test split.")] = None,
     split: Annotated[str, typer.Option("--split", help="Side of the dataset's split to score: test (held out) or train (needs --allow-train-sets).")] = "test",
     allow_train_sets: Annotated[bool, typer.Option("--allow-train-sets", help="Debugging only: score the run on sets it may have trained on; the results are marked as such.")] = False,
@@ -430,9 +480,35 @@ annotate_app = typer.Typer(help="Human annotation: export sets to annotators, se
 app.add_typer(annotate_app, name="annotate")
 
 
-def _links(tokens: dict[str, str], host: str, port: int) -> None:
-    for name, token in sorted(tokens.items()):
-        console.print(f"  {name}: http://{host}:{port}/#token={token}")
+def _annotation_store(out: str):
+    from hggt_core import storage as st
+    from hggt_core.annotation.store import store_for
+
+    store = store_for(st.normalize_root(out))
+    if not store.exists():
+        console.print("[bold red]error:[/] nothing exported yet: run `hggt annotate export` first")
+        raise typer.Exit(1)
+    return store
+
+
+def _print_export(summary: dict, host: str, port: int) -> None:
+    from hggt_app.serve import admin_link, annotator_links
+
+    for name, link in annotator_links(summary["tokens"], host, port).items():
+        console.print(f"  {name}: {link}")
+    if summary.get("admin_token"):
+        console.print(f"Coordinator's page (read-only; keep this link to yourself): {admin_link(summary['admin_token'], host, port)}")
+
+
+def _served_at(out: str, host: str | None, port: int | None) -> tuple[str, int]:
+    from hggt_app.serve import app_settings
+
+    saved = app_settings(_annotation_store(out))
+    return host or saved.get("host", "127.0.0.1"), port or saved.get("port", 8765)
+
+
+ServeHost = Annotated[Optional[str], typer.Option("--host", help="Address the app is served on (default: annotation.host, 127.0.0.1).")]
+ServePort = Annotated[Optional[int], typer.Option("--port", help="Port the app is served on (default: annotation.port, 8765).")]
 
 
 @annotate_app.command("export")
@@ -442,61 +518,96 @@ def annotate_export(
     per_set: Annotated[Optional[int], typer.Option("--per-set", help="Different annotators per set (default 3).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Sets per batch (default 1000).")] = None,
     preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
-    host: Annotated[str, typer.Option(help="Host the app will be served on (for the printed links).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the app will be served on (for the printed links).")] = 8765,
+    host: ServeHost = None, port: ServePort = None,
 ):
     """Assign every set to annotators (three different ones each, balanced), fix each set's random
-    display order, create the annotation database and print one link with a token per annotator."""
+    display order, create the annotation database and print one link with a token per annotator and
+    the coordinator's link. On a running campaign, sets new in sets.parquet are added as new batches."""
     from flows.annotate import annotate_export_flow
 
-    extra = [f"annotation.annotators={json.dumps(annotators.split(','))}"] if annotators else []
+    names = [n.strip() for n in annotators.split(",") if n.strip()] if annotators else None
+    extra = [f"annotation.annotators={json.dumps(names)}"] if names else []
     extra += [f"annotation.per_set={per_set}"] if per_set else []
     extra += [f"annotation.batch_size={batch_size}"] if batch_size else []
-    summary = _run(annotate_export_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config)
+    extra += [f"annotation.host={json.dumps(host)}"] if host else []
+    extra += [f"annotation.port={port}"] if port else []
+    summary = _run(annotate_export_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config,
+                   annotators=names)
+    if (host or port) and not summary["created"]:  # a new address for a running campaign
+        from hggt_app.serve import app_settings, write_app_settings
+
+        store = _annotation_store(out)
+        saved = app_settings(store)
+        write_app_settings(store, host or saved.get("host", "127.0.0.1"), port or saved.get("port", 8765), saved.get("allowed_hosts", []))
+    host, port = _served_at(out, host, port)
     if not summary["created"]:
-        console.print("Already exported; annotators, tokens and votes are kept. `hggt annotate tokens` issues new links.")
+        added = f"; {summary['added_sets']} new sets added as new batches" if summary["added_sets"] else ""
+        console.print(f"Already exported for {', '.join(summary['annotators'])}; tokens, assignments and votes are kept{added}. "
+                      "`hggt annotate tokens` issues new links, `hggt annotate add` adds annotators.")
         return
     console.print(f"{summary['sets']} sets for {len(summary['annotators'])} annotators in {summary['batches']} batches; "
-                  f"sets per annotator: {summary['loads']}")
+                  f"sets per annotator: {summary['loads']}; {summary['repeats']} repeated sets for quality control")
     console.print("Send each annotator their link (also in annotation/tokens.txt, readable by you only):")
-    _links(summary["tokens"], host, port)
+    _print_export(summary, host, port)
+
+
+@annotate_app.command("add")
+def annotate_add(
+    out: Out,
+    annotators: Annotated[str, typer.Option("--annotators", help="Comma-separated names of the annotators who join.")],
+    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
+):
+    """Add annotators to a running campaign: they get links and take part in the sets added from
+    now on (sets new in sets.parquet are added as new batches now); nobody's token, assignment or vote changes."""
+    from flows.annotate import annotate_export_flow
+
+    _annotation_store(out)
+    names = [n.strip() for n in annotators.split(",") if n.strip()]
+    summary = _run(annotate_export_flow, None, out=out, preset=preset, overrides=set, config_file=config, add_annotators=names)
+    console.print(f"Added {', '.join(summary['added_annotators'])}; {summary['added_sets']} new sets assigned; "
+                  f"sets per annotator: {summary['loads']}")
+    _print_export({**summary, "admin_token": None}, *_served_at(out, None, None))
 
 
 @annotate_app.command("tokens")
-def annotate_tokens(out: Out, host: str = "127.0.0.1", port: int = 8765):
-    """Issue new links for every annotator; the old ones stop working, votes are kept."""
-    from hggt_core import storage as st
-    from tasks.annotation import store_for, write_tokens
+def annotate_tokens(
+    out: Out, host: ServeHost = None, port: ServePort = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Only issue a new coordinator link.")] = False,
+):
+    """Issue new links for every annotator (old ones stop working, votes are kept) and the coordinator."""
+    from tasks.annotation import write_admin_token, write_tokens
 
-    store = store_for(st.normalize_root(out))
-    if not store.exists():
-        console.print("[bold red]error:[/] nothing exported yet: run `hggt annotate export` first")
-        raise typer.Exit(1)
-    tokens = store.reissue_tokens()
-    write_tokens(store, tokens)
-    _links(tokens, host, port)
+    store = _annotation_store(out)
+    tokens = {} if admin else store.reissue_tokens()
+    if tokens:
+        write_tokens(store, tokens)
+    admin_token = store.issue_admin_token()
+    write_admin_token(store, admin_token)
+    _print_export({"tokens": tokens, "admin_token": admin_token}, *_served_at(out, host, port))
 
 
 @annotate_app.command("serve")
 def annotate_serve(
-    out: Out,
-    host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 exposes the app to your network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    out: Out, host: ServeHost = None, port: ServePort = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another host name the app is reached by (repeatable).")] = None,
 ):
-    """Serve the annotation app. Annotators open the link with their token; votes go to
-    OUT/annotation/votes.sqlite as they submit."""
-    import uvicorn
+    """Serve the annotation app (without torch or Prefect: it starts fast and stays small).
+    Annotators open their link; votes go to OUT/annotation/votes.sqlite as they submit."""
+    from hggt_app.serve import app_settings, run
 
-    from hggt_app.server import create_app
-    from hggt_core import storage as st
-    from tasks.annotation import store_for
+    store = _annotation_store(out)
+    saved = app_settings(store)
+    host, port = _served_at(out, host, port)
+    run(store, host, port, [*saved.get("allowed_hosts", []), *(allowed_host or [])], print_fn=console.print)
 
-    store = store_for(st.normalize_root(out))
-    if not store.exists():
-        console.print("[bold red]error:[/] nothing exported yet: run `hggt annotate export` first")
-        raise typer.Exit(1)
-    console.print(f"Annotation app on http://{host}:{port}/ (Ctrl-C to stop); links: annotation/tokens.txt")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+@annotate_app.command("status")
+def annotate_status(out: Out, as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False):
+    """Where the campaign stands: per annotator sets done, time per set, agreement with the majority so
+    far, quality control and last activity; per batch completion; Fleiss' kappa so far. Read-only."""
+    from hggt_cli.annotate_status import print_status
+
+    print_status(_annotation_store(out), console, as_json)
 
 
 @annotate_app.command("ingest")

@@ -104,6 +104,11 @@ class EnhancersConfig(_Section):
         TrainConfig(ema_decay=None, pool_size=40),
         description="The authors' train_Enhance*.yml: no EMA (ema_decay: 0), queue_size 40, GT 96, batch 4, 300k iterations.",
     )
+    pretrained: str | None = Field(
+        None,
+        description="A folder of ready enhancer files <version>.pt (as train-enhancers writes model.pt) to use instead of "
+                    "training; 'demo': the tiny enhancers shipped with hggt (make demo-enhancers).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "EnhancersConfig":
@@ -137,6 +142,18 @@ class AnnotationConfig(_Section):
         "human", description="human: build-dataset waits for people; proxy: full-reference rules vote (demo only)."
     )
     wait_timeout: int = Field(30 * 24 * 3600, gt=0, description="Seconds build-dataset waits for annotation before failing.")
+    repeat_share: float = Field(
+        0.05, ge=0, le=0.5, description="Share of each annotator's sets shown to them again later, unannounced, to measure "
+                                         "self-consistency (the repeat's votes never count in the labels)."
+    )
+    repeat_gap: int = Field(20, ge=1, description="Sets between a set and its repeat in the annotator's queue.")
+    min_seconds: float = Field(3.0, ge=0, description="Sets answered faster than this are flagged as too fast.")
+    host: str = Field("127.0.0.1", description="Address `hggt annotate serve` binds to (0.0.0.0: your lab network).")
+    port: int = Field(8765, gt=0, lt=65536, description="Port of the annotation app.")
+    allowed_hosts: tuple[str, ...] = Field(
+        (), description="Extra host names the app is reached by (e.g. annotate.lab.example); requests naming any other "
+                        "host are refused (DNS rebinding). IP addresses and localhost are always accepted."
+    )
 
     @model_validator(mode="after")
     def _enough(self) -> "AnnotationConfig":
@@ -265,6 +282,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         # perceptual term (no weights are downloaded): the demo shows the pipeline, not the
         # paper's image quality.
         "enhancers": {
+            # The shipped tiny enhancers (make demo-enhancers trains them with the schedule below, longer).
+            "pretrained": "demo",
             "rcan": {"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
             "elan": {"blocks": 2, "channels": 24, "windows": [4, 8, 16], "expansion": 2},
             "train": {

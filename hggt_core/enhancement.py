@@ -4,6 +4,7 @@ two backbones and the two Table 1 degradation settings, trained on HR crops degr
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -89,3 +90,28 @@ def enhancer_payload(spec: EnhancerSpec, options: dict, model: torch.nn.Module, 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "config_hash": config_hash, "iterations": iterations,
     }
+
+
+# Tiny enhancers trained once by `make demo-enhancers` and shipped with hggt, so that the demo's
+# versions really enhance (60 iterations in the demo itself did not) without minutes of training.
+DEMO_ENHANCERS = Path(__file__).resolve().parent / "demo_enhancers"
+
+
+def pretrained_folder(value: str) -> str:
+    """The folder `enhancers.pretrained` names ('demo': the enhancers shipped with hggt)."""
+    return str(DEMO_ENHANCERS) if value == "demo" else value
+
+
+def pretrained_problem(payload: dict, spec: EnhancerSpec, options: dict) -> str | None:
+    """Why a ready enhancer file cannot stand for enhancer ``spec`` with these network options
+    (None: it can): another backbone, another Table 1 setting or another network size."""
+    if payload.get("arch") != spec.arch or payload.get("setting") != spec.setting:
+        return (f"it holds a {payload.get('arch')} enhancer for setting {payload.get('setting')}, "
+                f"but enhancer {spec.version} is {spec.arch} on setting {spec.setting}")
+    held = payload.get("options") or {}
+    differ = sorted(k for k in set(held) | set(options) if held.get(k) != options.get(k))
+    if differ:
+        return (f"its {spec.arch} network differs from the config's in {', '.join(differ)} "
+                f"(file: {', '.join(f'{k}={held.get(k)!r}' for k in differ)}; config: "
+                f"{', '.join(f'{k}={options.get(k)!r}' for k in differ)})")
+    return None

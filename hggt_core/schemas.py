@@ -74,7 +74,7 @@ DEGRADATIONS = _synthesis_spec("degradations", "hggt degrade", [])
 LR_TEST = _synthesis_spec("lr_test", "hggt synthesize-lr", [pa.field("scale", pa.int32(), nullable=False)])
 
 ENHANCERS = _spec(
-    "enhancers", 1, ("version",), "hggt train-enhancers",
+    "enhancers", 2, ("version",), "hggt train-enhancers",
     [
         pa.field("version", pa.string(), nullable=False),
         pa.field("arch", pa.string(), nullable=False),
@@ -92,6 +92,7 @@ ENHANCERS = _spec(
         pa.field("final_d_fake", pa.float64()),
         pa.field("seconds", pa.float64()),
         pa.field("device", pa.string()),
+        pa.field("source", pa.string()),  # 'trained', or the ready file it came from (enhancers.pretrained)
     ],
 )
 
@@ -194,7 +195,7 @@ MAPS = _spec(
 )
 
 RUNS = _spec(
-    "runs", 2, ("run_id",), "hggt train-sr",
+    "runs", 3, ("run_id",), "hggt train-sr",
     [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("arch", pa.string(), nullable=False),

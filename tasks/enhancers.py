@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 import time
 
 from prefect import get_run_logger, task
 
 from hggt_core import manifests, storage
-from hggt_core.archs import parameter_count
+from hggt_core.archs import generator_from_payload, parameter_count
+from hggt_core.checkpoints import torch_load
 from hggt_core.archs.discriminator import UNetDiscriminator
 from hggt_core.archs.vgg import resolve_vgg19_weights
 from hggt_core.config import HGGTConfig
-from hggt_core.enhancement import EnhancerBatches, EnhancerSpec, build_enhancer, enhancer_payload
+from hggt_core.enhancement import EnhancerBatches, EnhancerSpec, build_enhancer, enhancer_payload, pretrained_problem
 from hggt_core.images import decode_image
 from hggt_core.seeding import item_seed_sequence
 from hggt_core.training.data import HRCropSampler
@@ -87,7 +89,8 @@ def train_enhancer(
         restore(trainer, data, state)
         logger.info("enhancer %s resumes from iteration %d", spec.version, trainer.iteration)
 
-    on_log, _ = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations)
+    on_log, _ = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations,
+                            folder, trainer.iteration)
     on_checkpoint = checkpoint_writer(checkpoints, key, tcfg.keep_checkpoints)
     logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
     publish_speed(f"enhancer-{spec.version}-speed", f"enhancer {spec.version}", trainer.speed)
@@ -100,8 +103,40 @@ def train_enhancer(
         "parameters": parameter_count(generator), "perceptual": perceptual is not None,
         "final_l1": logs.get("l1"), "final_perceptual": logs.get("perceptual"), "final_gan": logs.get("gan"),
         "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"),
-        "seconds": time.perf_counter() - started, "device": str(dev),
+        "seconds": time.perf_counter() - started, "device": str(dev), "source": "trained",
     }
+
+
+@task(name="adopt-enhancer", persist_result=False)
+def adopt_enhancer(spec: EnhancerSpec, folder: str, root: str, cfg: HGGTConfig) -> tuple[dict, bool]:
+    """Use the ready file `<folder>/<version>.pt` as enhancer ``spec`` after checking that it is
+    that enhancer at the config's size; returns its enhancers.parquet row and whether the dataset
+    already held it. Its training record (`record.json` beside it) fills in the loss columns."""
+    source = storage.join(folder, f"{spec.version}.pt")
+    if not storage.exists(source):
+        raise FileNotFoundError(f"enhancers.pretrained: no {source}; train the enhancers instead (--set enhancers.pretrained=null)")
+    data = storage.read_bytes(source)
+    payload = torch_load(data, source)
+    problem = pretrained_problem(payload, spec, getattr(cfg.enhancers, spec.arch).model_dump())
+    if problem:
+        raise ValueError(f"enhancers.pretrained: {source} cannot be enhancer {spec.version}: {problem}. Set the network "
+                         "options to the file's, or train instead with --set enhancers.pretrained=null")
+    generator = generator_from_payload(payload)
+    record_url = storage.join(folder, "record.json")
+    record = json.loads(storage.read_bytes(record_url)).get(spec.version, {}) if storage.exists(record_url) else {}
+    uri = posixpath.join("enhancers", spec.version, "model.pt")
+    target = storage.resolve(root, uri)
+    held = storage.exists(target) and storage.sha256_bytes(storage.read_bytes(target)) == storage.sha256_bytes(data)
+    written = storage.atomic_write(target, data) if not held else None
+    row = {
+        "version": spec.version, "arch": spec.arch, "setting": spec.setting, "iterations": payload.get("iterations", 0),
+        "checkpoint_uri": uri, "sha256": written.sha256 if written else storage.sha256_bytes(data),
+        "config_hash": cfg.section_hash("enhancers"), "parameters": parameter_count(generator),
+        "perceptual": bool(record.get("perceptual", False)), "seconds": record.get("seconds"), "device": record.get("device"),
+        **{k: record.get(k) for k in ("final_l1", "final_perceptual", "final_gan", "final_d_real", "final_d_fake")},
+        "source": source,
+    }
+    return row, held
 
 
 @task(name="plan-train-enhancers", persist_result=False)

@@ -38,10 +38,14 @@ __all__ = ["plan_evaluate", "evaluate_shard", "finalize_evaluate", "run_row", "t
 
 
 def run_row(root: str, run_id: str) -> dict:
-    """A run of runs.parquet by id; 'latest' is the most recently trained one."""
+    """A run of runs.parquet by id; 'latest' is the most recently trained one, 'latest:MODE' (e.g.
+    latest:posneg) the most recent of that mode."""
     runs = {r["run_id"]: r for r in manifests.read(root, "runs").to_pylist()}
-    if run_id == "latest" and runs:
-        return max(runs.values(), key=lambda r: r["created_at"])
+    if run_id == "latest" or run_id.startswith("latest:"):
+        mode = run_id.partition(":")[2]
+        chosen = [r for r in runs.values() if not mode or r["mode"] == mode]
+        if chosen:
+            return max(chosen, key=lambda r: r["created_at"])
     if run_id not in runs:
         raise ValueError(f"unknown run {run_id!r}; runs of this dataset: {', '.join(sorted(runs)) or 'none (train one with `hggt train-sr`)'}")
     return runs[run_id]

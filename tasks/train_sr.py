@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import posixpath
 import time
-from collections import defaultdict
 
 import cv2
 import numpy as np
@@ -15,18 +13,18 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from prefect import task
 
-from hggt_core import manifests, storage
-from hggt_core.annotation.pairs import gt_versions
+from hggt_core import catalog, manifests, storage
 from hggt_core.archs import build_generator, parameter_count
 from hggt_core.archs.discriminator import UNetDiscriminator
 from hggt_core.archs.vgg import resolve_vgg19_weights
 from hggt_core.checkpoints import load_weights
 from hggt_core.config import HGGTConfig
 from hggt_core.figures import sample_grid
-from hggt_core.images import decode_png
+from hggt_core.dataset import open_dataset
 from hggt_core.realisr import SRBatches
 from hggt_core.seeding import item_seed_sequence
-from hggt_core.splits import TRAIN, sets_on, split_fingerprint
+from hggt_core.splits import TRAIN, split_fingerprint
+from hggt_core.torchdata import url_loader
 from hggt_core.training.losses import PerceptualLoss, negative_gt_loss
 from hggt_core.training import distributed
 from hggt_core.training.distributed import global_batch_count
@@ -42,7 +40,7 @@ CODE = code_version(
     "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data", "hggt_core.training.pool",
     "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.realisr", "hggt_core.maps",
     "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
-    "hggt_core.checkpoints",
+    "hggt_core.checkpoints", "hggt_core.torchdata", "hggt_core.dataset",
 )
 
 
@@ -51,26 +49,10 @@ def plan_sr(root: str, mode: str) -> tuple[list[dict], dict[str, dict[str, str]]
     """The train side's sets a mode trains on (psnr and ori: all of them, as the authors' Ori
     models; pos and posneg: the usable ones) with their positive and negative versions, their
     images, a fingerprint of both, and the fingerprint of the split."""
-    if not storage.exists(manifests.manifest_url(root, "splits")):
-        raise ValueError("no held-out split yet: run `hggt split` (build-dataset does) so that training never sees the test sets")
-    split_rows = manifests.read(root, "splits").to_pylist()
-    train = sets_on(split_rows, TRAIN)
-    usable = gt_versions(manifests.read(root, "labels").to_pylist())
-    if mode in ("psnr", "ori"):
-        entries = {s: {"positive": [], "negative": []} for s in train}
-    else:
-        entries = {s: e for s, e in usable.items() if s in train}
-    images: dict[str, dict[str, str]] = defaultdict(dict)
-    for r in manifests.read(root, "set_images").to_pylist():
-        if r["set_id"] in entries:
-            images[r["set_id"]][r["file"]] = storage.resolve(root, r["uri"])
-    sets = [{"set_id": s, **entries[s]} for s in sorted(entries)]
-    if not sets:
-        raise ValueError(f"no {'labelled' if mode in ('psnr', 'ori') else 'usable labelled'} sets on the train side to train "
-                         f"{mode} on ({len(split_rows)} sets in splits.parquet, {len(train)} train): annotate more sets, "
-                         "or lower split.test_sets and run `hggt split` again")
+    ds = open_dataset(root)
+    sets, images = ds.training_sets(mode, TRAIN)  # the selection HGGTTrainSet makes too
     data_fp = fingerprint([sets, sorted((s, sorted(v.items())) for s, v in images.items())])
-    return sets, dict(images), data_fp, split_fingerprint(split_rows)
+    return sets, images, data_fp, split_fingerprint(ds.rows("splits"))
 
 
 def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
@@ -99,11 +81,13 @@ def resolve_init(root: str, arch: str, mode: str, init: str) -> tuple[str | None
     return storage.resolve(root, latest["checkpoint_uri"]), latest["sha256"], latest["run_id"]
 
 
-def _loader(images: dict[str, dict[str, str]]):
-    def load(set_id: str, files: list[str]) -> list[np.ndarray]:
-        return [decode_png(storage.read_bytes(images[set_id][f])) for f in files]
-
-    return load
+def sr_batches(sets: list[dict], images: dict[str, dict[str, str]], mode: str, arch: str, cfg: HGGTConfig, dev: torch.device,
+               seed: int) -> SRBatches:
+    """train-sr's batches: HGGTTrainSet's samples of the planned sets, drawn as its stream draws them."""
+    sr = cfg.train_sr
+    tcfg = sr.train_for(arch)
+    return SRBatches(sets, url_loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev, tcfg.image_buffer,
+                     tcfg.refresh_every, seed, cfg.maps.ksize, sr.map_positive)
 
 
 def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
@@ -150,15 +134,14 @@ def train_sr_run(
         logger.info("%s/%s starts from %s (%s)", arch, mode, init_run or init_path, what)
 
     def batches(seed_: int) -> SRBatches:
-        return SRBatches(sets, _loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev,
-                         tcfg.image_buffer, tcfg.refresh_every, seed_, cfg.maps.ksize, sr.map_positive)
+        return sr_batches(sets, images, mode, arch, cfg, dev, seed_)
 
     data = batches(seed + rank)
     trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed + rank)
     key = compatibility_key(arch, mode, cfg, data_fp, init_sha) + (f"-ddp{world}" if world > 1 else "")
     rid = run_id(arch, mode, key)
-    folder = storage.join(root, "runs", rid)
-    state = latest_checkpoint(storage.join(folder, "checkpoints"), key) if resume else None
+    folder = storage.join(root, catalog.run_dir(rid))
+    state = latest_checkpoint(storage.join(root, catalog.run_checkpoints(rid)), key) if resume else None
     if state is not None:
         if world > 1:
             state = {**state, "data": state["data"][rank], "trainer": {**state["trainer"], "pool": state["pools"][rank]}}
@@ -173,8 +156,8 @@ def train_sr_run(
                                     clamp=sr.clamp_negative)
 
         step_kwargs["extra_loss"] = extra
-    on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations) if rank == 0 else (None, None)
-    write = checkpoint_writer(storage.join(folder, "checkpoints"), key, tcfg.keep_checkpoints)
+    on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations, folder, trainer.iteration) if rank == 0 else (None, None)
+    write = checkpoint_writer(storage.join(root, catalog.run_checkpoints(rid)), key, tcfg.keep_checkpoints)
 
     def on_checkpoint(it: int, full: dict) -> None:
         if world > 1:  # every rank's batches and pool, so a resumed run continues each stream
@@ -191,11 +174,11 @@ def train_sr_run(
     payload = {"arch": arch, "options": getattr(sr, arch).model_dump(), "mode": mode, "scale": sr.scale,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "run_id": rid,
                "iterations": trainer.iteration}
-    uri = posixpath.join("runs", rid, "model.pt")
+    uri = catalog.run_model(rid)
     written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))
     grid = _samples(trainer, batches(seed + world))
     ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    storage.atomic_write(storage.join(folder, "samples.png"), png.tobytes())
+    storage.atomic_write(storage.join(root, catalog.run_samples(rid)), png.tobytes())
     publish_markdown(f"sr-{rid}-samples",
                      f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})")
     return {

@@ -14,6 +14,9 @@ from prefect.exceptions import MissingContextError
 
 from hggt_core import storage
 from hggt_core.checkpoints import torch_load
+from hggt_core.training.history import LOSSES_FILE
+from hggt_core.training.history import from_csv as history_from_csv
+from hggt_core.training.history import to_csv as history_to_csv
 from tasks import faults
 
 
@@ -89,16 +92,25 @@ def publish_markdown(key: str, markdown: str) -> None:
         create_markdown_artifact(key=key, markdown=markdown)
 
 
-def loss_logger(artifact_key: str, title: str, total: int) -> tuple[Callable[[int, dict], None], list[dict]]:
-    """Logs each report and keeps the loss curve as a table artifact in the dashboard."""
+def loss_logger(
+    artifact_key: str, title: str, total: int, folder: str | None = None, start: int = 0,
+) -> tuple[Callable[[int, dict], None], list[dict]]:
+    """Logs each report and keeps the loss curve as a table artifact in the dashboard and, with
+    ``folder``, as ``folder/losses.csv`` for the report. A run resumed at iteration ``start``
+    keeps the rows its earlier process wrote up to that checkpoint."""
     logger = run_logger()
     history: list[dict] = []
+    url = storage.join(folder, LOSSES_FILE) if folder else None
+    if url and start > 0 and storage.exists(url):
+        history += [r for r in history_from_csv(storage.read_bytes(url)) if r["iteration"] <= start]
 
     def log(iteration: int, logs: dict) -> None:
         faults.checkpoint(artifact_key.split("-losses")[0])
         history.append({"iteration": iteration, **{k: round(v, 6) for k, v in logs.items()}})
         logger.info("%s iteration %d/%d: %s", title, iteration, total, history[-1])
         publish_table(artifact_key, history[-200:], f"Loss curve of {title}")
+        if url:  # rewritten whole at every report (a few kB), so a crash leaves the curve up to it
+            storage.atomic_write(url, history_to_csv(history))
 
     return log, history
 

@@ -40,3 +40,11 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
     if torch.jit.is_tracing() or min(int(h), int(w)) > m:
         return F.pad(x, (0, pw, 0, ph), mode="reflect")
     return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+def pixel_shuffle_x4(channels: int) -> nn.Sequential:
+    """Two steps of (3x3 convolution to 4C channels, pixel shuffle x2): the x4 upsampler of the
+    authors' RRDBPSNet and of SwinIR, whose weight files name these layers upsample.0 and upsample.2."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 4 * channels, 3, 1, 1), nn.PixelShuffle(2), nn.Conv2d(channels, 4 * channels, 3, 1, 1), nn.PixelShuffle(2)
+    )

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hggt_core.archs.common import pixel_shuffle_x4
+
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2, inplace=True)
@@ -65,10 +67,7 @@ class RRDBNet(nn.Module):
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(blocks)])
         self.conv_body = nn.Conv2d(channels, channels, 3, 1, 1)
         if upsampler == "pixelshuffle":
-            c4 = 4 * channels
-            self.upsample = nn.Sequential(
-                nn.Conv2d(channels, c4, 3, 1, 1), nn.PixelShuffle(2), nn.Conv2d(channels, c4, 3, 1, 1), nn.PixelShuffle(2)
-            )
+            self.upsample = pixel_shuffle_x4(channels)
         else:
             self.conv_up1 = nn.Conv2d(channels, channels, 3, 1, 1)
             self.conv_up2 = nn.Conv2d(channels, channels, 3, 1, 1)

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.archs.common import RGB_MEAN, pad_to_multiple
+from hggt_core.archs.common import RGB_MEAN, pad_to_multiple, pixel_shuffle_x4
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -187,10 +187,7 @@ class SwinIR(nn.Module):
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
         if upsampler == "pixelshuffle":
-            f4 = 4 * num_feat
-            self.upsample = nn.Sequential(
-                nn.Conv2d(num_feat, f4, 3, 1, 1), nn.PixelShuffle(2), nn.Conv2d(num_feat, f4, 3, 1, 1), nn.PixelShuffle(2)
-            )
+            self.upsample = pixel_shuffle_x4(num_feat)
         else:
             self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
             self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)

@@ -94,3 +94,21 @@ def test_the_paper_preset_follows_the_authors_code():
     assert text.train_sr.clamp_negative is True
     with pytest.raises(ValueError, match="arch_train"):
         config_from_options("paper", ["train_sr.arch_train.vdsr={}"])
+
+
+def test_the_shipped_demo_enhancers_fit_the_demo_preset():
+    """The demo adopts hggt_core/demo_enhancers/ instead of training: each file must be the demo's
+    enhancer of that version, with its training record beside it."""
+    import json
+
+    from hggt_core.checkpoints import torch_load
+    from hggt_core.enhancement import DEMO_ENHANCERS, pretrained_folder, pretrained_problem
+
+    cfg = load_config("demo")
+    assert pretrained_folder(cfg.enhancers.pretrained) == str(DEMO_ENHANCERS) and load_config("paper").enhancers.pretrained is None
+    record = json.loads((DEMO_ENHANCERS / "record.json").read_text())
+    for spec in cfg.enhancers.versions:
+        path = DEMO_ENHANCERS / f"{spec.version}.pt"
+        payload = torch_load(path.read_bytes(), str(path))
+        assert pretrained_problem(payload, spec, getattr(cfg.enhancers, spec.arch).model_dump()) is None
+        assert payload["iterations"] == record[spec.version]["iterations"] > cfg.enhancers.train.iterations

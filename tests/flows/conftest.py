@@ -75,7 +75,7 @@ def mixed_photos(tmp_path) -> Path:
 
 # Overrides that make enhancer training and enhancement take seconds in tests.
 TINY = [
-    "enhancers.train.iterations=3", "enhancers.train.gt_size=32", "enhancers.train.batch_size=1",
+    "enhancers.pretrained=null", "enhancers.train.iterations=3", "enhancers.train.gt_size=32", "enhancers.train.batch_size=1",
     "enhancers.train.pool_size=2", "enhancers.train.checkpoint_every=2", "enhancers.train.discriminator_channels=8",
     "enhancers.train.deterministic=true", "enhancers.rcan.channels=8", "enhancers.rcan.blocks=1",
     "enhancers.elan.channels=12", "enhancers.elan.blocks=2", "enhance.tile=96", "enhance.overlap=8",

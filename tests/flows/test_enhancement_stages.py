@@ -113,3 +113,30 @@ def test_missing_vgg_weights_stop_training_with_a_clear_message(dataset, tmp_pat
     text = " ".join((result.stdout + result.stderr).split())
     assert "vgg19-dcbb9e9d.pth" in text and "perceptual_weight=0" in text
     assert not (out / "enhancers" / "01" / "model.pt").exists()
+
+
+def test_ready_enhancer_files_are_checked_and_used_instead_of_training(dataset, tmp_path):
+    import shutil
+
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    trained = {r["version"]: r for r in manifests.read(dataset, "enhancers").to_pylist()}
+    for v, r in trained.items():
+        shutil.copy(storage.resolve(dataset, r["checkpoint_uri"]), ready / f"{v}.pt")
+    (ready / "record.json").write_text('{"02": {"final_l1": 0.25, "perceptual": false, "seconds": 9.0}}')
+    out = tmp_path / "ds"
+    shutil.copytree(f"{dataset}/manifests", out / "manifests")
+    overrides = [*TINY, f"enhancers.pretrained={ready}"]
+    summary = train_enhancers_flow(out=str(out), preset="demo", overrides=overrides)
+    assert summary["computed"] == 4 and summary["iterations"] == {v: 3 for v in trained}
+    rows = {r["version"]: r for r in manifests.read(str(out), "enhancers").to_pylist()}
+    for v, r in rows.items():
+        assert r["sha256"] == trained[v]["sha256"] and r["source"].endswith(f"{v}.pt") and r["iterations"] == 3
+        assert (out / r["checkpoint_uri"]).read_bytes() == (ready / f"{v}.pt").read_bytes()
+    assert rows["02"]["final_l1"] == 0.25 and rows["02"]["seconds"] == 9.0 and rows["01"]["final_l1"] is None
+    assert train_enhancers_flow(out=str(out), preset="demo", overrides=overrides)["shards_cached"] == 4
+    with pytest.raises(ValueError, match=r"03\.pt cannot be enhancer 03: its elan network differs .* channels"):
+        train_enhancers_flow(out=str(out), preset="demo", overrides=[*overrides, "enhancers.elan.channels=24"], versions=["03"])
+    (ready / "01.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="enhancers.pretrained=null"):
+        train_enhancers_flow(out=str(out), preset="demo", overrides=overrides, versions=["01"])

@@ -12,14 +12,10 @@ from flows._runtime import resolve_config
 from flows.train_sr import train_sr_flow
 from hggt_core.archs import build_generator
 from hggt_core.checkpoints import CheckpointError
+from tests.flows.test_train_sr_stage import SR_TINY
 
 # lr 0: the generator keeps its initial weights (and so does its EMA), so model.pt shows where it started.
-TINY = [
-    "train_sr.rrdb.blocks=1", "train_sr.rrdb.channels=8", "train_sr.rrdb.growth=4",
-    "train_sr.train.iterations=1", "train_sr.train.batch_size=2", "train_sr.train.gt_size=32",
-    "train_sr.train.pool_size=2", "train_sr.train.checkpoint_every=1", "train_sr.train.discriminator_channels=8",
-    "train_sr.train.lr=0",
-]
+TINY = [*SR_TINY, "train_sr.train.iterations=1", "train_sr.train.checkpoint_every=1", "train_sr.train.lr=0"]
 
 
 def test_a_gan_run_starts_from_a_basicsr_file(labelled, tmp_path):
