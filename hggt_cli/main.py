@@ -305,13 +305,14 @@ def summary(out: Out):
     if not table:
         console.print("no run has been evaluated on the held-out test side yet (`hggt evaluate --run latest`)")
         return
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    runs_grid = Table(title="Runs on the held-out test side")
-    keys = ("model", "training GT", "run", "images", "PSNR", "SSIM", "LPIPS", "DISTS", "artifact rate")
-    for col in keys:
-        runs_grid.add_column(col, justify="right")
+    fmt = lambda v, d=3: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
+    images = sorted({r["images"] for r in table})
+    runs_grid = Table(title=f"Runs on the held-out test side ({'/'.join(map(str, images))} images)")
+    for col in ("training GT", "run", "PSNR", "SSIM", "LPIPS", "DISTS", "artifact rate"):
+        runs_grid.add_column(col, justify="right", no_wrap=col == "run")
     for r in table:
-        runs_grid.add_row(*(fmt(r[k]) for k in keys))
+        runs_grid.add_row(r["training GT"].removesuffix(" GT"), r["run"], fmt(r["PSNR"], 2), fmt(r["SSIM"]), fmt(r["LPIPS"]),
+                          fmt(r["DISTS"]), fmt(r["artifact rate"]))
     console.print(runs_grid)
     if any(r["iterations"] < 10_000 for r in runs.values()):
         console.print("[yellow]These are tiny runs of a few hundred iterations at most: they show the mechanics (held-out "
