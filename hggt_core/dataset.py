@@ -67,7 +67,8 @@ class HGGTDataset:
         df = manifests.read(self.root, name).to_pandas(types_mapper=nullable.get)
         for column in df.columns:
             if catalog.is_uri_column(column):
-                df[column] = [None if pd.isna(u) else self.url(u) for u in df[column]]
+                # object dtype: pandas 3 would infer its string dtype and turn None into NaN
+                df[column] = pd.Series([None if pd.isna(u) else self.url(u) for u in df[column]], index=df.index, dtype=object)
         return df
 
     def sets(self) -> pd.DataFrame:
