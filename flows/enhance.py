@@ -9,6 +9,7 @@ from prefect import flow
 
 from flows._runtime import default_task_runner, publish_examples, publish_summary, resolve_config, sharded_stage
 from hggt_core import manifests, storage
+from tasks.annotation_export import refresh_published
 from tasks.enhance import enhance_shard, finalize_enhance, plan_enhance, select_task
 
 
@@ -36,4 +37,5 @@ def select_flow(out: str, preset: str = "paper", overrides: list[str] | None = N
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
     summary = select_task(root, cfg, started_at)
+    summary["relinked"] = refresh_published(root)
     return publish_summary("select", root, summary, started)

@@ -47,7 +47,7 @@ def train_enhancers_flow(
     devices = _devices(cfg.enhancers.train.device, len(specs))
     futures = []
     for spec, device in zip(specs, devices):
-        key = fingerprint([compatibility_key(spec, cfg, hr_fp), cfg.enhancers.train.iterations, root])
+        key = fingerprint([compatibility_key(spec, cfg, hr_fp), cfg.enhancers.train.iterations])
         params = dict(spec=spec, hr_uris=uris, hr_fingerprint=hr_fp, root=root, cfg=cfg, cache_key=key, device=device, resume=resume)
         futures.append((train_enhancer.submit(**params), params))
     rows, cached = [], 0
@@ -57,9 +57,12 @@ def train_enhancers_flow(
             model = storage.resolve(root, row["checkpoint_uri"])
             if storage.exists(model) and storage.sha256_bytes(storage.read_bytes(model)) == row["sha256"]:
                 cached += 1
+                rows.append(row)
+                continue
             else:
                 get_run_logger().warning("enhancer %s: cached model file missing or altered; retraining", row["version"])
                 row = train_enhancer.with_options(refresh_cache=True).submit(**params).result()
+        cached += bool(row.get("reused"))  # a Prefect cache miss that found the finished model's record
         rows.append(row)
     summary = finalize_training(root, rows)
     counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": cached, "computed": len(rows) - cached}

@@ -13,6 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# Before Prefect is imported: no usage reports from the CLI's own (ephemeral) server or client,
+# which offline log "Failed to send telemetry" on every command. An operator's setting wins.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
 app = typer.Typer(
     help=(
         "Build human-guided ground-truth datasets for real-world super-resolution (CVPR 2023 HGGT). "
@@ -40,6 +45,7 @@ def _run(flow, workers: int | None, _runner: str | None = None, _dask: str | Non
     """Run a flow (with the chosen task runner); any failure becomes a message and exit code 1."""
     from flows._runtime import with_runner
 
+    _preflight(params)
     try:
         return with_runner(flow, _runner, _dask, workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
@@ -50,6 +56,23 @@ def _run(flow, workers: int | None, _runner: str | None = None, _dask: str | Non
             console.print("[dim](run with HGGT_DEBUG=1 for the traceback)[/]")
             if os.environ.get("HGGT_DEBUG"):
                 raise
+        raise typer.Exit(1) from None
+
+
+def _preflight(params: dict) -> None:
+    """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo."""
+    from flows._runtime import resolve_config
+    from hggt_core import storage
+
+    try:
+        if "preset" in params:
+            resolve_config(params["preset"], params.get("overrides"), params.get("config_file"))
+        source = params.get("input")
+        if source and not any(c in source for c in "*?[") and not storage.exists(source):
+            raise ValueError(f"input {source} does not exist")
+    except (ValueError, FileNotFoundError) as exc:  # pydantic's ValidationError is a ValueError too
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "errors.pydantic.dev" not in line]
+        console.print(f"[bold red]error:[/] {': '.join(lines[:3])}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

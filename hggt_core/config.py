@@ -6,11 +6,12 @@ recorded with every run, so a manifest can always be traced back to the settings
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2_REFERENCE, DegradationSettings
 from hggt_core.enhancement import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize
@@ -336,7 +337,29 @@ def load_config(preset: str = "paper", overrides: dict[str, Any] | None = None) 
     # name (train_sr.train defaults differ from a bare TrainConfig's).
     data = _merge(_merge(HGGTConfig().model_dump(mode="json"), _PRESETS[preset]), overrides or {})
     data["preset"] = preset
-    return HGGTConfig.model_validate(data)
+    try:
+        return HGGTConfig.model_validate(data)
+    except ValidationError as exc:
+        unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if unknown:
+            raise ValueError(unknown_key_message(unknown[0])) from None
+        raise
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    keys = []
+    for key, value in node.items():
+        keys.append(prefix + str(key))
+        keys += _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def unknown_key_message(key: str) -> str:
+    """One line naming the unknown config key and the closest real one (patches.stpe -> patches.step)."""
+    close = difflib.get_close_matches(key, _dotted_keys(HGGTConfig().model_dump(mode="json")), n=1, cutoff=0.6)
+    return f"unknown config key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def parse_override(text: str) -> dict[str, Any]:

@@ -129,6 +129,10 @@ def _labels(d: ReportInputs) -> str:
             parts.append(f"<h3>Agreement of the {text(source)} votes</h3>" + table([
                 {"Fleiss' kappa": report.get("fleiss_kappa"), "Dawid-Skene agrees with the paper's rule": ds, "items": report.get("items")}]))
             parts.append(table(report.get("annotators", [])))
+            quality = report.get("quality")
+            if quality:  # repeated sets and too-fast answers of a human campaign (annotation/agreement.json)
+                parts.append("<h4>Quality control: self-consistency on repeated sets, answers faster than the minimum time</h4>"
+                             + table([{k: v for k, v in quality.items() if not isinstance(v, (dict, list))}]))
     return "".join(parts)
 
 

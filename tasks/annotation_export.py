@@ -9,7 +9,7 @@ import posixpath
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from hggt_core import manifests, storage
 from hggt_core.annotation.assignment import assign, display_order, plan_repeats
@@ -25,24 +25,46 @@ def _set_images(root: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[str, str]]) -> None:
+def _is_current(src: str, dst: str) -> bool:
+    """Whether the published copy is still the artifact: the same file (a hard link) or the same bytes.
+    A recomputed artifact is a new file (written atomically), so a link to the old one is stale."""
+    if "://" not in src and "://" not in dst:
+        try:
+            if os.path.samefile(src, dst):
+                return True
+            if os.path.getsize(src) != os.path.getsize(dst):
+                return False
+        except FileNotFoundError:
+            return False
+    elif not storage.exists(dst):
+        return False
+    return storage.sha256_bytes(storage.read_bytes(src)) == storage.sha256_bytes(storage.read_bytes(dst))
+
+
+def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[str, str]]) -> int:
     """The sets in the published layout, annotation/images/<batch>/{original,01..04}/, for other tools:
-    hard links where the filesystem allows, copies elsewhere."""
+    hard links where the filesystem allows, copies elsewhere. Every run re-links (or re-copies) each
+    copy that is no longer its artifact; returns how many it replaced."""
     batches = {a["set_id"]: a["batch"] for a in assignments}
+    replaced = 0
     for set_id, files in images.items():
         for file, src in files.items():
             name = f"{set_id}.png" if file == "original" else f"{set_id}_{file}.png"
             dst = storage.join(root, "annotation", "images", f"{batches[set_id]:04d}", file, name)
-            if storage.exists(dst):
+            if _is_current(src, dst):
                 continue
+            replaced += storage.exists(dst)
             if "://" not in src and "://" not in dst:
                 os.makedirs(posixpath.dirname(dst), exist_ok=True)
+                tmp = f"{dst}.{os.getpid()}.link"
                 try:
-                    os.link(src, dst)
+                    os.link(src, tmp)
+                    os.replace(tmp, dst)  # atomic: a reader never sees the copy missing
                     continue
                 except OSError:
                     pass
             storage.atomic_write(dst, storage.read_bytes(src))
+    return replaced
 
 
 def _private(path: Path, text: str) -> Path:
@@ -142,9 +164,21 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
         (store.path.parent / "app.json").write_text(json.dumps(app_json, indent=2))
     if added_sets or created:
         _record_assignments(root, store)
-        _publish_layout(root, store.assignments(), {s: images[s] for s in added_sets})
+    known = {s["set_id"] for s in store.sets()}
+    relinked = _publish_layout(root, store.assignments(), {s: f for s, f in images.items() if s in known})
+    if relinked:
+        get_run_logger().warning("annotation/images: %d copies no longer matched their artifact and were replaced", relinked)
     loads = Counter(a["annotator"] for a in store.assignments())
-    return {"created": created, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
+    return {"created": created, "relinked": relinked, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
             "annotators": store.annotators(), "added_annotators": sorted(add_annotators or []) if not created else [],
             "loads": dict(sorted(loads.items())), "repeats": len(store.repeats()),
             "batches": max((a["batch"] for a in store.assignments()), default=-1) + 1}
+
+
+def refresh_published(root: str) -> int:
+    """Re-link the published copies of a running campaign's sets after a stage rewrote their images."""
+    store = store_for(root)
+    if not store.exists():
+        return 0
+    images, known = _set_images(root), {s["set_id"] for s in store.sets()}
+    return _publish_layout(root, store.assignments(), {s: f for s, f in images.items() if s in known})

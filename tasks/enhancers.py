@@ -63,6 +63,13 @@ def train_enhancer(
     logger = get_run_logger()
     started = time.perf_counter()
     tcfg = cfg.enhancers.train
+    folder = enhancer_dir(root, spec.version)
+    checkpoints = storage.join(folder, "checkpoints")
+    key = compatibility_key(spec, cfg, hr_fingerprint)
+    finished = finished_record(folder, key, tcfg.iterations) if resume else None
+    if finished is not None:
+        logger.info("enhancer %s was trained to iteration %d already (record.json beside model.pt)", spec.version, tcfg.iterations)
+        return {**finished, "reused": True}
     dev = resolve_device(device)
     seed = _seed(cfg, spec.version)
     seed_everything(seed, tcfg.deterministic)
@@ -81,23 +88,22 @@ def train_enhancer(
     generator = build_enhancer(spec.arch, cfg.enhancers.rcan, cfg.enhancers.elan)
     trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed)
 
-    folder = enhancer_dir(root, spec.version)
-    checkpoints = storage.join(folder, "checkpoints")
-    key = compatibility_key(spec, cfg, hr_fingerprint)
     state = latest_checkpoint(checkpoints, key) if resume else None
     if state is not None:
         restore(trainer, data, state)
         logger.info("enhancer %s resumes from iteration %d", spec.version, trainer.iteration)
 
-    on_log, _ = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations,
+    on_log, history = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations,
                             folder, trainer.iteration)
     on_checkpoint = checkpoint_writer(checkpoints, key, tcfg.keep_checkpoints)
     logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
+    # A run resumed at its last checkpoint trains nothing: its final losses are the curve's last row.
+    logs = logs or {k: v for k, v in (history[-1] if history else {}).items() if k != "iteration"}
     publish_speed(f"enhancer-{spec.version}-speed", f"enhancer {spec.version}", trainer.speed)
     payload = enhancer_payload(spec, options, trainer.inference_model(), cfg.section_hash("enhancers"), trainer.iteration)
     uri = posixpath.join("enhancers", spec.version, "model.pt")
     written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))
-    return {
+    row = {
         "version": spec.version, "arch": spec.arch, "setting": spec.setting, "iterations": trainer.iteration,
         "checkpoint_uri": uri, "sha256": written.sha256, "config_hash": cfg.section_hash("enhancers"),
         "parameters": parameter_count(generator), "perceptual": perceptual is not None,
@@ -105,6 +111,35 @@ def train_enhancer(
         "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"),
         "seconds": time.perf_counter() - started, "device": str(dev), "source": "trained",
     }
+    prior = _read_record(folder)
+    if state is not None and prior and prior.get("key") == key:  # an extended run adds the time of the run it continues
+        row["seconds"] += prior["row"].get("seconds") or 0.0
+    storage.atomic_write(storage.join(folder, RECORD), json.dumps({"key": key, "row": row}, sort_keys=True).encode())
+    return row
+
+
+RECORD = "record.json"
+
+
+def _read_record(folder: str) -> dict | None:
+    try:
+        return json.loads(storage.read_bytes(storage.join(folder, RECORD)))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def finished_record(folder: str, key: str, iterations: int) -> dict | None:
+    """The enhancers.parquet row recorded when this enhancer finished training, if its model file is
+    still the one recorded: the facts (losses, seconds, device) travel with the model, so a run
+    outside the Prefect cache that produced it (another PREFECT_HOME, machine or location) keeps them."""
+    record = _read_record(folder)
+    if not record or record.get("key") != key or record["row"].get("iterations") != iterations:
+        return None
+    row = record["row"]
+    model = storage.join(folder, "model.pt")
+    if not storage.exists(model) or storage.sha256_bytes(storage.read_bytes(model)) != row["sha256"]:
+        return None
+    return row
 
 
 @task(name="adopt-enhancer", persist_result=False)

@@ -80,7 +80,21 @@ def _record_url(work: ShardWork, item_id: str) -> str:
 
 
 def _item_key(work: ShardWork, item: dict) -> str:
-    return fingerprint([item, work.config_hash, work.code_version])
+    return fingerprint([portable(item, work.root), work.config_hash, work.code_version])
+
+
+def portable(obj, root: str):
+    """``obj`` with the dataset's own location written as "<root>", so that the key of an item whose
+    inputs lie in the dataset (degrade, synthesize-lr) survives moving the dataset (cp -a, a copy
+    to object storage); items that name no file of the dataset keep their key unchanged."""
+    prefix = root.rstrip("/") + "/"
+    if isinstance(obj, str):
+        return "<root>/" + obj[len(prefix):] if obj.startswith(prefix) else obj
+    if isinstance(obj, dict):
+        return {k: portable(v, root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable(v, root) for v in obj]
+    return obj
 
 
 def _logger():
@@ -264,6 +278,9 @@ def prune_parts(root: str, stage: str, results: list[PartResult]) -> int:
     return removed
 
 
+PUBLISHED = ("patches", "enhance")
+
+
 def finish_stage(
     root: str,
     stage: str,
@@ -297,6 +314,10 @@ def finish_stage(
     }
     if extra is not None:
         counts.update(extra(table))
+    if stage in PUBLISHED:  # their crops are also linked into annotation/images/, which must follow a recomputation
+        from tasks.annotation_export import refresh_published
+
+        counts["relinked"] = refresh_published(root)
     counts["run_id"] = record_stage_run(root, stage, cfg, code, started_at, counts)
     counts["reasons"] = [(r["item_id"], r["reason"]) for r in stage_rejects]
     return counts
