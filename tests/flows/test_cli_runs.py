@@ -39,4 +39,4 @@ def test_a_failing_stage_exits_nonzero_with_a_message(tmp_path, run_cli):
     assert result.returncode == 1
     assert "run `hggt ingest` first" in result.stdout
     missing = run_cli("ingest", "--input", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "x"), check=False)
-    assert missing.returncode == 1 and "neither a file, a folder nor a glob" in missing.stdout
+    assert missing.returncode == 1 and "no-such-folder does not exist" in missing.stdout  # said before Prefect starts
