@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import contextvars
 import dataclasses
 import datetime as dt
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,23 +14,20 @@ import cv2
 import numpy as np
 import yaml
 from prefect import Task, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hggt_core import storage
 from hggt_core.config import HGGTConfig, config_from_options
+from tasks.progress import DashboardProgress, artifact_key
 from tasks.shards import PartResult, ShardWork, part_problems
 
-console = Console(stderr=True)
 # Parallelism comes from the task runner's threads; OpenCV's own pool on top would oversubscribe.
 cv2.setNumThreads(1)
 
 
 RUNNERS = ("threads", "processes", "dask")
-PROGRESS_INTERVAL_S = 1.0
 
 
 def make_task_runner(kind: str | None = None, dask_address: str | None = None, workers: int | None = None) -> TaskRunner:
@@ -82,37 +76,32 @@ class ShardFailure(RuntimeError):
 
 
 def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: DashboardProgress | None = None,
-               **kwargs: Any) -> tuple[list[PartResult], int]:
+               units: Callable[[dict], int] | None = None, **kwargs: Any) -> tuple[list[PartResult], int]:
     """Submit one task run per shard, show progress, and re-run shards whose cached outputs are no
-    longer intact. Returns the results in shard order and how many came from the cache. A caller
-    that passes its own ``dashboard`` waits for its last update itself."""
+    longer intact. Returns the results in shard order and how many came from the cache. Progress
+    counts ``units`` of each item (default 1: the unit of the stage's summary). A caller that
+    passes its own ``dashboard`` waits for its last update itself."""
     logger = get_run_logger()
-    total_items = sum(len(w.items) for w in works)
+    sizes = [sum(units(item) for item in w.items) if units else len(w.items) for w in works]
     futures = {task.submit(work=w, **kwargs): i for i, w in enumerate(works)}
     own_dashboard = dashboard is None
-    dashboard = dashboard or DashboardProgress(stage, total_items)
+    dashboard = dashboard or DashboardProgress(stage, sum(sizes), works[0].root if works else None)
     results: list[PartResult | None] = [None] * len(works)
     cached_flags = [False] * len(works)
     failures: list[str] = []
-    done_items, last_update = 0, time.monotonic()
+    done = 0
     try:
-        with _ProgressBar(stage, total_items) as (bar, bar_task):
-            for future in as_completed(list(futures)):
-                i = futures[future]
-                outcome = future.result(raise_on_failure=False)
-                if isinstance(outcome, BaseException):
-                    failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
-                else:
-                    cached_flags[i] = future.state.name == "Cached"
-                    # A cached result describes the run that computed it; this run computed nothing.
-                    results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
-                done_items += len(works[i].items)
-                if bar is not None:
-                    bar.update(bar_task, completed=done_items)
-                # One API call per shard is wasted on fast shards; the dashboard needs a value a second.
-                if done_items == total_items or time.monotonic() - last_update >= PROGRESS_INTERVAL_S:
-                    dashboard.update(100.0 * done_items / max(total_items, 1))
-                    last_update = time.monotonic()
+        for future in as_completed(list(futures)):
+            i = futures[future]
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, BaseException):
+                failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
+            else:
+                cached_flags[i] = future.state.name == "Cached"
+                # A cached result describes the run that computed it; this run computed nothing.
+                results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
+            done += sizes[i]
+            dashboard.update(done)
     finally:
         if own_dashboard:
             dashboard.wait()
@@ -134,77 +123,16 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     return [r for r in results if r is not None], sum(cached_flags)
 
 
-class DashboardProgress:
-    """The stage's progress artifact. Each update is an API round trip that the stage need not
-    wait for (on a 100-photo ingest the three of them were 2% of the wall time), so they are sent
-    from a background thread, in order; ``wait`` returns once all have been sent."""
-
-    def __init__(self, stage: str, total_items: int):
-        self._context = contextvars.copy_context()
-        self._pending: list[float] = []
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._context.run, args=(self._send, stage, total_items),
-                                        name=f"{stage}-progress", daemon=True)
-        self._thread.start()
-
-    def update(self, percent: float) -> None:
-        with self._cond:
-            self._pending.append(percent)
-            self._cond.notify()
-
-    def wait(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _send(self, stage: str, total_items: int) -> None:
-        try:
-            self._post(stage, total_items)
-        except Exception as exc:  # the dashboard going wrong must not fail the stage's work
-            get_run_logger().warning("%s: could not update the progress artifact: %r", stage, exc)
-
-    def _post(self, stage: str, total_items: int) -> None:
-        artifact_id = create_progress_artifact(
-            progress=0.0, key=f"{stage}-progress", description=f"{stage}: items done out of {total_items}"
-        )
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._closed)
-                if not self._pending:
-                    return
-                # Only the newest value matters when updates queue up behind a slow server.
-                percent, self._pending = self._pending[-1], []
-            update_progress_artifact(artifact_id, progress=percent)
-
-
-class _ProgressBar:
-    def __init__(self, stage: str, total: int):
-        self.enabled = sys.stderr.isatty() and not os.environ.get("HGGT_NO_PROGRESS")
-        self.stage, self.total = stage, total
-
-    def __enter__(self):
-        if not self.enabled:
-            return None, None
-        self.progress = Progress(
-            TextColumn(f"[bold]{self.stage}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
-        )
-        self.progress.__enter__()
-        return self.progress, self.progress.add_task(self.stage, total=self.total)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.progress.__exit__(*exc)
-
-
-def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], list[ShardWork]], shard_task: Task, finalize: Task) -> dict:
-    """Plan shards, run them (cached, with progress), merge their parts, publish the summary."""
+def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], list[ShardWork]], shard_task: Task, finalize: Task,
+                  units: Callable[[dict], int] | None = None, unit: str = "items") -> dict:
+    """Plan shards, run them (cached, with progress in ``units`` of each item), merge their parts,
+    publish the summary."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     works = plan()
-    dashboard = DashboardProgress(stage, sum(len(w.items) for w in works))
+    total = sum(sum(units(item) for item in w.items) if units else len(w.items) for w in works)
+    dashboard = DashboardProgress(stage, total, root, unit=unit)
     try:
-        results, cached = run_shards(shard_task, works, stage, dashboard=dashboard, cfg=cfg)
+        results, cached = run_shards(shard_task, works, stage, dashboard=dashboard, units=units, cfg=cfg)
         summary = finalize(root, results, cfg, started_at, cached)
     finally:
         dashboard.wait()
@@ -224,7 +152,8 @@ def publish_examples(stage: str, root: str, uris: list[tuple[str, str]], note: s
             img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
         ok, png = cv2.imencode(".png", img)
         pictures.append(f"![{title}](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()}) `{title}`")
-    create_markdown_artifact(key=f"{stage}-examples", markdown=f"# {stage}: examples\n\n{note}\n\n" + "\n\n".join(pictures))
+    create_markdown_artifact(key=artifact_key(f"{stage}-examples", root), markdown=f"# {stage}: examples\n\n{note}\n\n" + "\n\n".join(pictures),
+                             description=f"hggt {stage}: example images of {root}")
 
 
 def publish_summary(stage: str, root: str, summary: dict, started: float) -> dict:
@@ -234,8 +163,8 @@ def publish_summary(stage: str, root: str, summary: dict, started: float) -> dic
     summary["items_per_second"] = round(summary.get("items", 0) / seconds, 2) if seconds > 0 else None
     table = {k: v for k, v in summary.items() if k != "reasons"}
     create_table_artifact(
-        key=f"{stage}-summary", table=[{"metric": k, "value": str(v)} for k, v in table.items()],
-        description=f"hggt {stage}: summary of run {summary.get('run_id')}",
+        key=artifact_key(f"{stage}-summary", root), table=[{"metric": k, "value": str(v)} for k, v in table.items()],
+        description=f"hggt {stage}: summary of run {summary.get('run_id')} of {root}",
     )
     logger = get_run_logger()
     logger.info("%s summary: %s", stage, table)

@@ -14,6 +14,7 @@ from prefect.input import RunInput
 from flows._runtime import publish_summary, resolve_config
 from hggt_core import storage
 from tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
+from tasks.progress import artifact_key
 
 
 class AnnotationDone(RunInput):
@@ -50,22 +51,23 @@ def annotate_ingest_flow(
     ingested = ingest_task(input, root, cfg, started_at)
     publish_summary("annotate-ingest", root, ingested, started)
     labels = aggregate_task(root, cfg, dt.datetime.now(dt.timezone.utc))
-    _publish_agreement(labels["report"])
+    _publish_agreement(labels["report"], root)
     summary = publish_summary("annotate-aggregate", root, {k: v for k, v in labels.items() if k != "report"}, started)
     return {**summary, "votes": ingested["items"], "ingest_rejected": ingested["rejected"],
             "reasons": ingested["reasons"] + labels["reasons"], "report": labels["report"]}
 
 
-def _publish_agreement(report: dict) -> None:
+def _publish_agreement(report: dict, root: str) -> None:
     for source, r in report.items():
         create_table_artifact(
-            key=f"annotation-agreement-{source}",
+            key=artifact_key(f"annotation-agreement-{source}", root),
             table=[{"metric": "Fleiss' kappa", "value": r["fleiss_kappa"]},
                    {"metric": "Dawid-Skene agrees with the paper's rule", "value": r["dawid_skene"]["agreement_with_paper_rule"]},
                    *({"metric": f"{k} share", "value": v} for k, v in r["label_proportions"].items())],
             description=f"Agreement of the {source} votes",
         )
-        create_table_artifact(key=f"annotation-annotators-{source}", table=r["annotators"], description=f"{source} annotators")
+        create_table_artifact(key=artifact_key(f"annotation-annotators-{source}", root), table=r["annotators"],
+                              description=f"{source} annotators of {root}")
 
 
 @flow(name="annotate", log_prints=True)
@@ -88,7 +90,7 @@ def annotate_flow(out: str, preset: str = "paper", overrides: list[str] | None =
         waiting = sum(len(have.get(s, ())) < n for s, n in required.items())
         if waiting:
             create_markdown_artifact(
-                key="annotation-waiting",
+                key=artifact_key("annotation-waiting", root), description=f"annotation of {root}: sets waiting for votes",
                 markdown=(f"# Waiting for annotation\n\n{waiting} of {len(required)} sets still need votes.\n\n"
                           f"Start the app with `hggt annotate serve --out {root}` and send each annotator their link "
                           f"(tokens: `{store.path.parent / 'tokens.txt'}`). Resume this run when they are done."),

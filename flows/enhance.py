@@ -19,7 +19,9 @@ def enhance_flow(out: str, preset: str = "paper", overrides: list[str] | None = 
     coordinates: `{version}/{patch_id}_{version}.png` and `enhanced.parquet`."""
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    summary = sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, finalize_enhance)
+    # Progress in the summary's unit: enhanced patches (patches x versions), not images.
+    summary = sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, finalize_enhance,
+                            units=lambda item: len(item["patches"]) * len(item["models"]), unit="enhanced patches")
     rows = manifests.read(root, "enhanced").to_pylist()
     if rows:
         first = rows[0]["patch_id"]

@@ -22,6 +22,7 @@ from hggt_core.figures import sample_grid
 from hggt_core.images import decode_png, encode_png
 from hggt_core.metrics import unavailable
 from tasks.evaluate import evaluate_shard, finalize_evaluate, plan_evaluate, test_set_name
+from tasks.progress import artifact_key
 
 
 def write_table3(root: str, test_set: str, reason: str | None = None) -> list[dict]:
@@ -39,7 +40,7 @@ def write_table3(root: str, test_set: str, reason: str | None = None) -> list[di
         notes = [TRAIN_SETS_NOTE] + ([f"Latest reason: {reason}."] if reason else []) + notes
     storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.md"), to_markdown(table, title, notes).encode())
     storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.csv"), to_csv(table).encode())
-    create_table_artifact(key=f"table3-{test_set}".lower()[:100], table=table, description=title)
+    create_table_artifact(key=artifact_key(f"table3-{test_set}", root), table=table, description=f"{title} ({root})")
     return table
 
 
@@ -116,5 +117,5 @@ def compare_flow(out: str, runs: list[str], images: int = 4, test_set: str | Non
         written.append(uri)
         small = cv2.resize(grid, (grid.shape[1] // 2, grid.shape[0] // 2), interpolation=cv2.INTER_AREA)
         pictures.append(f"![{set_id}](data:image/png;base64,{base64.b64encode(encode_png(np.ascontiguousarray(small))).decode()})")
-    create_markdown_artifact(key="compare", markdown=f"# {' vs '.join(runs)} on {name}\n\n" + "\n\n".join(pictures))
+    create_markdown_artifact(key=artifact_key("compare", root), description=f"hggt compare: {' vs '.join(runs)} on {name} ({root})", markdown=f"# {' vs '.join(runs)} on {name}\n\n" + "\n\n".join(pictures))
     return {"images": len(written), "files": written}

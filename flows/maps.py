@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import default_task_runner, resolve_config, sharded_stage
 from hggt_core import manifests, storage
+from tasks.progress import artifact_key
 from tasks.maps import finalize_maps, maps_shard, plan_maps
 
 
@@ -25,5 +26,6 @@ def maps_flow(out: str, preset: str = "paper", overrides: list[str] | None = Non
             f"![{uri}](data:image/jpeg;base64,{base64.b64encode(storage.read_bytes(storage.resolve(root, uri))).decode()})"
             for uri in figures
         )
-        create_markdown_artifact(key="maps-examples", markdown=f"# Indication maps\n\noriginal, positive, negative, M_neg, M_pos, M_ind\n\n{pictures}")
+        create_markdown_artifact(key=artifact_key("maps-examples", root), description=f"hggt maps: example indication maps of {root}",
+                                 markdown=f"# Indication maps\n\noriginal, positive, negative, M_neg, M_pos, M_ind\n\n{pictures}")
     return summary

@@ -93,13 +93,16 @@ def train_enhancer(
         restore(trainer, data, state)
         logger.info("enhancer %s resumes from iteration %d", spec.version, trainer.iteration)
 
-    on_log, history = loss_logger(f"enhancer-{spec.version}-losses", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations,
-                            folder, trainer.iteration)
+    on_log, history = loss_logger(f"enhancer-{spec.version}", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", tcfg.iterations,
+                                  root, STAGE, f"enhancer {spec.version}", folder, trainer.iteration)
     on_checkpoint = checkpoint_writer(checkpoints, key, tcfg.keep_checkpoints)
-    logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
+    try:
+        logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint)
+    finally:
+        on_log.close()
     # A run resumed at its last checkpoint trains nothing: its final losses are the curve's last row.
     logs = logs or {k: v for k, v in (history[-1] if history else {}).items() if k != "iteration"}
-    publish_speed(f"enhancer-{spec.version}-speed", f"enhancer {spec.version}", trainer.speed)
+    publish_speed(f"enhancer-{spec.version}-speed", f"enhancer {spec.version}", trainer.speed, root)
     payload = enhancer_payload(spec, options, trainer.inference_model(), cfg.section_hash("enhancers"), trainer.iteration)
     uri = posixpath.join("enhancers", spec.version, "model.pt")
     written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))

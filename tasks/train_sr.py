@@ -156,7 +156,7 @@ def train_sr_run(
                                     clamp=sr.clamp_negative)
 
         step_kwargs["extra_loss"] = extra
-    on_log, _ = loss_logger(f"sr-{rid}-losses", f"run {rid}", tcfg.iterations, folder, trainer.iteration) if rank == 0 else (None, None)
+    on_log, _ = loss_logger(f"sr-{rid}", f"run {rid}", tcfg.iterations, root, STAGE, rid, folder, trainer.iteration) if rank == 0 else (None, None)
     write = checkpoint_writer(storage.join(root, catalog.run_checkpoints(rid)), key, tcfg.keep_checkpoints)
 
     def on_checkpoint(it: int, full: dict) -> None:
@@ -165,10 +165,14 @@ def train_sr_run(
         if rank == 0:
             write(it, full)
 
-    logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint, step_kwargs)
+    try:
+        logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint, step_kwargs)
+    finally:
+        if on_log is not None:
+            on_log.close()
     if rank != 0:
         return None
-    publish_speed(f"sr-{rid}-speed", f"run {rid}", trainer.speed)
+    publish_speed(f"sr-{rid}-speed", f"run {rid}", trainer.speed, root)
 
     model = trainer.inference_model()
     payload = {"arch": arch, "options": getattr(sr, arch).model_dump(), "mode": mode, "scale": sr.scale,
@@ -180,7 +184,8 @@ def train_sr_run(
     ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     storage.atomic_write(storage.join(root, catalog.run_samples(rid)), png.tobytes())
     publish_markdown(f"sr-{rid}-samples",
-                     f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})")
+                     f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})",
+                     f"train-sr {rid}: bicubic, SR and GT of training crops", root)
     return {
         "run_id": rid, "arch": arch, "mode": mode, "iterations": trainer.iteration, "checkpoint_uri": uri,
         "sha256": written.sha256, "config_hash": cfg.section_hash("train_sr"), "data_fingerprint": data_fp,

@@ -18,6 +18,7 @@ from hggt_core.training.history import LOSSES_FILE
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from tasks import faults
+from tasks.progress import DashboardProgress, artifact_key
 
 
 # Settings that change how a run is observed or saved, not what it computes: a checkpoint stays
@@ -82,41 +83,60 @@ def run_logger():
     return get_run_logger() if in_prefect_run() else logging.getLogger("hggt")
 
 
-def publish_table(key: str, table: list[dict], description: str) -> None:
+def publish_table(key: str, table: list[dict], description: str, root: str) -> None:
     if in_prefect_run():
-        create_table_artifact(key=key, table=table, description=description)
+        create_table_artifact(key=artifact_key(key, root), table=table, description=f"{description} ({root})")
 
 
-def publish_markdown(key: str, markdown: str) -> None:
+def publish_markdown(key: str, markdown: str, description: str, root: str) -> None:
     if in_prefect_run():
-        create_markdown_artifact(key=key, markdown=markdown)
+        create_markdown_artifact(key=artifact_key(key, root), markdown=markdown, description=f"{description} ({root})")
+
+
+class LossLog:
+    """The training loop's report callback; ``close`` once training ends sends the last progress."""
+
+    def __init__(self, log: Callable[[int, dict], None], progress: DashboardProgress):
+        self._log, self.progress = log, progress
+
+    def __call__(self, iteration: int, logs: dict) -> None:
+        self._log(iteration, logs)
+
+    def close(self) -> None:
+        self.progress.wait()
 
 
 def loss_logger(
-    artifact_key: str, title: str, total: int, folder: str | None = None, start: int = 0,
-) -> tuple[Callable[[int, dict], None], list[dict]]:
+    name: str, title: str, total: int, root: str, stage: str, run: str, folder: str | None = None, start: int = 0,
+) -> tuple[LossLog, list[dict]]:
     """Logs each report and keeps the loss curve as a table artifact in the dashboard and, with
-    ``folder``, as ``folder/losses.csv`` for the report. A run resumed at iteration ``start``
-    keeps the rows its earlier process wrote up to that checkpoint."""
+    ``folder``, as ``folder/losses.csv`` for the report; shows iterations done out of ``total``
+    with the latest losses and an ETA (dashboard and terminal). A run resumed at iteration
+    ``start`` keeps the rows its earlier process wrote up to that checkpoint. The caller closes
+    the returned log when training ends."""
     logger = run_logger()
     history: list[dict] = []
     url = storage.join(folder, LOSSES_FILE) if folder else None
     if url and start > 0 and storage.exists(url):
         history += [r for r in history_from_csv(storage.read_bytes(url)) if r["iteration"] <= start]
 
+    progress = DashboardProgress(stage, total, root, unit="iterations", title=run, card=True, done=start)
+
     def log(iteration: int, logs: dict) -> None:
-        faults.checkpoint(artifact_key.split("-losses")[0])
+        faults.checkpoint(name)
         history.append({"iteration": iteration, **{k: round(v, 6) for k, v in logs.items()}})
         logger.info("%s iteration %d/%d: %s", title, iteration, total, history[-1])
-        publish_table(artifact_key, history[-200:], f"Loss curve of {title}")
+        rows = history[-200:]
+        # Sent from the progress thread with its card: an API round trip per report would stall the loop.
+        progress.update(iteration, logs, deferred=lambda: publish_table(f"{name}-losses", rows, f"Loss curve of {title}", root))
         if url:  # rewritten whole at every report (a few kB), so a crash leaves the curve up to it
             storage.atomic_write(url, history_to_csv(history))
 
-    return log, history
+    return LossLog(log, progress), history
 
 
-def publish_speed(artifact_key: str, title: str, speed: dict[str, float]) -> None:
+def publish_speed(key: str, title: str, speed: dict[str, float], root: str) -> None:
     """The run's speed report as a dashboard table: throughput and where step time goes."""
     rows = [{"measure": k.replace("share_", "share of step time: "), "value": round(v, 4)} for k, v in speed.items()]
-    publish_table(artifact_key, rows, f"Training speed of {title}")
+    publish_table(key, rows, f"Training speed of {title}", root)
     run_logger().info("%s speed: %s", title, {k: round(v, 3) for k, v in speed.items()})

@@ -10,6 +10,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.degrade import degrade_flow
 from flows.extract_patches import extract_patches_flow
+from tasks.progress import artifact_key
 from tests.flows.conftest import write_good_photos
 
 
@@ -27,14 +28,14 @@ def test_stage_artifacts_can_be_read_back(tmp_path):
     summary = extract_patches_flow(out=root, input=str(photos), preset="demo")
     degrade_flow(input=root, out=root, preset="demo")
     for stage, items in (("patches", summary["items"]), ("degrade", None)):
-        progress = _latest(f"{stage}-progress")
+        progress = _latest(artifact_key(f"{stage}-progress", root))
         assert progress.type == "progress" and float(progress.data) == 100.0
-        table = _latest(f"{stage}-summary")
+        table = _latest(artifact_key(f"{stage}-summary", root))
         rows = {r["metric"]: r["value"] for r in (json.loads(table.data) if isinstance(table.data, str) else table.data)}
         assert {"items", "rejected", "shards_cached", "seconds", "items_per_second"} <= set(rows)
         if items is not None:
             assert rows["items"] == str(items)
-        examples = _latest(f"{stage}-examples")
+        examples = _latest(artifact_key(f"{stage}-examples", root))
         assert examples.type == "markdown" and examples.data.count("data:image/png;base64,") >= 2
 
 
@@ -48,7 +49,7 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
     def stage_like() -> str:
         progress = DashboardProgress("background-check", 3)
         for done in (1, 2, 3):
-            progress.update(100.0 * done / 3)
+            progress.update(done)
         progress.wait()
         return flow_run.id
 
@@ -60,18 +61,19 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
 
 def test_a_failing_dashboard_does_not_fail_the_stage(monkeypatch, caplog):
     import flows._runtime as runtime
+    import tasks.progress
 
     def refuse(**kwargs):
         raise ConnectionError("server went away")
 
-    monkeypatch.setattr(runtime, "create_progress_artifact", refuse)
+    monkeypatch.setattr(tasks.progress, "create_progress_artifact", refuse)
 
     from prefect import flow
 
     @flow
     def stage_like() -> int:
         progress = runtime.DashboardProgress("refused", 1)
-        progress.update(100.0)
+        progress.update(1)
         progress.wait()
         return 7
 
