@@ -128,16 +128,24 @@ build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
 # --- Prefect server, worker and deployments ---------------------------------------------------
+# The dashboard asks the API at PREFECT_SERVER_UI_API_URL, which Prefect derives from PREFECT_API_URL or
+# PREFECT_SERVER_API_PORT, never from --port: without it a server on another PORT has a dashboard
+# that calls port 4200 ("Can't connect to Server API").
 server: setup
-	$(BIN)/prefect server start --host 127.0.0.1 --port $(PORT)
+	PREFECT_SERVER_API_PORT=$(PORT) PREFECT_SERVER_UI_API_URL=$(API) \
+		$(BIN)/prefect server start --host 127.0.0.1 --port $(PORT)
 
 worker: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect worker start --pool $(POOL) --type process
 
-# Registers every deployment of prefect.yaml and limits tasks tagged gpu to GPUS at a time.
+# Registers every deployment of prefect.yaml and limits tasks tagged gpu to GPUS at a time. Safe to
+# repeat, and to run while `make worker` starts: the worker creates the pool too, so a create that
+# loses that race is fine as long as the pool exists afterwards (--overwrite would reset a pool the
+# operator edited). The tag limit's create is an upsert.
 deploy: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect work-pool inspect $(POOL) >/dev/null 2>&1 || \
-		PREFECT_API_URL=$(API) $(BIN)/prefect work-pool create $(POOL) --type process
+		PREFECT_API_URL=$(API) $(BIN)/prefect work-pool create $(POOL) --type process >/dev/null 2>&1 || \
+		PREFECT_API_URL=$(API) $(BIN)/prefect work-pool inspect $(POOL) >/dev/null
 	PREFECT_API_URL=$(API) $(BIN)/prefect concurrency-limit create gpu $(GPUS) >/dev/null
 	PREFECT_API_URL=$(API) $(BIN)/prefect --no-prompt deploy --all
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from flows._runtime import default_task_runner, with_runner
 from flows.annotate import annotate_flow
@@ -28,9 +28,11 @@ from flows.enhance import enhance_flow, select_flow
 from flows.extract_patches import extract_patches_flow
 from flows.ingest import ingest_flow
 from flows.maps import maps_flow
+from flows.progress import StageList
 from flows.split import split_flow
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import storage
+from tasks.runs_cleanup import mark_orphaned_runs
 
 
 @flow(name="build-dataset", task_runner=default_task_runner(), log_prints=True)
@@ -50,6 +52,7 @@ def build_dataset_flow(
     if until is not None and until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
+    _mark_orphaned_runs(out)
     common = {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}
     def cpu(flow_obj):
         return with_runner(flow_obj, task_runner, dask_address)
@@ -67,11 +70,25 @@ def build_dataset_flow(
         "maps": lambda: cpu(maps_flow)(**common),
     }
     stages = {}
+    board = StageList(storage.normalize_root(out), STAGES[: STAGES.index(until) + 1] if until else STAGES)
     for name in STAGES:
-        stages[name] = steps[name]()
+        stages[name] = board.run(name, steps[name])
         if name == until:
             break
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
+
+
+def _mark_orphaned_runs(out: str) -> None:
+    """Runs of this dataset left Running by a killed process become Crashed with the true reason:
+    the dashboard would otherwise show them running forever. Never a reason to stop the build."""
+    try:
+        marked = mark_orphaned_runs(out)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping of old runs must not fail a new one
+        get_run_logger().warning("could not check for orphaned runs of %s: %s", out, exc)
+        return
+    if marked["flow_runs"] or marked["task_runs"]:
+        get_run_logger().info("marked Crashed the runs a killed process left behind: %d flow runs, %d task runs",
+                              len(marked["flow_runs"]), len(marked["task_runs"]))
 
 
 STAGES = ("ingest", "patches", "degrade", "train-enhancers", "enhance", "select", "synthesize-lr", "annotate", "split", "maps")

@@ -20,4 +20,9 @@ def ingest_flow(
     """Decode every image under `input` safely and write `<out>/manifests/images.parquet`."""
     cfg = resolve_config(preset, overrides, config_file)
     root = storage.normalize_root(out)
-    return sharded_stage("ingest", root, cfg, lambda: plan_ingest(input, root, cfg), ingest_shard, finalize_ingest)
+    summary = sharded_stage("ingest", root, cfg, lambda: plan_ingest(input, root, cfg), ingest_shard, finalize_ingest)
+    if summary["ok"] == 0:
+        # Stop here, with the manifests written: every later stage would fail on nothing, with an
+        # error about patches or enhancers that hides the real cause.
+        raise ValueError(f"0 usable images in {input} ({summary['rejected']} rejected: see manifests/rejected.parquet)")
+    return summary

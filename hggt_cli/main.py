@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -46,17 +48,43 @@ def _run(flow, workers: int | None, _runner: str | None = None, _dask: str | Non
     from flows._runtime import with_runner
 
     _preflight(params)
+    debug = bool(os.environ.get("HGGT_DEBUG"))
+    if not debug:
+        _quiet_failures_on_console()
     try:
         return with_runner(flow, _runner, _dask, workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
         from hggt_core.manifests import ManifestError
 
-        console.print(f"[bold red]error:[/] {exc or type(exc).__name__}")
+        console.print(f"[bold red]error:[/] {exc or type(exc).__name__}", soft_wrap=True)
+        if debug:
+            raise
         if not isinstance(exc, (ManifestError, FileNotFoundError, ValueError)):
             console.print("[dim](run with HGGT_DEBUG=1 for the traceback)[/]")
-            if os.environ.get("HGGT_DEBUG"):
-                raise
         raise typer.Exit(1) from None
+
+
+class _FailureLogFilter(logging.Filter):
+    """Prefect logs a failing flow run's exception, with its traceback, once per task and flow level
+    (9 tracebacks for one missing file); the CLI prints it once itself. Only the console loses
+    them: the dashboard's API handler still receives every record. Retry notices stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+            return True
+        message = record.getMessage()
+        if "Retry " in message:
+            return True
+        return record.levelno < logging.ERROR and not message.startswith("Finished in state Failed")
+
+
+def _quiet_failures_on_console() -> None:
+    # Prefect's later setup_logging calls are incremental: they keep these handler objects.
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(isinstance(f, _FailureLogFilter) for f in handler.filters):
+            handler.addFilter(_FailureLogFilter())
 
 
 def _preflight(params: dict) -> None:
@@ -67,6 +95,14 @@ def _preflight(params: dict) -> None:
     try:
         if "preset" in params:
             resolve_config(params["preset"], params.get("overrides"), params.get("config_file"))
+        until = params.get("until")
+        if until is not None:
+            from flows.build_dataset import STAGES
+
+            if until not in STAGES:
+                close = difflib.get_close_matches(until, STAGES, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(STAGES)}"
+                raise ValueError(f"unknown stage {until!r}; {hint}")
         source = params.get("input")
         if source and not any(c in source for c in "*?[") and not storage.exists(source):
             raise ValueError(f"input {source} does not exist")
@@ -665,6 +701,21 @@ def sample_photos(dest: Annotated[Path, typer.Argument(help="Folder to copy the 
         if not target.exists():
             shutil.copyfile(path, target)
     console.print(f"{len(sample_photo_paths())} photos in {dest}")
+
+
+runs_app = typer.Typer(help="Prefect runs of your datasets.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("cleanup")
+def runs_cleanup(
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Only the runs of this dataset (default: every dataset).")] = None,
+):
+    """Mark Crashed the subflows and task runs left Running or Pending under a run whose process was killed."""
+    from tasks.runs_cleanup import mark_orphaned_runs
+
+    marked = mark_orphaned_runs(out)
+    console.print(f"marked Crashed: {len(marked['flow_runs'])} flow runs, {len(marked['task_runs'])} task runs")
 
 
 @app.command("show-config")

@@ -99,6 +99,7 @@ def test_transient_errors_are_retried_and_permanent_ones_are_not(photos, tmp_pat
         raise PermissionError(errno.EACCES, "Permission denied", url)
 
     monkeypatch.setattr(tasks.ingest.storage, "read_bytes", forbidden)
-    summary = ingest_flow(input=str(photos), out=str(tmp_path / "b"), preset="demo", overrides=["ingest.shard_size=8"])
+    with pytest.raises(ValueError, match=r"0 usable images .*\(2 rejected"):  # nothing left to build on
+        ingest_flow(input=str(photos), out=str(tmp_path / "b"), preset="demo", overrides=["ingest.shard_size=8"])
     assert attempts["n"] == 2  # once per image, no retry: the rows say why
     assert all("unreadable: PermissionError" in r["reason"] for r in manifests.read(str(tmp_path / "b"), "images").to_pylist())

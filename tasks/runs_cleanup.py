@@ -1,0 +1,111 @@
+"""Orphaned Prefect runs: marked Crashed with the reason Prefect cannot know.
+
+When a flow-run process is killed (kill -9, OOM killer, a lost machine), the worker marks that
+run Crashed, but its subflows and task runs were only ever reported by the process itself: they
+stay Running or Pending forever and the dashboard shows a build that never ends. A run is an orphan
+when it is not final and some flow run above it is final: nothing alive can still report for it.
+Scheduled and Paused runs are left alone (a worker or a human may still pick them up), and so is a
+top-level run, which may be a live run on another machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.states import Crashed
+
+from hggt_core import storage
+
+UNFINISHED = [StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]
+PAGE = 200
+
+
+def orphan_message(now: dt.datetime | None = None) -> str:
+    when = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    return f"its process ended without reporting: killed or lost; hggt marked it on {when}"
+
+
+def _dataset_of(run: Any) -> str | None:
+    out = (run.parameters or {}).get("out")
+    if not isinstance(out, str):
+        return None
+    try:
+        return storage.normalize_root(out)
+    except Exception:  # noqa: BLE001 - a parameter that is no URL belongs to no dataset
+        return None
+
+
+def _all(read, **filters) -> list:
+    found, offset = [], 0
+    while True:
+        page = read(**filters, limit=PAGE, offset=offset)
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+        offset += PAGE
+
+
+class _Ancestry:
+    """Whether a flow run, or any flow run above it, has ended (memoised: one read per run)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.ended: dict[UUID, bool] = {}
+
+    def parent_of(self, run) -> Any | None:
+        if run.parent_task_run_id is None:
+            return None
+        task_run = self.client.read_task_run(run.parent_task_run_id)
+        return self.client.read_flow_run(task_run.flow_run_id) if task_run.flow_run_id else None
+
+    def has_ended(self, run) -> bool:
+        if run.id not in self.ended:
+            parent = self.parent_of(run)
+            final = run.state is not None and run.state.is_final()
+            self.ended[run.id] = final or (parent is not None and self.has_ended(parent))
+        return self.ended[run.id]
+
+
+def mark_orphaned_runs(out: str | None = None, now: dt.datetime | None = None) -> dict[str, list[str]]:
+    """Mark orphaned flow and task runs (of the dataset at `out`, or of every dataset) Crashed;
+    return the names of the runs marked."""
+    dataset = storage.normalize_root(out) if out else None
+    message = orphan_message(now)
+    marked: dict[str, list[str]] = {"flow_runs": [], "task_runs": []}
+    with get_client(sync_client=True) as client:
+        ancestry = _Ancestry(client)
+        unfinished = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=UNFINISHED)))
+        for run in _all(client.read_flow_runs, flow_run_filter=unfinished):
+            if dataset is not None and _dataset_of(run) != dataset:
+                continue
+            parent = ancestry.parent_of(run)
+            if parent is not None and ancestry.has_ended(parent):
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                ancestry.ended[run.id] = True
+                marked["flow_runs"].append(run.name)
+
+        stuck = TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(any_=UNFINISHED)))
+        tasks = [t for t in _all(client.read_task_runs, task_run_filter=stuck) if t.flow_run_id is not None]
+        owners = {r.id: r for r in _all(client.read_flow_runs, flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=list({t.flow_run_id for t in tasks}))))} if tasks else {}
+        for task in tasks:
+            owner = owners.get(task.flow_run_id)
+            if owner is None or (dataset is not None and _dataset_of(owner) != dataset):
+                continue
+            if ancestry.has_ended(owner):
+                client.set_task_run_state(task.id, Crashed(message=message), force=True)
+                marked["task_runs"].append(task.name)
+    return marked

@@ -1,0 +1,61 @@
+"""Operations tests: the Makefile's Prefect server on a free, non-default port, no test harness."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(url: str, path: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """`make server PORT=<free port>`; yields (env pointing at it, API URL)."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    log = open(tmp_path / "server.log", "w")
+    # Its own session, so the whole tree (make, prefect, uvicorn) is stopped at the end.
+    server = subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed", "server", f"PORT={port}"],
+                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if api(url, "/health"):
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "the Prefect server did not start in 120 s"
+            time.sleep(0.5)
+        yield {**env, "PREFECT_API_URL": url, "PORT": str(port)}, url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
