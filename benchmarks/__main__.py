@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import annotation, degradations, enhance, maps, patches, training
+from benchmarks import annotation, degradations, enhance, maps, patches, timing, training
 
 BENCHMARKS = {
     "patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "maps": maps.run,
@@ -22,6 +22,9 @@ def main(argv: list[str]) -> int:
         results[name] = result
         if not result["target_met"]:
             failed.append(name)
+    results["machine"] = timing.machine()  # after the runs: the thread counts they set
+    results["method"] = (f"candidate and baseline interleaved, {timing.ROUNDS} rounds each (order rotating); "
+                         "median/min/max of per-round rates; ratios and verdicts from medians")
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

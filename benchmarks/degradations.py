@@ -1,7 +1,7 @@
 """LQ images per second for 512x512 patches with Table 2 parameters on one CPU thread, with the
 time per operation: hggt's CPU path against the Real-ESRGAN/BasicSR CPU implementation of the
-same operations with the same parameters, both timed here. Also the torch path's batch
-throughput on CPU, and on CUDA when present.
+same operations with the same parameters, timed in interleaved rounds (benchmarks/timing.py).
+Also the torch path's batch throughput on CPU, and on CUDA when present.
 
 BasicSR is not a dependency: point HGGT_BASICSR at a checkout (or at its
 basicsr/data/degradations.py), e.g. `git clone https://github.com/XPixelGroup/BasicSR /tmp/BasicSR`.
@@ -19,13 +19,14 @@ import cv2
 import numpy as np
 import torch
 
+from benchmarks import timing
 from hggt_core.degradation import batched, cpu
 from hggt_core.degradation.resize import scaled_size
 from hggt_core.degradation.settings import TABLE_2, DegradationRecord, sample_record
 from hggt_core.sample_photos import sample_photo_paths
 
-TARGET = 1.5
-SAMPLES = 120
+TARGET = 3.0
+SAMPLES = 100
 OPS = ("blur", "resize", "noise", "jpeg", "final resize")
 
 
@@ -95,18 +96,17 @@ def _basicsr(bsr, hr: np.ndarray, r: DegradationRecord, clock: dict) -> np.ndarr
     return out
 
 
-def _torch_rate(patches: list[np.ndarray], records: list[DegradationRecord], device: str, batch: int = 8) -> float:
+def _torch_rate(patches: list[np.ndarray], records: list[DegradationRecord], device: str, batch: int = 8) -> dict:
     stack = np.stack([patches[i % len(patches)] for i in range(batch)])
     x = torch.from_numpy(stack.astype(np.float32) / 255).permute(0, 3, 1, 2).to(device)
     recs = records[:batch]
-    batched.degrade(x, recs, (128, 128))
-    rounds, start = 0, time.perf_counter()
-    while time.perf_counter() - start < 3.0:
+
+    def once():
         batched.degrade(x, recs, (128, 128))
-        rounds += 1
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return rounds * batch / (time.perf_counter() - start)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return timing.interleaved({"torch": once}, batch, rounds=3, min_seconds=1.0)["torch"]
 
 
 def run() -> dict:
@@ -119,36 +119,47 @@ def run() -> dict:
     for hr, r in work[:10]:
         assert np.array_equal(_ours(hr, r, defaultdict(float)), cpu.degrade(hr, r, (128, 128)))
 
-    ours = defaultdict(float)
-    for hr, r in work:
-        _ours(hr, r, ours)
-    result = {"samples": SAMPLES, "hggt_ms_per_op": {k: 1000 * v / SAMPLES for k, v in ours.items()}}
-    result["hggt_per_s"] = SAMPLES / sum(ours.values())
-    print(f"degradations: {SAMPLES} Table 2 samples of 512x512 -> 128x128 on one CPU thread")
-    print(f"  hggt CPU path      : {result['hggt_per_s']:7.1f} LQ/s  " + _ops(ours))
+    clocks: dict[str, list[dict]] = {"hggt": [], "basicsr": []}
 
+    def timed(name, step):
+        def once():
+            clock = defaultdict(float)
+            for hr, r in work:
+                step(hr, r, clock)
+            clocks[name].append(clock)
+        return once
+
+    contenders = {"hggt": timed("hggt", _ours)}
     bsr = _load_basicsr()
+    if bsr is not None:
+        contenders["basicsr"] = timed("basicsr", lambda hr, r, clock: _basicsr(bsr, hr, r, clock))
+    stats = timing.interleaved(contenders, SAMPLES, min_seconds=0.0)
+    print(f"degradations: {SAMPLES} Table 2 samples of 512x512 -> 128x128 per round on one CPU thread, "
+          f"{len(stats['hggt']['rounds'])} interleaved rounds")
+    result = {"samples": SAMPLES, "unit": "LQ/s", "target": TARGET, "hggt": stats["hggt"], "hggt_ms_per_op": _op_ms(clocks["hggt"])}
+    print(timing.line("hggt CPU path", stats["hggt"], "LQ/s", 18) + "\n    " + _ops(result["hggt_ms_per_op"]))
     if bsr is None:
-        print("  BasicSR baseline   : not measured; set HGGT_BASICSR to a BasicSR checkout (see benchmarks/degradations.py)")
-        result.update(baseline_per_s=None, ratio=None, target_met=True, note="baseline not measured")
+        print("  BasicSR baseline  : not measured; set HGGT_BASICSR to a BasicSR checkout (see benchmarks/degradations.py)")
+        result.update(baseline=None, ratio=None, target_met=True, note="baseline not measured")
     else:
-        theirs = defaultdict(float)
-        for hr, r in work:
-            _basicsr(bsr, hr, r, theirs)
-        result["baseline_ms_per_op"] = {k: 1000 * v / SAMPLES for k, v in theirs.items()}
-        result["baseline_per_s"] = SAMPLES / sum(theirs.values())
-        result["ratio"] = result["hggt_per_s"] / result["baseline_per_s"]
+        result.update(baseline=stats["basicsr"], baseline_ms_per_op=_op_ms(clocks["basicsr"]), ratio=timing.ratio(stats, "hggt", "basicsr"))
         result["target_met"] = result["ratio"] >= TARGET
-        print(f"  BasicSR CPU ops    : {result['baseline_per_s']:7.1f} LQ/s  " + _ops(theirs))
-        print(f"  speed-up           : {result['ratio']:7.2f}x (target >= {TARGET}x)")
+        print(timing.line("BasicSR CPU ops", stats["basicsr"], "LQ/s", 18) + "\n    " + _ops(result["baseline_ms_per_op"]))
+        print(f"  speed-up          : {timing.verdict(result['ratio'], TARGET)}")
 
-    result["torch_cpu_batch8_per_s"] = _torch_rate(patches, records, "cpu")
-    print(f"  torch path, CPU    : {result['torch_cpu_batch8_per_s']:7.1f} LQ/s (batch 8, one thread)")
+    result["torch_cpu_batch8"] = _torch_rate(patches, records, "cpu")
+    print(timing.line("torch path, CPU", result["torch_cpu_batch8"], "LQ/s", 18) + " (batch 8, one thread)")
     if torch.cuda.is_available():
-        result["torch_cuda_batch8_per_s"] = _torch_rate(patches, records, "cuda")
-        print(f"  torch path, CUDA   : {result['torch_cuda_batch8_per_s']:7.1f} LQ/s (batch 8)")
+        result["torch_cuda_batch8"] = _torch_rate(patches, records, "cuda")
+        print(timing.line("torch path, CUDA", result["torch_cuda_batch8"], "LQ/s", 18) + " (batch 8)")
     return result
 
 
-def _ops(clock: dict) -> str:
-    return " ".join(f"{op} {1000 * clock[op] / SAMPLES:.2f}ms" for op in OPS)
+def _op_ms(rounds: list[dict]) -> dict:
+    """Median over rounds (the warm-up call excluded) of each operation's ms per sample."""
+    timed = rounds[1:] or rounds
+    return {op: 1000 * float(np.median([c[op] for c in timed])) / SAMPLES for op in OPS}
+
+
+def _ops(ms: dict) -> str:
+    return " ".join(f"{op} {ms[op]:.2f}ms" for op in OPS) + " (median per sample)"

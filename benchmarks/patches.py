@@ -1,13 +1,13 @@
 """Patch candidates per second on a 2040x1356 photo: hggt's texture-statistics path against a
-straightforward per-crop implementation, both timed here, on one thread."""
+straightforward per-crop implementation, timed in interleaved rounds (benchmarks/timing.py), on
+one thread."""
 
 from __future__ import annotations
-
-import time
 
 import cv2
 import numpy as np
 
+from benchmarks import timing
 from hggt_core.config import PatchConfig
 from hggt_core.images import to_gray
 from hggt_core.patches import candidates, grid_positions
@@ -32,15 +32,6 @@ def per_crop_baseline(rgb: np.ndarray, positions: np.ndarray, size: int) -> list
     return out
 
 
-def _rate(fn, count: int, min_seconds: float = 2.0) -> float:
-    fn()
-    runs, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_seconds:
-        fn()
-        runs += 1
-    return runs * count / elapsed
-
-
 def run() -> dict:
     cv2.setNumThreads(1)
     rgb, cfg = _photo(), PatchConfig()
@@ -48,19 +39,17 @@ def run() -> dict:
     ours = candidates(rgb, "bench", cfg, seed=0)
     base = per_crop_baseline(rgb, positions, cfg.crop_size)
     worst = max(max(abs(o.gray_std - b[0]), abs(o.lap_var - b[1])) for o, b in zip(ours, base))
-    ours_rate = _rate(lambda: candidates(rgb, "bench", cfg, seed=0), len(positions))
-    base_rate = _rate(lambda: per_crop_baseline(rgb, positions, cfg.crop_size), len(positions))
-    ratio = ours_rate / base_rate
-    print(f"patches: {len(positions)} candidates per 2040x1356 photo (grayscale: {to_gray(rgb).shape})")
-    print(f"  hggt texture statistics : {ours_rate:9.1f} candidates/s")
-    print(f"  per-crop baseline       : {base_rate:9.1f} candidates/s")
-    print(f"  speed-up                : {ratio:9.2f}x (target >= {TARGET}x); largest difference {worst:.2e}")
+    stats = timing.interleaved({
+        "hggt": lambda: candidates(rgb, "bench", cfg, seed=0),
+        "per_crop": lambda: per_crop_baseline(rgb, positions, cfg.crop_size),
+    }, len(positions))
+    ratio = timing.ratio(stats, "hggt", "per_crop")
+    print(f"patches: {len(positions)} candidates per 2040x1356 photo (grayscale: {to_gray(rgb).shape}), "
+          f"{len(stats['hggt']['rounds'])} interleaved rounds")
+    print(timing.line("hggt texture statistics", stats["hggt"], "candidates/s"))
+    print(timing.line("per-crop baseline", stats["per_crop"], "candidates/s"))
+    print(f"  {'speed-up':<26}: {timing.verdict(ratio, TARGET)}; largest difference {worst:.2e}")
     return {
-        "candidates_per_image": len(positions),
-        "hggt_per_s": ours_rate,
-        "baseline_per_s": base_rate,
-        "ratio": ratio,
-        "target": TARGET,
-        "target_met": ratio >= TARGET,
-        "max_abs_difference": worst,
+        "candidates_per_image": len(positions), "unit": "candidates/s", "hggt": stats["hggt"], "baseline": stats["per_crop"],
+        "ratio": ratio, "target": TARGET, "target_met": ratio >= TARGET, "max_abs_difference": worst,
     }

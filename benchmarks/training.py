@@ -1,12 +1,14 @@
 """Training speed: iterations and samples per second of a tiny RRDBNet in posneg mode on the CPU
 (paper size on CUDA when present), where step time goes, and the cost of the negative-GT term:
-the same run in pos mode is the baseline, timed here too."""
+the same run in pos mode is the baseline, the two run in interleaved rounds (benchmarks/timing.py)
+and compared by their median rates."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from benchmarks import timing
 from hggt_core.archs import build_generator
 from hggt_core.archs.discriminator import UNetDiscriminator
 from hggt_core.degradation.settings import TABLE_2
@@ -49,16 +51,23 @@ def _run(mode: str, device: torch.device, paper: bool, iterations: int) -> dict:
 
 def run() -> dict:
     results = {}
-    targets = [("cpu", torch.device("cpu"), False, 20)]
+    targets = [("cpu", torch.device("cpu"), False, 12, timing.ROUNDS)]
     if torch.cuda.is_available():
-        targets.append(("cuda", torch.device("cuda"), True, 30))
-    for name, device, paper, iterations in targets:
-        posneg, pos = _run("posneg", device, paper, iterations), _run("pos", device, paper, iterations)
+        targets.append(("cuda", torch.device("cuda"), True, 30, 3))
+    for name, device, paper, iterations, rounds in targets:
+        runs = {"posneg": [], "pos": []}
+        for r in range(rounds):
+            for mode in (("posneg", "pos") if r % 2 == 0 else ("pos", "posneg")):
+                runs[mode].append(_run(mode, device, paper, iterations))
+        rates = {mode: timing.spread([s["iterations_per_s"] for s in speeds]) for mode, speeds in runs.items()}
+        shares = {k[6:]: float(np.median([s[k] for s in runs["posneg"]])) for k in runs["posneg"][0] if k.startswith("share_")}
+        cost = rates["pos"]["median"] / rates["posneg"]["median"]
         size = "paper-size RRDBNet, batch 12, GT 256" if paper else "tiny RRDBNet, batch 4, GT 64"
-        print(f"training ({name}, {size}):")
-        print(f"  posneg: {posneg['iterations_per_s']:.2f} it/s, {posneg['samples_per_s']:.1f} samples/s")
-        print("  share of step time: " + ", ".join(f"{k[6:]} {100 * v:.0f}%" for k, v in posneg.items() if k.startswith("share_")))
-        print(f"  pos (baseline): {pos['iterations_per_s']:.2f} it/s; posneg costs {pos['iterations_per_s'] / posneg['iterations_per_s']:.2f}x its step time")
-        results[name] = {"posneg": posneg, "pos": pos}
+        print(f"training ({name}, {size}), {rounds} interleaved rounds of {iterations} iterations:")
+        print(timing.line("posneg", rates["posneg"], "it/s", 14))
+        print("  share of step time (median): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()))
+        print(timing.line("pos (baseline)", rates["pos"], "it/s", 14) + f"; posneg costs {cost:.2f}x its step time (ratio of medians)")
+        results[name] = {"unit": "it/s", "posneg": rates["posneg"], "pos": rates["pos"], "posneg_step_cost": cost, "shares": shares,
+                         "posneg_speed_last": runs["posneg"][-1]}
     results["target_met"] = True
     return results

@@ -124,7 +124,7 @@ class EnhancersConfig(_Section):
 class EnhanceConfig(_Section):
     tile: int = Field(480, gt=0, description="Tile side for enhancement inference.")
     overlap: int = Field(24, ge=0, description="Context pixels around each tile.")
-    tile_batch: int = Field(0, ge=0, description="Tiles per forward pass; 0 = auto (8 on CUDA, 1 on CPU, where batching measured slower).")
+    tile_batch: int = Field(0, ge=0, description="Tiles per forward pass; 0 = auto (8 on CUDA; on CPUs measured on the first tiles: one or four per pass, whichever is faster).")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     amp: bool = Field(True, description="Mixed precision on CUDA.")
     shard_size: int = Field(8, gt=0, description="HR images per enhancement task run.")

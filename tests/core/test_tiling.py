@@ -55,3 +55,17 @@ def test_scale_factor_models_are_stitched_at_the_output_scale():
     with torch.no_grad():
         whole = net(x)
     assert torch.allclose(tiled_apply(net, x, tile=16, overlap=3, scale=2), whole, atol=1e-5)
+
+
+def test_auto_batch_on_cpu_measures_then_keeps_a_choice_and_the_output():
+    from hggt_core.tiling import AUTO, auto_batch, chosen_batches
+
+    assert auto_batch(torch.device("cpu")) == AUTO and auto_batch(torch.device("cuda")) == 8
+    net, x = local_net(5), torch.rand(1, 3, 150, 190)
+    with torch.no_grad():
+        whole = net(x)
+    for _ in range(3):  # the trials span images: 4 equal-shape interior tiles per image here
+        assert torch.allclose(tiled_apply(net, x, tile=32, overlap=5, batch=AUTO), whole, atol=1e-5)
+    choices = chosen_batches(net)
+    assert choices and set(choices.values()) <= {None, 1, 4}
+    assert any(v in (1, 4) for v in choices.values())
