@@ -40,6 +40,7 @@ def artifact_key(name: str, root: str | None) -> str:
 
 
 def in_prefect_run() -> bool:
+    """Inside a flow or task run (a torchrun worker process is not)."""
     try:
         get_run_logger()
         return True

@@ -10,7 +10,6 @@ from collections.abc import Callable
 import torch
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.exceptions import MissingContextError
 
 from hggt_core import storage
 from hggt_core.checkpoints import torch_load
@@ -18,7 +17,7 @@ from hggt_core.training.history import LOSSES_FILE
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from tasks import faults
-from tasks.progress import DashboardProgress, artifact_key
+from tasks.progress import DashboardProgress, artifact_key, in_prefect_run
 
 
 # Settings that change how a run is observed or saved, not what it computes: a checkpoint stays
@@ -68,15 +67,6 @@ def checkpoint_writer(folder: str, key: str, keep: int) -> Callable[[int, dict],
             fs.rm_file(old)
 
     return write
-
-
-def in_prefect_run() -> bool:
-    """Inside a flow or task run (a torchrun worker process is not)."""
-    try:
-        get_run_logger()
-        return True
-    except MissingContextError:
-        return False
 
 
 def run_logger():
