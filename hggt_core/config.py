@@ -14,8 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2_REFERENCE, DegradationSettings
-from hggt_core.enhancement import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize
-from hggt_core.realisr import RRDBSize, SwinIRSize
+from hggt_core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize, RRDBSize, SwinIRSize
 from hggt_core.training.config import TrainConfig
 
 PresetName = Literal["paper", "demo"]

@@ -8,49 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from hggt_core.archs import build_generator
 from hggt_core.degradation import batched
 from hggt_core.degradation.settings import DegradationSettings, sample_record
+from hggt_core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize  # noqa: F401 - re-exported
 from hggt_core.training.data import HRCropSampler
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# Defaults: the authors' train_EnhanceRCAN_01/02.yml (RCANNOUP) and train_EnhanceELAN_03/04.yml.
-class RCANSize(_Frozen):
-    groups: int = Field(10, gt=0)
-    blocks: int = Field(20, gt=0)
-    channels: int = Field(64, gt=0)
-    reduction: int = Field(16, gt=0)
-    img_range: float = Field(255.0, gt=0, description="Inputs enter as (x - mean) * img_range, as in BasicSR (1: hggt's earlier choice).")
-
-
-class ELANSize(_Frozen):
-    blocks: int = Field(36, gt=0, description="LFE + GMSA pairs (the authors' m_elan).")
-    channels: int = Field(180, gt=0)
-    windows: tuple[int, ...] = (4, 8, 16)
-    expansion: int = Field(2, gt=0)
-    shared_depth: int = Field(0, ge=0, description="GMSAs reusing the attention of the one before (n_share; 1 halves the attention maps).")
-    scaled_attention: bool = Field(False, description="softmax(q q^T / sqrt(d)) instead of the authors' unscaled softmax(q q^T).")
-    img_range: float = Field(255.0, gt=0, description="Inputs enter as (x - mean) * img_range, as in BasicSR (1: hggt's earlier choice).")
-
-
-class EnhancerSpec(_Frozen):
-    version: str
-    arch: str
-    setting: str
-
-
-PAPER_ENHANCERS = (
-    EnhancerSpec(version="01", arch="rcan", setting="1"),
-    EnhancerSpec(version="02", arch="rcan", setting="2"),
-    EnhancerSpec(version="03", arch="elan", setting="1"),
-    EnhancerSpec(version="04", arch="elan", setting="2"),
-)
 
 
 def build_enhancer(arch: str, rcan: RCANSize, elan: ELANSize) -> torch.nn.Module:

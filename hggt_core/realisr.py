@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from hggt_core.degradation import batched
 from hggt_core.degradation.settings import DegradationSettings
 from hggt_core.maps import indication_maps_torch
+from hggt_core.sizes import RRDBSize, SwinIRSize  # noqa: F401 - re-exported
 from hggt_core.torchdata import MODES, HGGTTrainSet, draw_versions, set_files
 
 __all__ = ["MODES", "SRBatches", "draw_versions", "set_files", "RRDBSize", "SwinIRSize"]
@@ -67,30 +67,3 @@ class SRBatches:
 
     def load_state_dict(self, state: dict) -> None:
         self.stream.load_state_dict(state)
-
-
-class _Sizes(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RRDBSize(_Sizes):
-    blocks: int = Field(23, gt=0)
-    channels: int = Field(64, gt=0)
-    growth: int = Field(32, gt=0)
-    upsampler: str = Field(
-        "pixelshuffle", pattern="^(pixelshuffle|nearest)$",
-        description="pixelshuffle: the authors' RRDBPSNet (train_RRDBGAN_PosNegGT_Blind_*_x4.yml); nearest: ESRGAN's nearest+conv.",
-    )
-
-
-class SwinIRSize(_Sizes):
-    embed_dim: int = Field(180, gt=0)
-    depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
-    num_heads: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
-    window_size: int = Field(8, gt=0)
-    mlp_ratio: float = Field(2.0, gt=0)
-    num_feat: int = Field(64, gt=0)
-    upsampler: str = Field(
-        "pixelshuffle", pattern=r"^(pixelshuffle|nearest\+conv)$",
-        description="pixelshuffle: the authors' (train_SwinIRGAN_PosNegGT_Blind_*_x4.yml); nearest+conv: SwinIR's real-SR models.",
-    )

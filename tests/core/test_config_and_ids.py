@@ -112,3 +112,15 @@ def test_the_shipped_demo_enhancers_fit_the_demo_preset():
         payload = torch_load(path.read_bytes(), str(path))
         assert pretrained_problem(payload, spec, getattr(cfg.enhancers, spec.arch).model_dump()) is None
         assert payload["iterations"] == record[spec.version]["iterations"] > cfg.enhancers.train.iterations
+
+
+def test_the_config_loads_neither_torch_nor_prefect():
+    """A CPU stage worker, the CLI's validation and the annotation server resolve configs: in a
+    fresh interpreter, importing hggt_core.config (and hggt_core) must not pull in torch or Prefect."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, hggt_core, hggt_core.config; "
+             "print(sorted(m for m in ('torch', 'prefect') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -1,0 +1,69 @@
+"""The typed size models of every network and the enhancer specs, without torch: the config
+validates them, a CPU stage worker, the CLI and the annotation server import them, and none of
+those should load torch to do so. The networks themselves live in hggt_core.archs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    """Immutable, and unknown keys are errors: a typo in a size is never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Defaults: the authors' train_EnhanceRCAN_01/02.yml (RCANNOUP) and train_EnhanceELAN_03/04.yml.
+class RCANSize(Frozen):
+    groups: int = Field(10, gt=0)
+    blocks: int = Field(20, gt=0)
+    channels: int = Field(64, gt=0)
+    reduction: int = Field(16, gt=0)
+    img_range: float = Field(255.0, gt=0, description="Inputs enter as (x - mean) * img_range, as in BasicSR (1: hggt's earlier choice).")
+
+
+class ELANSize(Frozen):
+    blocks: int = Field(36, gt=0, description="LFE + GMSA pairs (the authors' m_elan).")
+    channels: int = Field(180, gt=0)
+    windows: tuple[int, ...] = (4, 8, 16)
+    expansion: int = Field(2, gt=0)
+    shared_depth: int = Field(0, ge=0, description="GMSAs reusing the attention of the one before (n_share; 1 halves the attention maps).")
+    scaled_attention: bool = Field(False, description="softmax(q q^T / sqrt(d)) instead of the authors' unscaled softmax(q q^T).")
+    img_range: float = Field(255.0, gt=0, description="Inputs enter as (x - mean) * img_range, as in BasicSR (1: hggt's earlier choice).")
+
+
+class EnhancerSpec(Frozen):
+    version: str
+    arch: str
+    setting: str
+
+
+PAPER_ENHANCERS = (
+    EnhancerSpec(version="01", arch="rcan", setting="1"),
+    EnhancerSpec(version="02", arch="rcan", setting="2"),
+    EnhancerSpec(version="03", arch="elan", setting="1"),
+    EnhancerSpec(version="04", arch="elan", setting="2"),
+)
+
+
+class RRDBSize(Frozen):
+    blocks: int = Field(23, gt=0)
+    channels: int = Field(64, gt=0)
+    growth: int = Field(32, gt=0)
+    upsampler: str = Field(
+        "pixelshuffle", pattern="^(pixelshuffle|nearest)$",
+        description="pixelshuffle: the authors' RRDBPSNet (train_RRDBGAN_PosNegGT_Blind_*_x4.yml); nearest: ESRGAN's nearest+conv.",
+    )
+
+
+class SwinIRSize(Frozen):
+    embed_dim: int = Field(180, gt=0)
+    depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
+    num_heads: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
+    window_size: int = Field(8, gt=0)
+    mlp_ratio: float = Field(2.0, gt=0)
+    num_feat: int = Field(64, gt=0)
+    upsampler: str = Field(
+        "pixelshuffle", pattern=r"^(pixelshuffle|nearest\+conv)$",
+        description="pixelshuffle: the authors' (train_SwinIRGAN_PosNegGT_Blind_*_x4.yml); nearest+conv: SwinIR's real-SR models.",
+    )
