@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from hggt_core.annotation.labels import LABELS, VERSIONS
+from hggt_core.annotation.labels import LABELS
+from hggt_core.summary import label_counts, label_proportions  # noqa: F401 - the report's label statistics
 
 COLOURS = {"Positive": "#2e8b57", "Similar": "#c9a227", "Negative": "#c0392b"}
 VERSION_COLOURS = {"01": "#1f77b4", "02": "#ff7f0e", "03": "#2ca02c", "04": "#9467bd"}
@@ -19,19 +20,6 @@ SPLITS = ("train", "test", "excluded")
 
 
 # ---- data ------------------------------------------------------------------------------------
-
-def label_counts(labels: Iterable[Mapping]) -> dict[str, dict[str, int]]:
-    """Effective labels per version 01..04: {version: {label: count}}."""
-    counts = {v: dict.fromkeys(LABELS, 0) for v in VERSIONS}
-    for r in labels:
-        counts.setdefault(r["version"], dict.fromkeys(LABELS, 0))[r["effective_label"]] += 1
-    return counts
-
-
-def label_proportions(labels: Iterable[Mapping]) -> dict[str, dict[str, float]]:
-    """The paper's key statistic: the share of each effective label among the sets, per version."""
-    return {v: {lab: (n / total if (total := sum(c.values())) else 0.0) for lab, n in c.items()} for v, c in label_counts(labels).items()}
-
 
 def votes_by_annotator(votes: Iterable[Mapping]) -> dict[str, dict[str, int]]:
     """Votes each annotator gave, per label, annotators sorted by name."""

@@ -3,7 +3,6 @@ shares per version, the held-out split, and the runs scored on its test side sid
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from hggt_core.annotation.labels import LABELS, VERSIONS
@@ -14,13 +13,25 @@ from hggt_core.evaluation import DATASET, table3
 DEMO_TARGETS = {"Positive": 0.20, "Negative": 0.10}
 
 
-def label_shares(labels: Iterable[Mapping]) -> dict[str, dict[str, float]]:
-    """Share of each effective label among the versions, per version and over all ('all')."""
-    counts: dict[str, Counter] = {v: Counter() for v in (*VERSIONS, "all")}
+def label_counts(labels: Iterable[Mapping]) -> dict[str, dict[str, int]]:
+    """Effective labels per version 01..04: {version: {label: count}}."""
+    counts = {v: dict.fromkeys(LABELS, 0) for v in VERSIONS}
     for r in labels:
-        counts[r["version"]][r["effective_label"]] += 1
-        counts["all"][r["effective_label"]] += 1
-    return {v: {lab: (c[lab] / total if (total := sum(c.values())) else 0.0) for lab in LABELS} for v, c in counts.items()}
+        counts.setdefault(r["version"], dict.fromkeys(LABELS, 0))[r["effective_label"]] += 1
+    return counts
+
+
+def label_proportions(labels: Iterable[Mapping]) -> dict[str, dict[str, float]]:
+    """The paper's key statistic: the share of each effective label among the sets, per version."""
+    return {v: {lab: (n / total if (total := sum(c.values())) else 0.0) for lab, n in c.items()} for v, c in label_counts(labels).items()}
+
+
+def label_shares(labels: Iterable[Mapping]) -> dict[str, dict[str, float]]:
+    """:func:`label_proportions` plus the shares over all versions ('all')."""
+    labels = list(labels)
+    shares = label_proportions(labels)
+    shares["all"] = label_proportions([{**r, "version": "all"} for r in labels])["all"]
+    return shares
 
 
 def held_out_table(metrics: Iterable[Mapping], runs: Mapping[str, Mapping], test_set: str = DATASET) -> list[dict]:

@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, wait_for_health
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(url: str, path: str, body: dict | None = None):
@@ -41,16 +35,7 @@ def make_server(tmp_path):
                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if api(url, "/health"):
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the Prefect server did not start in 120 s"
-            time.sleep(0.5)
+        wait_for_health(url, server, tmp_path / "server.log")
         yield {**env, "PREFECT_API_URL": url, "PORT": str(port)}, url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
