@@ -1,4 +1,5 @@
-"""Flow `train-enhancers`: the four enhancement models (paper Sec. 3.2), one task run each."""
+"""Flow `train-enhancers`: the enhancement models (paper Sec. 3.2: four), one task run each; declared
+model files are recorded instead."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import torch
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows._runtime import publish_summary, resolve_config
-from hggt_core import storage
-from tasks.caching import fingerprint
+from flows.publish import publish_summary
+from flows.runners import StartingTaskRunner
+from flows.stage import Stage
 from hggt_core.enhancement import pretrained_folder
-from tasks.enhancers import CODE, STAGE, adopt_enhancer, compatibility_key, finalize_training, plan_training, train_enhancer
+from hggt_core.sizes import DeclaredEnhancer
+from tasks.caching import fingerprint
+from tasks.declared_enhancers import record_declared
+from tasks.enhancers import CODE, STAGE, adopt_enhancer, compatibility_key, merge_enhancers, plan_training, train_enhancer
 from tasks.runs import record_stage_run
+from tasks.training_io import verified_result
 
 
 def _devices(requested: str, count: int) -> list[str]:
@@ -25,7 +30,12 @@ def _devices(requested: str, count: int) -> list[str]:
     return [f"cuda:{i % gpus}" for i in range(count)]
 
 
-@flow(name="train-enhancers", task_runner=ThreadPoolTaskRunner(max_workers=max(1, torch.cuda.device_count())), log_prints=True)
+def _gpu_threads() -> ThreadPoolTaskRunner:
+    """One thread per visible GPU, counted when a run starts (not at import)."""
+    return ThreadPoolTaskRunner(max_workers=max(1, torch.cuda.device_count()))
+
+
+@flow(name="train-enhancers", task_runner=StartingTaskRunner(_gpu_threads), log_prints=True)
 def train_enhancers_flow(
     out: str,
     preset: str = "paper",
@@ -35,12 +45,18 @@ def train_enhancers_flow(
     versions: list[str] | None = None,
     resume: bool = True,
 ) -> dict:
-    """Train enhancers 01..04 (RCAN and ELAN on Table 1 settings 1 and 2) on the dataset's HR
-    images or on `hr_folder`; writes `enhancers/<version>/model.pt` and `enhancers.parquet`."""
+    """Train the config's enhancers (paper: 01..04, RCAN and ELAN on Table 1 settings 1 and 2) on the
+    dataset's HR images or on `hr_folder`, and record its declared ones; writes
+    `enhancers/<version>/model.<ext>` and `enhancers.parquet`."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
     specs = [s for s in cfg.enhancers.versions if not versions or s.version in versions]
+    # Declared enhancers (model files loaded through Spandrel) are recorded, never trained.
+    declared, specs = [s for s in specs if isinstance(s, DeclaredEnhancer)], [s for s in specs if not isinstance(s, DeclaredEnhancer)]
+    if declared:
+        declared_summary = record_declared(declared, root, cfg, started_at, alone=not specs)
+        if not specs:
+            return publish_summary(STAGE, root, declared_summary, started)
     if cfg.enhancers.pretrained:
         return _adopt(specs, pretrained_folder(cfg.enhancers.pretrained), root, cfg, started, started_at)
     uris, hr_fp = plan_training(root, hr_folder, cfg)
@@ -52,19 +68,10 @@ def train_enhancers_flow(
         futures.append((train_enhancer.submit(**params), params))
     rows, cached = [], 0
     for future, params in futures:
-        row = future.result()
-        if future.state.name == "Cached":
-            model = storage.resolve(root, row["checkpoint_uri"])
-            if storage.exists(model) and storage.sha256_bytes(storage.read_bytes(model)) == row["sha256"]:
-                cached += 1
-                rows.append(row)
-                continue
-            else:
-                get_run_logger().warning("enhancer %s: cached model file missing or altered; retraining", row["version"])
-                row = train_enhancer.with_options(refresh_cache=True).submit(**params).result()
-        cached += bool(row.get("reused"))  # a Prefect cache miss that found the finished model's record
+        row, reused = verified_result(train_enhancer, params, future, root, f"enhancer {params['spec'].version}")
+        cached += reused
         rows.append(row)
-    summary = finalize_training(root, rows)
+    summary = merge_enhancers(root, rows)
     counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": cached, "computed": len(rows) - cached}
     summary.update(counts)
     summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
@@ -79,7 +86,7 @@ def _adopt(specs: list, folder: str, root: str, cfg, started: float, started_at:
     held = sum(h for _, h in adopted)
     get_run_logger().info("enhancers %s: ready files from %s, not trained here (enhancers.pretrained)",
                           ", ".join(r["version"] for r in rows), folder)
-    summary = finalize_training(root, rows)
+    summary = merge_enhancers(root, rows)
     counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": held, "computed": len(rows) - held}
     summary.update(counts, pretrained=folder, iterations={r["version"]: r["iterations"] for r in rows})
     summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)

@@ -6,20 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from prefect import flow, get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
-
-from flows._runtime import publish_summary, resolve_config
-from hggt_core import storage
+from prefect import flow
+from flows.publish import publish_summary
+from flows.runners import plain_runner
+from flows.stage import Stage
+from hggt_core.networks import GENERATOR, names, network
 from hggt_core.realisr import MODES
 from tasks.caching import fingerprint
 from tasks.runs import record_stage_run
-from tasks.train_sr import CODE, STAGE, compatibility_key, plan_sr, record_run, resolve_init, train_sr
+from tasks.train_sr import CODE, STAGE, compatibility_key, plan_sr, record_run, resolve_init, run_id, train_sr
+from tasks.training_io import verified_result
 
-ARCHS = ("rrdb", "swinir")
+ARCHS = names(GENERATOR)
 
 
-@flow(name="train-sr", task_runner=ThreadPoolTaskRunner(max_workers=1), log_prints=True)
+@flow(name="train-sr", task_runner=plain_runner(1), log_prints=True)
 def train_sr_flow(
     out: str,
     arch: str = "rrdb",
@@ -34,20 +35,18 @@ def train_sr_flow(
     if arch not in ARCHS or mode not in MODES:
         raise ValueError(f"--arch must be one of {ARCHS} and --mode one of {MODES}")
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
+    # `init` stays a flow parameter, not a config field: in the config it would change the config
+    # hash, and so every run's cache key.
+    root, cfg = Stage.open(out, preset, overrides, config_file)
+    if cfg.train_sr.scale not in network(arch).scales:
+        raise ValueError(f"train_sr.scale {cfg.train_sr.scale}: {arch} is a x{' / x'.join(map(str, network(arch).scales))} generator")
     sets, images, data_fp, split_fp = plan_sr(root, mode)
     init_spec = resolve_init(root, arch, mode, init or cfg.train_sr.init)
     key = compatibility_key(arch, mode, cfg, data_fp, init_spec[1])
     params = dict(arch=arch, mode=mode, sets=sets, images=images, data_fp=data_fp, root=root, cfg=cfg,
                   cache_key=fingerprint([key, cfg.train_sr.train.iterations, root]), device=cfg.train_sr.train.device,
                   resume=resume, init=init_spec)
-    future = train_sr.submit(**params)
-    row, cached = future.result(), future.state.name == "Cached"
-    model = storage.resolve(root, row["checkpoint_uri"])
-    if cached and not (storage.exists(model) and storage.sha256_bytes(storage.read_bytes(model)) == row["sha256"]):
-        get_run_logger().warning("run %s: cached model file missing or altered; training again", row["run_id"])
-        row, cached = train_sr.with_options(refresh_cache=True).submit(**params).result(), False
+    row, cached = verified_result(train_sr, params, train_sr.submit(**params), root, f"run {run_id(arch, mode, key)}")
     row = {**row, "split_fingerprint": split_fp}  # which sets were held out when it trained; evaluate checks it
     record_run(root, row)
     counts = {"items": 1, "rejected": 0, "shards": 1, "shards_cached": int(cached), "computed": int(not cached)}

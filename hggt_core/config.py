@@ -9,12 +9,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2_REFERENCE, DegradationSettings
-from hggt_core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize, RRDBSize, SwinIRSize
+from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS, is_version
+from hggt_core import networks
+from hggt_core.networks import ENHANCER, GENERATOR, with_sizes
+from hggt_core.sizes import PAPER_ENHANCERS, DeclaredEnhancer, EnhancerSpec
 from hggt_core.training.config import TrainConfig
 
 PresetName = Literal["paper", "demo"]
@@ -96,10 +99,26 @@ class DegradeConfig(_Section):
 SETTING_NAMES = {"1": "setting_1", "2": "setting_2", "table2": "table_2"}
 
 
+def _enhancer_kind(value: Any) -> str:
+    """A versions entry naming a model file is declared; the rest are trained (errors then speak of
+    that kind only, not of both)."""
+    if isinstance(value, dict):
+        return "declared" if "model" in value else "trained"
+    return "declared" if isinstance(value, DeclaredEnhancer) else "trained"
+
+
+AnyEnhancer = Annotated[
+    Annotated[EnhancerSpec, Tag("trained")] | Annotated[DeclaredEnhancer, Tag("declared")], Discriminator(_enhancer_kind)
+]
+
+
+@with_sizes(ENHANCER)  # rcan, elan: one field per enhancer backbone of the registry
 class EnhancersConfig(_Section):
-    versions: tuple[EnhancerSpec, ...] = Field(PAPER_ENHANCERS, description="Version, backbone and Table 1 setting of each enhancer.")
-    rcan: RCANSize = RCANSize()
-    elan: ELANSize = ELANSize()
+    versions: tuple[AnyEnhancer, ...] = Field(
+        PAPER_ENHANCERS,
+        description="The versions of every set, 2 to 8, in order: trained ({version, arch, setting}: backbone and Table 1 "
+                    "setting) or declared ({version, model, scale}: a model file Spandrel loads).",
+    )
     train: TrainConfig = Field(
         TrainConfig(ema_decay=None, pool_size=40),
         description="The authors' train_Enhance*.yml: no EMA (ema_decay: 0), queue_size 40, GT 96, batch 4, 300k iterations.",
@@ -112,12 +131,37 @@ class EnhancersConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> "EnhancersConfig":
-        for spec in self.versions:
-            if spec.setting not in ("1", "2") or spec.arch not in ("rcan", "elan"):
-                raise ValueError(f"enhancer {spec.version}: arch must be rcan or elan and setting 1 or 2")
+        for spec in self.trained:
+            if spec.setting not in ("1", "2") or spec.arch not in networks.names(ENHANCER):
+                raise ValueError(f"enhancer {spec.version}: arch must be {networks.choices(ENHANCER)} and setting 1 or 2")
         if len({s.version for s in self.versions}) != len(self.versions):
             raise ValueError("enhancer versions must be distinct")
         return self
+
+    # Declared enhancers (issue 21): how many versions a set has, and what a version may be called.
+    @model_validator(mode="after")
+    def _versions(self) -> "EnhancersConfig":
+        if not MIN_VERSIONS <= len(self.versions) <= MAX_VERSIONS:
+            raise ValueError(f"enhancers.versions: a set has {MIN_VERSIONS} to {MAX_VERSIONS} versions, not {len(self.versions)}")
+        for spec in self.versions:
+            if not is_version(spec.version):
+                raise ValueError(f"enhancer version {spec.version!r}: a name of 1-16 letters, digits, '-' or '_' (not 'original'), "
+                                 "as it names the version's folder")
+        return self
+
+    @property
+    def trained(self) -> tuple[EnhancerSpec, ...]:
+        return tuple(s for s in self.versions if isinstance(s, EnhancerSpec))
+
+    @property
+    def declared(self) -> tuple[DeclaredEnhancer, ...]:
+        return tuple(s for s in self.versions if isinstance(s, DeclaredEnhancer))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The versions of every set, in the configured order."""
+        return tuple(s.version for s in self.versions)
+
 
 
 class EnhanceConfig(_Section):
@@ -140,6 +184,10 @@ class AnnotationConfig(_Section):
     batch_size: int = Field(1000, gt=0, description="Sets per annotation batch (the paper: 1,000).")
     mode: Literal["human", "proxy"] = Field(
         "human", description="human: build-dataset waits for people; proxy: full-reference rules vote (demo only)."
+    )
+    proxy_model: str | None = Field(
+        None, description="In proxy mode, a learned annotator votes instead of the hand rules: 'demo' (the one shipped with "
+                          "hggt, trained on the demo's proxy votes), or a model.json path (`hggt annotator train`). Votes stay source 'proxy'."
     )
     wait_timeout: int = Field(30 * 24 * 3600, gt=0, description="Seconds build-dataset waits for annotation before failing.")
     repeat_share: float = Field(
@@ -174,9 +222,8 @@ class MapsConfig(_Section):
         return self
 
 
+@with_sizes(GENERATOR)  # rrdb, swinir: one field per Real-ISR generator of the registry
 class TrainSRConfig(_Section):
-    rrdb: RRDBSize = RRDBSize()
-    swinir: SwinIRSize = SwinIRSize()
     train: TrainConfig = Field(
         TrainConfig(batch_size=12, gt_size=256, pool_size=144),
         description="SPEC section 7: GT crop 256 (LQ 64), batch 12, pool 144, 300k iterations, lr halved at 200k.",
@@ -200,8 +247,8 @@ class TrainSRConfig(_Section):
     @model_validator(mode="after")
     def _arch_train(self) -> "TrainSRConfig":
         for arch in self.arch_train:
-            if arch not in ("rrdb", "swinir"):
-                raise ValueError(f"train_sr.arch_train: unknown architecture {arch!r}")
+            if arch not in networks.names(GENERATOR):
+                raise ValueError(f"train_sr.arch_train: unknown architecture {arch!r}; choose {networks.choices(GENERATOR)}")
             self.train_for(arch)  # validates the merged values now, not at training time
         return self
 
@@ -385,3 +432,17 @@ def config_from_options(preset: str, overrides: list[str] | None = None, base: d
     for text in overrides or []:
         merged = _merge(merged, parse_override(text))
     return load_config(preset, merged)
+
+
+def resolve_config(preset: str, overrides: list[str] | None, config_file: str | None) -> HGGTConfig:
+    """The config a command or flow runs with: preset, config file (which may name its own preset), overrides."""
+    if not config_file:
+        return config_from_options(preset, overrides)
+    import yaml
+
+    from hggt_core import storage
+
+    data = yaml.safe_load(storage.read_bytes(config_file)) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {config_file} must hold a mapping of sections")
+    return config_from_options(data.pop("preset", preset), overrides, data)

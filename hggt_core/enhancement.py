@@ -9,18 +9,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pydantic import BaseModel
+
 from hggt_core.archs import build_generator
 from hggt_core.degradation import batched
 from hggt_core.degradation.settings import DegradationSettings, sample_record
+from hggt_core.networks import ENHANCER, network
 from hggt_core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize  # noqa: F401 - re-exported
 from hggt_core.training.data import HRCropSampler
 
 
-def build_enhancer(arch: str, rcan: RCANSize, elan: ELANSize) -> torch.nn.Module:
-    sizes = {"rcan": rcan, "elan": elan}
-    if arch not in sizes:
-        raise ValueError(f"unknown enhancer architecture {arch!r}")
-    return build_generator(arch, **sizes[arch].model_dump())
+def enhancer_options(arch: str, enhancers: BaseModel) -> dict:
+    """The options of enhancer backbone ``arch`` as the config's enhancers section sets them."""
+    return network(arch, ENHANCER).options_in(enhancers)
+
+
+def build_enhancer(arch: str, enhancers: BaseModel) -> torch.nn.Module:
+    return build_generator(arch, **enhancer_options(arch, enhancers))
 
 
 class EnhancerBatches:

@@ -8,13 +8,14 @@ import io
 from collections import defaultdict
 
 from hggt_core.metrics import multi_gt_average
+from hggt_core.networks import GENERATOR, NETWORKS
 
 DATASET = "dataset"  # the test-set name of the dataset's own held-out split
 TRAIN_SETS_SUFFIX = "-train-sets"  # ends the name of any evaluation allowed onto a run's training sets
 ALLOW_FLAG = "--allow-train-sets"
 METRICS = ("psnr", "ssim", "lpips", "dists")
 EXTRA = ("artifact_rate",)
-MODELS = {"rrdb": "RRDB", "swinir": "SwinIR"}
+MODELS = {name: n.display for name, n in NETWORKS.items() if n.role == GENERATOR}  # Table 3 names
 TRAINING_GT = {"psnr": "Original HR (L1 only)", "ori": "Original HR", "pos": "Positive GT", "posneg": "Pos+Neg GT"}
 PAPER = {  # supplement Table 3: PSNR, SSIM, LPIPS, DISTS on Test-100
     ("rrdb", "ori"): (22.6388, 0.6454, 0.2408, 0.1676),

@@ -12,24 +12,25 @@ import warnings
 import torch
 from safetensors.torch import save as save_safetensors
 
+from hggt_core.networks import NETWORKS, network
+
 # What Spandrel calls our architectures, where it can detect them from the weights alone.
-SPANDREL_NAMES = {"rrdb": "ESRGAN", "swinir": "SwinIR"}
+SPANDREL_NAMES = {name: n.spandrel for name, n in NETWORKS.items() if n.spandrel}
 
 
 def variant(arch: str, options: dict) -> str:
     """The upsampler of a Real-ISR generator ('' for the enhancers, which have none)."""
-    return str(options.get("upsampler", "")) if arch in SPANDREL_NAMES else ""
+    return str(options.get("upsampler", "")) if network(arch).upsamplers else ""
 
 
 def spandrel_name(arch: str, options: dict) -> str | None:
     """The Spandrel 0.4.2 architecture that rebuilds this generator exactly from its safetensors,
-    or None. Spandrel's ESRGAN knows only the nearest upsampler and growth 32: it takes the
-    authors' pixel-shuffle RRDBPSNet for a 1x ESRGAN without upsampler, silently wrong. Its SwinIR
-    reads both upsamplers but fixes their width at 64."""
-    if arch == "rrdb" and options.get("upsampler") == "nearest" and options.get("growth") == 32:
-        return "ESRGAN"
-    if arch == "swinir" and options.get("num_feat") == 64:
-        return "SwinIR"
+    or None (the registry's ``spandrel_exact`` options). Spandrel's ESRGAN knows only the nearest
+    upsampler and growth 32: it takes the authors' pixel-shuffle RRDBPSNet for a 1x ESRGAN without
+    upsampler, silently wrong. Its SwinIR reads both upsamplers but fixes their width at 64."""
+    entry = network(arch)
+    if entry.spandrel and all(options.get(k) == v for k, v in entry.spandrel_exact.items()):
+        return entry.spandrel
     return None
 
 

@@ -20,7 +20,7 @@ from hggt_core.maps import indication_maps_torch
 from hggt_core.sizes import RRDBSize, SwinIRSize  # noqa: F401 - re-exported
 from hggt_core.torchdata import MODES, HGGTTrainSet, draw_versions, set_files
 
-__all__ = ["MODES", "SRBatches", "draw_versions", "set_files", "RRDBSize", "SwinIRSize"]
+__all__ = ["MODES", "SRBatches", "draw_versions", "generator_payload", "set_files", "RRDBSize", "SwinIRSize"]
 
 
 class SRBatches:
@@ -67,3 +67,9 @@ class SRBatches:
 
     def load_state_dict(self, state: dict) -> None:
         self.stream.load_state_dict(state)
+
+
+def generator_payload(arch: str, options: dict, mode: str, scale: int, model: torch.nn.Module, run_id: str, iterations: int) -> dict:
+    """What a Real-ISR run's model file holds: enough to rebuild the generator without the config."""
+    return {"arch": arch, "options": options, "mode": mode, "scale": scale,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "run_id": run_id, "iterations": iterations}

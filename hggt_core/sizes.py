@@ -4,7 +4,10 @@ those should load torch to do so. The networks themselves live in hggt_core.arch
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Frozen(BaseModel):
@@ -46,12 +49,31 @@ PAPER_ENHANCERS = (
 )
 
 
+class DeclaredEnhancer(Frozen):
+    """An enhancer hggt does not train: a model file (safetensors, .pth, .pt, .ckpt) that Spandrel
+    loads by architecture detection. A 2x or 4x model runs on the image downscaled by its scale
+    (area), so its version has the original's size (hggt_core.declared_enhancers)."""
+
+    version: str
+    model: str = Field(min_length=1, description="Path or fsspec URL of the model file; a relative path is relative to the working directory.")
+    scale: int | None = Field(None, ge=1, le=8, description="The model's scale (1, 2, 4 ...); None: as Spandrel detects it. A mismatch is an error.")
+
+    @model_validator(mode="after")
+    def _exists(self) -> "DeclaredEnhancer":
+        # Only local files are checked here (the CLI's preflight validates the config); a URL is
+        # checked when train-enhancers reads it.
+        path = self.model.removeprefix("file://")
+        if "://" not in path and not os.path.isfile(os.path.expanduser(path)):
+            raise ValueError(f"enhancer {self.version}: model file {self.model} does not exist")
+        return self
+
+
 class RRDBSize(Frozen):
     blocks: int = Field(23, gt=0)
     channels: int = Field(64, gt=0)
     growth: int = Field(32, gt=0)
-    upsampler: str = Field(
-        "pixelshuffle", pattern="^(pixelshuffle|nearest)$",
+    upsampler: Literal["pixelshuffle", "nearest"] = Field(
+        "pixelshuffle",
         description="pixelshuffle: the authors' RRDBPSNet (train_RRDBGAN_PosNegGT_Blind_*_x4.yml); nearest: ESRGAN's nearest+conv.",
     )
 
@@ -63,7 +85,7 @@ class SwinIRSize(Frozen):
     window_size: int = Field(8, gt=0)
     mlp_ratio: float = Field(2.0, gt=0)
     num_feat: int = Field(64, gt=0)
-    upsampler: str = Field(
-        "pixelshuffle", pattern=r"^(pixelshuffle|nearest\+conv)$",
+    upsampler: Literal["pixelshuffle", "nearest+conv"] = Field(
+        "pixelshuffle",
         description="pixelshuffle: the authors' (train_SwinIRGAN_PosNegGT_Blind_*_x4.yml); nearest+conv: SwinIR's real-SR models.",
     )

@@ -1,47 +1,54 @@
 """Multi-GPU training: a training task re-launches its work under torchrun (torch.distributed,
 DDP), one process per GPU, and reads back rank 0's result. `python -m tasks.torchrun` is the
-per-process entry point torchrun starts."""
+per-process entry point torchrun starts.
+
+What each process runs travels as a pickled (function, run spec) pair: the function by reference
+(a module-level function of the task's module, imported by the process), the spec as data. The
+spec is a dataclass with a ``device`` field, which each process replaces by its own GPU."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+Spec = TypeVar("Spec")
 
-def launch_torchrun(nproc: int, args: tuple) -> dict:
+
+def launch_torchrun(nproc: int, entry: Callable[[Spec], Any], spec: Spec) -> Any:
+    """``entry(spec)`` in ``nproc`` DDP processes; rank 0's return value."""
     with tempfile.TemporaryDirectory(prefix="hggt-ddp-") as tmp:
-        spec, result = Path(tmp) / "args.pkl", Path(tmp) / "result.pkl"
-        spec.write_bytes(pickle.dumps(args))
+        job, result = Path(tmp) / "job.pkl", Path(tmp) / "result.pkl"
+        job.write_bytes(pickle.dumps((entry, spec)))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "tasks.torchrun", str(spec), str(result)]
+               "-m", "tasks.torchrun", str(job), str(result)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"torchrun with {nproc} processes failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         return pickle.loads(result.read_bytes())
 
 
-def main(spec: str, result: str) -> None:
-    from tasks.train_sr import train_sr_run
-
-    args = pickle.loads(Path(spec).read_bytes())
+def main(job: str, result: str) -> None:
+    entry, spec = pickle.loads(Path(job).read_bytes())
     cuda = torch.cuda.is_available()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
-        args = list(args)
         if cuda:
             torch.cuda.set_device(local)
-            args[7] = f"cuda:{local}"  # the device argument
-        row = train_sr_run(*args)
+            spec = dataclasses.replace(spec, device=f"cuda:{local}")
+        value = entry(spec)
         if dist.get_rank() == 0:
-            Path(result).write_bytes(pickle.dumps(row))
+            Path(result).write_bytes(pickle.dumps(value))
     finally:
         dist.destroy_process_group()
 

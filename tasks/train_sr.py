@@ -1,46 +1,46 @@
-"""Prefect tasks of Real-ISR training (stage train-sr): one task run per (arch, mode) run."""
+"""Prefect tasks of Real-ISR training (stage train-sr): one task run per (arch, mode) run. The
+training is hggt_core.training.recipe; what is a Real-ISR run's is its run spec."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torch.distributed as dist
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.archs import build_generator, parameter_count
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.archs.vgg import resolve_vgg19_weights
+from hggt_core import catalog, manifests, networks, storage
 from hggt_core.checkpoints import load_weights
-from hggt_core.config import HGGTConfig
-from hggt_core.figures import sample_grid
+from hggt_core.config import HGGTConfig, TrainSRConfig
 from hggt_core.dataset import open_dataset
-from hggt_core.realisr import SRBatches
+from hggt_core.figures import sample_grid
+from hggt_core.networks import GENERATOR, network
+from hggt_core.realisr import SRBatches, generator_payload
 from hggt_core.seeding import item_seed_sequence
 from hggt_core.splits import TRAIN, split_fingerprint
 from hggt_core.torchdata import url_loader
-from hggt_core.training.losses import PerceptualLoss, negative_gt_loss
 from hggt_core.training import distributed
 from hggt_core.training.distributed import global_batch_count
-from hggt_core.training.loop import restore, run_training
-from hggt_core.training.trainer import GANTrainer, resolve_device, seed_everything
+from hggt_core.training.losses import negative_gt_loss
+from hggt_core.training.recipe import GANRun, train_gan
+from hggt_core.training.store import NOT_IN_KEY
+from hggt_core.training.trainer import ExtraLoss, GANTrainer
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
 from tasks.torchrun import launch_torchrun
-from tasks.training_io import NOT_IN_KEY, checkpoint_writer, latest_checkpoint, loss_logger, publish_markdown, publish_speed, run_logger, to_bytes
+from tasks.training_io import publish_markdown, run_hooks, run_logger
 
 STAGE = "train-sr"
 CODE = code_version(
-    "hggt_core.archs.rrdbnet", "hggt_core.archs.swinir", "hggt_core.archs.discriminator", "hggt_core.archs.vgg",
+    *networks.modules(GENERATOR), "hggt_core.archs.common", "hggt_core.archs.discriminator", "hggt_core.archs.vgg",
     "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data", "hggt_core.training.pool",
     "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.realisr", "hggt_core.maps",
     "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
     "hggt_core.checkpoints", "hggt_core.torchdata", "hggt_core.dataset",
+    "hggt_core.training.recipe", "hggt_core.training.store", "hggt_core.archs",
 )
 
 
@@ -57,7 +57,7 @@ def plan_sr(root: str, mode: str) -> tuple[list[dict], dict[str, dict[str, str]]
 
 def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
     sr = cfg.train_sr
-    parts = [arch, mode, getattr(sr, arch).model_dump(mode="json"), sr.train_for(arch).model_dump(mode="json", exclude=set(NOT_IN_KEY)),
+    parts = [arch, mode, network(arch, GENERATOR).options_in(sr), sr.train_for(arch).model_dump(mode="json", exclude=set(NOT_IN_KEY)),
              sr.scale, sr.negative_weight, sr.map_positive, sr.clamp_negative, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
              init_sha, CODE]
     return fingerprint(parts)
@@ -102,30 +102,62 @@ def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
     return sample_grid([[to8(bicubic[i]), to8(sr[i]), to8(gt[i].cpu())] for i in range(n)], ["bicubic", "SR", "GT"])
 
 
-def train_sr_run(
-    arch: str, mode: str, sets: list[dict], images: dict[str, dict[str, str]], data_fp: str, root: str, cfg: HGGTConfig,
-    device: str, resume: bool, init: tuple[str | None, str | None, str | None],
-) -> dict | None:
+@dataclass(frozen=True)
+class SRRun:
+    """One Real-ISR run as plain data: what a torchrun launch hands each of its processes, each
+    with ``device`` replaced by its own GPU."""
+
+    arch: str
+    mode: str
+    sets: list[dict]
+    images: dict[str, dict[str, str]]
+    data_fp: str
+    root: str
+    cfg: HGGTConfig
+    device: str
+    resume: bool
+    init: tuple[str | None, str | None, str | None]  # resolve_init's (model file, sha256, init_run)
+
+
+def _negative_term(sr: TrainSRConfig) -> ExtraLoss:
+    def extra(out: torch.Tensor, more: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        neg, m_ind, has_neg = more  # normalised over all ranks' samples, so DDP gradients stay exact
+        return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight, global_batch_count(out.shape[0], out.device),
+                                clamp=sr.clamp_negative)
+
+    return extra
+
+
+def _publish_samples(run: SRRun, rid: str, seed: int):
+    """Writes runs/<id>/samples.png (and a dashboard copy) once the model is trained."""
+
+    def publish(trainer: GANTrainer) -> None:
+        grid = _samples(trainer, sr_batches(run.sets, run.images, run.mode, run.arch, run.cfg, trainer.device,
+                                            seed + distributed.world_size()))
+        ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        storage.atomic_write(storage.join(run.root, catalog.run_samples(rid)), png.tobytes())
+        publish_markdown(f"sr-{rid}-samples",
+                         f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})",
+                         f"train-sr {rid}: bicubic, SR and GT of training crops", run.root)
+
+    return publish
+
+
+def train_sr_run(run: SRRun) -> dict | None:
     """Train one Real-ISR model; returns its runs.parquet row (on rank 0; None on the other ranks
     of a torchrun launch, which draw their own batches and checkpoint through rank 0)."""
     logger = run_logger()
-    started = time.perf_counter()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed.active() else (0, 1)
-    sr = cfg.train_sr
+    arch, mode, cfg, sr = run.arch, run.mode, run.cfg, run.cfg.train_sr
     tcfg = sr.train_for(arch)
     if mode == "psnr":
         tcfg = tcfg.model_copy(update={"gan_weight": 0.0, "perceptual_weight": 0.0})
-    dev = resolve_device(device)
     seed = int(item_seed_sequence(cfg.seed, STAGE, f"{arch}/{mode}").generate_state(1)[0])
-    seed_everything(seed, tcfg.deterministic)
-    perceptual = None
-    if tcfg.perceptual_weight > 0:
-        perceptual = PerceptualLoss(tcfg.perceptual_layers, str(resolve_vgg19_weights(tcfg.perceptual_weights)))
-    elif mode != "psnr" and rank == 0:
-        logger.warning("%s/%s trains WITHOUT the perceptual term (perceptual_weight=0); recorded in runs.parquet", arch, mode)
-    generator = build_generator(arch, **getattr(sr, arch).model_dump())
-    init_path, init_sha, init_run = init
-    if init_path:
+    init_path, init_sha, init_run = run.init
+    key = compatibility_key(arch, mode, cfg, run.data_fp, init_sha)
+    rid = run_id(arch, mode, key)
+    options = network(arch, GENERATOR).options_in(sr)
+
+    def start_from_init(generator: torch.nn.Module) -> None:
         init_bytes = storage.read_bytes(init_path)
         if storage.sha256_bytes(init_bytes) != init_sha:  # the run's key, and so its cache entry, holds that sha256
             raise ValueError(f"init file {init_path} changed since it was recorded or resolved (sha256 differs); "
@@ -133,74 +165,27 @@ def train_sr_run(
         what = load_weights(generator, init_bytes, init_path, f"the {arch} generator of this run")
         logger.info("%s/%s starts from %s (%s)", arch, mode, init_run or init_path, what)
 
-    def batches(seed_: int) -> SRBatches:
-        return sr_batches(sets, images, mode, arch, cfg, dev, seed_)
-
-    data = batches(seed + rank)
-    trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, seed + rank)
-    key = compatibility_key(arch, mode, cfg, data_fp, init_sha) + (f"-ddp{world}" if world > 1 else "")
-    rid = run_id(arch, mode, key)
-    folder = storage.join(root, catalog.run_dir(rid))
-    state = latest_checkpoint(storage.join(root, catalog.run_checkpoints(rid)), key) if resume else None
-    if state is not None:
-        if world > 1:
-            state = {**state, "data": state["data"][rank], "trainer": {**state["trainer"], "pool": state["pools"][rank]}}
-        restore(trainer, data, state)
-        logger.info("%s resumes from iteration %d", rid, trainer.iteration)
-
-    step_kwargs = {}
-    if mode == "posneg":
-        def extra(out: torch.Tensor, more: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            neg, m_ind, has_neg = more  # normalised over all ranks' samples, so DDP gradients stay exact
-            return negative_gt_loss(out, neg, m_ind, has_neg, sr.negative_weight, global_batch_count(out.shape[0], out.device),
-                                    clamp=sr.clamp_negative)
-
-        step_kwargs["extra_loss"] = extra
-    on_log, _ = loss_logger(f"sr-{rid}", f"run {rid}", tcfg.iterations, root, STAGE, rid, folder, trainer.iteration) if rank == 0 else (None, None)
-    write = checkpoint_writer(storage.join(root, catalog.run_checkpoints(rid)), key, tcfg.keep_checkpoints)
-
-    def on_checkpoint(it: int, full: dict) -> None:
-        if world > 1:  # every rank's batches and pool, so a resumed run continues each stream
-            full = {**full, "data": gather(full["data"]), "pools": gather(full["trainer"]["pool"])}
-        if rank == 0:
-            write(it, full)
-
-    try:
-        logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint, step_kwargs)
-    finally:
-        if on_log is not None:
-            on_log.close()
-    if rank != 0:
+    spec = GANRun(
+        name=rid, arch=arch, options=options, train=tcfg, seed=seed, device=run.device,
+        batches=lambda seed_, dev: sr_batches(run.sets, run.images, mode, arch, cfg, dev, seed_), root=run.root,
+        model_uri=catalog.run_model(rid), checkpoints=storage.join(run.root, catalog.run_checkpoints(rid)), key=key,
+        config_hash=cfg.section_hash("train_sr"),
+        payload=lambda model, iterations: generator_payload(arch, options, mode, sr.scale, model, rid, iterations),
+        resume=run.resume, extra_loss=_negative_term(sr) if mode == "posneg" else None,
+        prepare=start_from_init if init_path else None,
+        without_perceptual=None if mode == "psnr" else
+        f"{arch}/{mode} trains WITHOUT the perceptual term (perceptual_weight=0); recorded in runs.parquet",
+    )
+    hooks = run_hooks(f"sr-{rid}", f"run {rid}", tcfg.iterations, run.root, STAGE, rid, storage.join(run.root, catalog.run_dir(rid)),
+                      f"run {rid}", logger, on_trained=_publish_samples(run, rid, seed))
+    trained = train_gan(spec, hooks)
+    if trained is None:
         return None
-    publish_speed(f"sr-{rid}-speed", f"run {rid}", trainer.speed, root)
-
-    model = trainer.inference_model()
-    payload = {"arch": arch, "options": getattr(sr, arch).model_dump(), "mode": mode, "scale": sr.scale,
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "run_id": rid,
-               "iterations": trainer.iteration}
-    uri = catalog.run_model(rid)
-    written = storage.atomic_write(storage.resolve(root, uri), to_bytes(payload))
-    grid = _samples(trainer, batches(seed + world))
-    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    storage.atomic_write(storage.join(root, catalog.run_samples(rid)), png.tobytes())
-    publish_markdown(f"sr-{rid}-samples",
-                     f"# {rid}: training samples\n\n![samples](data:image/png;base64,{base64.b64encode(png.tobytes()).decode()})",
-                     f"train-sr {rid}: bicubic, SR and GT of training crops", root)
     return {
-        "run_id": rid, "arch": arch, "mode": mode, "iterations": trainer.iteration, "checkpoint_uri": uri,
-        "sha256": written.sha256, "config_hash": cfg.section_hash("train_sr"), "data_fingerprint": data_fp,
-        "sets": len(sets), "init_run": init_run, "parameters": parameter_count(generator), "perceptual": perceptual is not None,
-        "negative_weight": sr.negative_weight if mode == "posneg" else None, "final_l1": logs.get("l1"),
-        "final_perceptual": logs.get("perceptual"), "final_gan": logs.get("gan"), "final_negative": logs.get("extra"),
-        "final_d_real": logs.get("d_real"), "final_d_fake": logs.get("d_fake"), "seconds": time.perf_counter() - started,
-        "device": f"{dev} x{world}" if world > 1 else str(dev), "created_at": dt.datetime.now(dt.timezone.utc), **trainer.speed,
+        "run_id": rid, "arch": arch, "mode": mode, **trained.row, "data_fingerprint": run.data_fp, "sets": len(run.sets),
+        "init_run": init_run, "negative_weight": sr.negative_weight if mode == "posneg" else None,
+        "final_negative": trained.logs.get("extra"), "created_at": dt.datetime.now(dt.timezone.utc), **trained.speed,
     }
-
-
-def gather(obj):
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
 
 
 @task(name="train-sr", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
@@ -210,11 +195,9 @@ def train_sr(
 ) -> dict:
     """One Real-ISR run: in this process, or with train_sr.train.nproc > 1 as a torchrun launch of
     that many DDP processes (one per GPU; gloo on the CPU)."""
-    args = (arch, mode, sets, images, data_fp, root, cfg, device, resume, init)
+    run = SRRun(arch, mode, sets, images, data_fp, root, cfg, device, resume, init)
     nproc = cfg.train_sr.train.nproc
-    if nproc <= 1:
-        return train_sr_run(*args)
-    return launch_torchrun(nproc, args)
+    return train_sr_run(run) if nproc <= 1 else launch_torchrun(nproc, train_sr_run, run)
 
 
 @task(name="record-run", persist_result=False)

@@ -1,28 +1,25 @@
-"""Checkpoints and loss curves of training tasks (shared by train-enhancers and train-sr)."""
+"""How training tasks (train-enhancers and train-sr) are observed and cached in Prefect: loss
+curves and speed reports as dashboard artifacts, the recipe's hooks, and the check that a cached
+training result still has its model file. The training itself is hggt_core.training.recipe."""
 
 from __future__ import annotations
 
-import io
 import logging
-import posixpath
 from collections.abc import Callable
 
-import torch
-from prefect import get_run_logger
+from prefect import Task, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture
 
 from hggt_core import storage
 from hggt_core.checkpoints import torch_load
 from hggt_core.training.history import LOSSES_FILE
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
+from hggt_core.training.recipe import RunHooks
+from hggt_core.training.store import model_intact
 from tasks import faults
 from tasks.progress import DashboardProgress, artifact_key, in_prefect_run
-
-
-# Settings that change how a run is observed or saved, not what it computes: a checkpoint stays
-# compatible when they change, so a run can also be extended to more iterations.
-NOT_IN_KEY = frozenset({"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"})
 
 
 def load_trained(url: str, sha256: str, rerun: str) -> dict:
@@ -31,42 +28,6 @@ def load_trained(url: str, sha256: str, rerun: str) -> dict:
     if storage.sha256_bytes(data) != sha256:
         raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `{rerun}`")
     return torch_load(data, url)
-
-
-def to_bytes(obj) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def _checkpoints(folder: str) -> list[str]:
-    fs, path = storage.url_to_fs(folder)
-    try:
-        return sorted(p for p in fs.ls(path, detail=False) if posixpath.basename(p).startswith("iter_"))
-    except FileNotFoundError:
-        return []
-
-
-def latest_checkpoint(folder: str, key: str) -> dict | None:
-    """The newest checkpoint written under the same compatibility key, or None."""
-    fs, _ = storage.url_to_fs(folder)
-    for name in reversed(_checkpoints(folder)):
-        state = torch_load(fs.cat_file(name), name)
-        if state.get("key") == key:
-            return state
-    return None
-
-
-def checkpoint_writer(folder: str, key: str, keep: int) -> Callable[[int, dict], None]:
-    """Writes iter_<n>.pt atomically, keeping the ``keep`` newest."""
-    fs, _ = storage.url_to_fs(folder)
-
-    def write(iteration: int, state: dict) -> None:
-        storage.atomic_write(storage.join(folder, f"iter_{iteration:08d}.pt"), to_bytes({**state, "key": key}))
-        for old in _checkpoints(folder)[:-keep]:
-            fs.rm_file(old)
-
-    return write
 
 
 def run_logger():
@@ -130,3 +91,31 @@ def publish_speed(key: str, title: str, speed: dict[str, float], root: str) -> N
     rows = [{"measure": k.replace("share_", "share of step time: "), "value": round(v, 4)} for k, v in speed.items()]
     publish_table(key, rows, f"Training speed of {title}", root)
     run_logger().info("%s speed: %s", title, {k: round(v, 3) for k, v in speed.items()})
+
+
+def run_hooks(name: str, title: str, total: int, root: str, stage: str, run: str, folder: str, speed_title: str, logger=None,
+              on_trained=None) -> RunHooks:
+    """The recipe's hooks in a training task: the loss curve as a dashboard table and
+    ``folder``/losses.csv, a progress card, and the speed report as a table (``name`` keys the
+    artifacts; ``title``, ``run`` and ``speed_title`` name the run in logs, on the card and in
+    the speed report)."""
+    return RunHooks(
+        logger=logger or run_logger(),
+        open_log=lambda start: loss_logger(name, title, total, root, stage, run, folder, start),
+        on_speed=lambda speed: publish_speed(f"{name}-speed", speed_title, speed, root),
+        on_trained=on_trained,
+    )
+
+
+def verified_result(task: Task, params: dict, future: PrefectFuture, root: str, what: str) -> tuple[dict, bool]:
+    """A training task's row and whether it was reused, not trained: a Prefect cache hit counts
+    only while the model file it names is the one it recorded; otherwise the model is trained again
+    (with the task's own resume, so a finished checkpoint still saves the work)."""
+    row = future.result()
+    if future.state.name != "Cached":
+        return row, bool(row.get("reused"))  # a cache miss that found the finished model's record
+    if model_intact(storage.resolve(root, row["checkpoint_uri"]), row["sha256"]):
+        return row, True
+    get_run_logger().warning("%s: cached model file missing or altered; training again", what)
+    row = task.with_options(refresh_cache=True).submit(**params).result()
+    return row, bool(row.get("reused"))

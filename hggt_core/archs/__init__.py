@@ -1,4 +1,5 @@
-"""Network architectures, one file each, written from their papers' descriptions."""
+"""Network architectures, one file each, written from their papers' descriptions; which network
+a name stands for, its options and their paper defaults are in the registry (hggt_core.networks)."""
 
 from __future__ import annotations
 
@@ -6,40 +7,22 @@ from typing import Any
 
 import torch.nn as nn
 
+from hggt_core.networks import network
+
 
 def build_generator(arch: str, **options: Any) -> nn.Module:
-    if arch == "rcan":
-        from hggt_core.archs.rcan import RCAN
-
-        return RCAN(**options)
-    if arch == "elan":
-        from hggt_core.archs.elan import ELAN
-
-        return ELAN(**options)
-    if arch == "rrdb":
-        from hggt_core.archs.rrdbnet import RRDBNet
-
-        return RRDBNet(**options)
-    if arch == "swinir":
-        from hggt_core.archs.swinir import SwinIR
-
-        return SwinIR(**options)
-    raise ValueError(f"unknown generator architecture {arch!r}; choose rcan, elan, rrdb or swinir")
-
-
-# Options added after model files were already being written, with the value those files were
-# trained with; a file that does not name an option gets this, never today's (paper) default.
-LEGACY_OPTIONS: dict[str, dict[str, Any]] = {
-    "rcan": {"img_range": 1.0},
-    "elan": {"img_range": 1.0, "scaled_attention": True},
-    "rrdb": {"upsampler": "nearest"},
-    "swinir": {"upsampler": "nearest+conv"},
-}
+    """The registry's network ``arch``. Options its size model names are validated by it and
+    default to the paper's sizes; any other (SwinIR's img_size) goes to the constructor as given."""
+    entry = network(arch)
+    fields = entry.size.model_fields
+    sized = entry.size.model_validate({k: v for k, v in options.items() if k in fields})
+    rest = {k: v for k, v in options.items() if k not in fields}
+    return entry.load()(**sized.model_dump(), **rest)
 
 
 def payload_options(payload: dict) -> dict[str, Any]:
     """The complete constructor options of a trained-model file, older files included."""
-    return {**LEGACY_OPTIONS.get(payload["arch"], {}), **payload["options"]}
+    return {**network(payload["arch"]).legacy_options, **payload["options"]}
 
 
 def generator_from_payload(payload: dict) -> nn.Module:

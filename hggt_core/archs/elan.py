@@ -132,13 +132,14 @@ class ELAB(nn.Module):
 
 
 class ELAN(nn.Module):
-    """Paper size (the authors' train_EnhanceELAN_03/04.yml): 36 ELABs of one LFE and one GMSA each
-    (no attention sharing), 180 channels, windows 4/8/16, expansion 2, unscaled attention, img_range
-    255. ``shared_depth=1, scaled_attention=True, img_range=1`` is hggt's earlier reading of the paper."""
+    """Options as :class:`hggt_core.sizes.ELANSize`, whose defaults are the paper's (the authors'
+    train_EnhanceELAN_03/04.yml): 36 ELABs of one LFE and one GMSA each (no attention sharing), 180
+    channels, windows 4/8/16, expansion 2, unscaled attention, img_range 255. ``shared_depth=1,
+    scaled_attention=True, img_range=1`` is hggt's earlier reading of the paper."""
 
     def __init__(
-        self, blocks: int = 36, channels: int = 180, windows: tuple[int, ...] = (4, 8, 16), expansion: int = 2, shared_depth: int = 0,
-        scaled_attention: bool = False, img_range: float = 255.0,
+        self, *, blocks: int, channels: int, windows: tuple[int, ...], expansion: int, shared_depth: int, scaled_attention: bool,
+        img_range: float,
     ):
         super().__init__()
         if blocks % (1 + shared_depth):

@@ -53,9 +53,10 @@ class ResidualGroup(nn.Module):
 
 
 class RCAN(nn.Module):
-    """Paper size: 10 groups x 20 blocks, 64 channels, reduction 16, img_range 255."""
+    """Options as :class:`hggt_core.sizes.RCANSize`, whose defaults are the paper's (10 groups x 20
+    blocks, 64 channels, reduction 16, img_range 255)."""
 
-    def __init__(self, groups: int = 10, blocks: int = 20, channels: int = 64, reduction: int = 16, img_range: float = 255.0):
+    def __init__(self, *, groups: int, blocks: int, channels: int, reduction: int, img_range: float):
         super().__init__()
         self.input_range = InputRange(img_range)
         self.head = conv3x3(3, channels)

@@ -50,18 +50,16 @@ class RRDB(nn.Module):
         return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
 
 
-UPSAMPLERS = ("pixelshuffle", "nearest")
-
-
 class RRDBNet(nn.Module):
-    """Paper size: 23 blocks, 64 channels, growth 32, x4, pixel-shuffle upsampler."""
+    """Options as :class:`hggt_core.sizes.RRDBSize`, whose defaults are the paper's (23 blocks, 64
+    channels, growth 32, pixel-shuffle upsampler); build it with hggt_core.archs.build_generator."""
 
-    def __init__(self, blocks: int = 23, channels: int = 64, growth: int = 32, scale: int = 4, upsampler: str = "pixelshuffle"):
+    def __init__(self, *, blocks: int, channels: int, growth: int, upsampler: str, scale: int = 4):
         super().__init__()
         if scale != 4:
             raise ValueError("RRDBNet here is the x4 generator")
-        if upsampler not in UPSAMPLERS:
-            raise ValueError(f"unknown RRDBNet upsampler {upsampler!r}; choose one of {UPSAMPLERS}")
+        if upsampler not in ("pixelshuffle", "nearest"):
+            raise ValueError(f"unknown RRDBNet upsampler {upsampler!r}; choose pixelshuffle or nearest")
         self.scale, self.upsampler = scale, upsampler
         self.conv_first = nn.Conv2d(3, channels, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(blocks)])

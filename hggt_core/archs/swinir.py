@@ -158,26 +158,22 @@ class PatchEmbedNorm(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2))
 
 
-UPSAMPLERS = ("pixelshuffle", "nearest+conv")
-
-
 class SwinIR(nn.Module):
-    """Paper size (SwinIR-M x4, the authors' train_SwinIRGAN_PosNegGT_Blind_*_x4.yml): embedding
-    180, 6 RSTBs of 6 layers, 6 heads, window 8, MLP ratio 2, 64 upsampler features, pixel-shuffle
-    upsampler; LQ training size 64."""
+    """Options as :class:`hggt_core.sizes.SwinIRSize`, whose defaults are the paper's (SwinIR-M x4,
+    the authors' train_SwinIRGAN_PosNegGT_Blind_*_x4.yml): embedding 180, 6 RSTBs of 6 layers, 6
+    heads, window 8, MLP ratio 2, 64 upsampler features, pixel-shuffle upsampler; LQ training size 64."""
 
     def __init__(
-        self, embed_dim: int = 180, depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6), num_heads: tuple[int, ...] = (6, 6, 6, 6, 6, 6),
-        window_size: int = 8, mlp_ratio: float = 2.0, num_feat: int = 64, scale: int = 4, img_size: int = 64,
-        upsampler: str = "pixelshuffle",
+        self, *, embed_dim: int, depths: tuple[int, ...], num_heads: tuple[int, ...], window_size: int, mlp_ratio: float, num_feat: int,
+        upsampler: str, scale: int = 4, img_size: int = 64,
     ):
         super().__init__()
         if scale != 4:
             raise ValueError("SwinIR here is the x4 generator")
         if len(depths) != len(num_heads):
             raise ValueError("depths and num_heads need one entry per RSTB")
-        if upsampler not in UPSAMPLERS:
-            raise ValueError(f"unknown SwinIR upsampler {upsampler!r}; choose one of {UPSAMPLERS}")
+        if upsampler not in ("pixelshuffle", "nearest+conv"):
+            raise ValueError(f"unknown SwinIR upsampler {upsampler!r}; choose pixelshuffle or nearest+conv")
         self.window, self.scale, self.upsampler = window_size, scale, upsampler
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.conv_first = nn.Conv2d(3, embed_dim, 3, 1, 1)
