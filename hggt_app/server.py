@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from hggt_app.guard import Guard, HostRule
+from hggt_core.annotation.labels import MAX_VERSIONS
 from hggt_core.annotation.store import MAX_SECONDS, AnnotationStore, Forbidden, NotFound
 
 STATIC = Path(__file__).parent / "static"
@@ -32,7 +33,7 @@ STATUS_MAX_AGE = 5.0  # seconds the coordinator's figures are reused, so polling
 
 
 class Submission(BaseModel):
-    labels: dict[str, str] = Field(max_length=4)
+    labels: dict[str, str] = Field(max_length=MAX_VERSIONS)  # slot -> label; the store checks the set's own count
     seconds: float = Field(ge=0, lt=MAX_SECONDS, allow_inf_nan=False)
 
 

@@ -23,7 +23,7 @@ from hggt_core.splits import image_of
 if TYPE_CHECKING:  # pandas is imported where used: the config imports this module's modes on every CLI start
     import pandas as pd
 
-FILES = ("original", *VERSIONS)
+FILES = ("original", *VERSIONS)  # the paper's; a dataset's own: HGGTDataset.files()
 TRAIN_MODES = ("psnr", "ori", "pos", "posneg")
 
 
@@ -71,15 +71,28 @@ class HGGTDataset:
                 df[column] = pd.Series([None if pd.isna(u) else self.url(u) for u in df[column]], index=df.index, dtype=object)
         return df
 
+    def versions(self) -> tuple[str, ...]:
+        """The versions of the dataset's sets (2 to 8, in name order; ``enhancers.versions``), as
+        set_images.parquet holds them; the paper's four before `hggt select` has run."""
+        if not self.has("set_images"):
+            return VERSIONS
+        found = sorted(set(manifests.read(self.root, "set_images").column("file").to_pylist()) - {"original"})
+        return tuple(found) or VERSIONS
+
+    def files(self) -> tuple[str, ...]:
+        return ("original", *self.versions())
+
     def sets(self) -> pd.DataFrame:
         """One row per set (sorted by set id): ``set_id, patch_id, image_id, rank, max_diff``; the
-        image URLs ``original, 01 .. 04``; ``label_01 .. label_04`` (effective label) and
-        ``votes_01 .. votes_04``, ``positives`` and ``negatives`` (lists of versions), ``usable``
+        image URLs ``original`` and one column per version (``01 .. 04`` by default; see
+        :meth:`versions`); ``label_<v>`` (effective label) and
+        ``votes_<v>`` per version, ``positives`` and ``negatives`` (lists of versions), ``usable``
         and ``label_source``; ``split`` (train, test, excluded); ``maps`` (the indication maps'
         .npz URLs), ``map_pairs`` (their ``(positive, negative)`` versions, in the same order) and
         ``map_figure``. Columns of stages not run yet (annotate, split, maps) are empty (NA)."""
         import pandas as pd
 
+        versions = self.versions()
         sets = self.rows("sets")
         images: dict[str, dict[str, str]] = defaultdict(dict)
         for r in self.rows("set_images"):
@@ -96,13 +109,13 @@ class HGGTDataset:
         for s in sorted(sets, key=lambda r: r["set_id"]):
             sid = s["set_id"]
             row = {**s, "image_id": (splits.get(sid) or {}).get("image_id") or photos.get(s["patch_id"]) or image_of(sid)}
-            row.update({f: images[sid].get(f) for f in FILES})
+            row.update({f: images[sid].get(f) for f in ("original", *versions)})
             own = labels.get(sid, {})
-            for v in VERSIONS:
+            for v in versions:
                 row[f"label_{v}"] = own[v]["effective_label"] if v in own else None
                 row[f"votes_{v}"] = own[v]["vote_count"] if v in own else None
-            row["positives"] = [v for v in VERSIONS if row[f"label_{v}"] == "Positive"] if own else None
-            row["negatives"] = [v for v in VERSIONS if row[f"label_{v}"] == "Negative"] if own else None
+            row["positives"] = [v for v in versions if row[f"label_{v}"] == "Positive"] if own else None
+            row["negatives"] = [v for v in versions if row[f"label_{v}"] == "Negative"] if own else None
             row["usable"] = any(r["usable"] for r in own.values()) if own else None
             row["label_source"] = next(iter(own.values()))["source"] if own else None
             row["split"] = splits[sid]["split"] if sid in splits else None
@@ -110,8 +123,8 @@ class HGGTDataset:
             row["map_pairs"] = [(m["pos_version"], m["neg_version"]) for m in maps[sid]] if self.has("maps") else None
             row["map_figure"] = next((self.url(m["figure_uri"]) for m in maps[sid] if m["figure_uri"]), None)
             out.append(row)
-        df = pd.DataFrame(out, columns=_SET_COLUMNS)
-        for v in VERSIONS:
+        df = pd.DataFrame(out, columns=_set_columns(versions))
+        for v in versions:
             df[f"votes_{v}"] = df[f"votes_{v}"].astype("Int64")
         df["usable"] = df["usable"].astype("boolean")
         return df
@@ -149,11 +162,12 @@ class HGGTDataset:
         return [{"set_id": s, **entries[s]} for s in sorted(entries)], dict(images)
 
 
-_SET_COLUMNS = [
-    "set_id", "patch_id", "image_id", "rank", "max_diff", *FILES, *(f"label_{v}" for v in VERSIONS),
-    *(f"votes_{v}" for v in VERSIONS), "positives", "negatives", "usable", "label_source", "split", "maps", "map_pairs",
-    "map_figure",
-]
+def _set_columns(versions: tuple[str, ...]) -> list[str]:
+    return [
+        "set_id", "patch_id", "image_id", "rank", "max_diff", "original", *versions, *(f"label_{v}" for v in versions),
+        *(f"votes_{v}" for v in versions), "positives", "negatives", "usable", "label_source", "split", "maps", "map_pairs",
+        "map_figure",
+    ]
 
 
 def open_dataset(root: str) -> HGGTDataset:

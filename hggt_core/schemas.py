@@ -74,11 +74,11 @@ DEGRADATIONS = _synthesis_spec("degradations", "hggt degrade", [])
 LR_TEST = _synthesis_spec("lr_test", "hggt synthesize-lr", [pa.field("scale", pa.int32(), nullable=False)])
 
 ENHANCERS = _spec(
-    "enhancers", 2, ("version",), "hggt train-enhancers",
+    "enhancers", 3, ("version",), "hggt train-enhancers",
     [
         pa.field("version", pa.string(), nullable=False),
-        pa.field("arch", pa.string(), nullable=False),
-        pa.field("setting", pa.string(), nullable=False),
+        pa.field("arch", pa.string(), nullable=False),  # declared: the architecture Spandrel detected (ESRGAN, SwinIR ...)
+        pa.field("setting", pa.string()),  # null for a declared enhancer
         pa.field("iterations", pa.int64(), nullable=False),
         pa.field("checkpoint_uri", pa.string(), nullable=False),
         pa.field("sha256", pa.string(), nullable=False),
@@ -92,7 +92,9 @@ ENHANCERS = _spec(
         pa.field("final_d_fake", pa.float64()),
         pa.field("seconds", pa.float64()),
         pa.field("device", pa.string()),
-        pa.field("source", pa.string()),  # 'trained', or the ready file it came from (enhancers.pretrained)
+        pa.field("source", pa.string()),  # 'trained', or the ready file it came from (enhancers.pretrained, a declared model)
+        pa.field("kind", pa.string()),  # v3: 'declared' (a model file loaded through Spandrel); null: trained by hggt
+        pa.field("scale", pa.int32()),  # v3: a declared model's scale (its input is the HR image downscaled by it); null: 1
     ],
 )
 
@@ -271,10 +273,73 @@ STAGE_RUNS = _spec(
     ],
 )
 
+# The learned annotator (hggt_core.annotator): models, their held-out scores, and export triage.
+ANNOTATORS = _spec(
+    "annotators", 1, ("annotator_id",), "hggt annotator train",
+    [
+        pa.field("annotator_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # logreg
+        pa.field("features", pa.string(), nullable=False),  # comma-separated feature names
+        pa.field("votes_source", pa.string(), nullable=False),  # human or proxy: what it learned from
+        pa.field("train_sets", pa.int64(), nullable=False),
+        pa.field("train_items", pa.int64(), nullable=False),
+        pa.field("train_votes", pa.int64(), nullable=False),
+        pa.field("iterations", pa.int64(), nullable=False),
+        pa.field("train_loss", pa.float64(), nullable=False),
+        pa.field("train_accuracy", pa.float64(), nullable=False),
+        pa.field("config_hash", pa.string(), nullable=False),
+        pa.field("config_json", pa.string(), nullable=False),
+        pa.field("data_fingerprint", pa.string(), nullable=False),
+        pa.field("split_fingerprint", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),  # annotators/<id>/model.json
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("seconds", pa.float64()),
+        pa.field("created_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ],
+)
+
+ANNOTATOR_EVALUATIONS = _spec(
+    "annotator_evaluations", 1, ("annotator_id", "row"), "hggt annotator evaluate",
+    [
+        pa.field("annotator_id", pa.string(), nullable=False),
+        pa.field("row", pa.string(), nullable=False),  # a rater (model, proxy rules, always Similar, human X) or skip@P
+        pa.field("kind", pa.string(), nullable=False),  # rater or skip
+        pa.field("reference", pa.string()),
+        pa.field("items", pa.int64()),
+        pa.field("sets", pa.int64()),
+        pa.field("accuracy", pa.float64()),
+        pa.field("kappa", pa.float64()),
+        pa.field("threshold", pa.float64()),
+        pa.field("skipped_sets", pa.int64()),
+        pa.field("skipped_not_all_similar", pa.int64()),  # skipped although people labelled a version non-Similar
+        pa.field("error_rate", pa.float64()),
+        pa.field("non_similar_versions_lost", pa.int64()),
+        pa.field("votes_source", pa.string(), nullable=False),  # the labels it was scored against
+        pa.field("heldout_fingerprint", pa.string(), nullable=False),
+        pa.field("evaluated_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ],
+)
+
+TRIAGE = _spec(
+    "triage", 1, ("set_id",), "hggt annotate export --order/--skip-confident",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("annotator_id", pa.string(), nullable=False),
+        pa.field("p_all_similar", pa.float64(), nullable=False),
+        pa.field("uncertainty", pa.float64(), nullable=False),  # mean entropy of the versions' predictions, bits
+        pa.field("order", pa.string(), nullable=False),  # rank or uncertainty
+        pa.field("position", pa.int32()),  # place in the hand-out order; null when skipped
+        pa.field("decision", pa.string(), nullable=False),  # annotate or skipped
+        pa.field("threshold", pa.float64()),  # the --skip-confident P, null without
+        pa.field("decided_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ],
+)
+
 MANIFESTS: dict[str, ManifestSpec] = {
     s.name: s
     for s in (
         IMAGES, PATCHES, DEGRADATIONS, LR_TEST, ENHANCERS, ENHANCED, SETS, SET_IMAGES, ASSIGNMENTS, VOTES, LABELS, SPLITS, MAPS, RUNS, METRICS,
-        REJECTED, STAGE_RUNS,
+        REJECTED, STAGE_RUNS, ANNOTATORS, ANNOTATOR_EVALUATIONS, TRIAGE,
     )
 }

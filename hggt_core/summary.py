@@ -14,8 +14,10 @@ DEMO_TARGETS = {"Positive": 0.20, "Negative": 0.10}
 
 
 def label_counts(labels: Iterable[Mapping]) -> dict[str, dict[str, int]]:
-    """Effective labels per version 01..04: {version: {label: count}}."""
-    counts = {v: dict.fromkeys(LABELS, 0) for v in VERSIONS}
+    """Effective labels per version (those labelled, in name order; the paper's four when there are
+    none yet): {version: {label: count}}."""
+    labels = list(labels)
+    counts = {v: dict.fromkeys(LABELS, 0) for v in sorted({r["version"] for r in labels}) or VERSIONS}
     for r in labels:
         counts.setdefault(r["version"], dict.fromkeys(LABELS, 0))[r["effective_label"]] += 1
     return counts

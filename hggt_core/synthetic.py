@@ -3,6 +3,8 @@ thousands of items need no downloads and no trained models."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -30,9 +32,11 @@ def photo(seed: int, height: int = 768, width: int = 1024) -> np.ndarray:
     return canvas
 
 
-def labelled_set(seed: int, size: int = 512) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[str, int]]]:
-    """(original, four versions, {version: (effective label, votes)}) with at least one negative:
-    versions are sharpened, blurred, noisier or recoloured copies of the original."""
+def labelled_set(seed: int, size: int = 512, versions: Sequence[str] = VERSIONS
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[str, int]]]:
+    """(original, its versions (the paper's four by default), {version: (effective label, votes)})
+    with at least one negative: versions are sharpened, blurred, noisier or recoloured copies of
+    the original, in turn."""
     rng = np.random.default_rng(seed)
     original = photo(seed, size, size)
     f = original.astype(np.float32)
@@ -43,7 +47,7 @@ def labelled_set(seed: int, size: int = 512) -> tuple[np.ndarray, dict[str, np.n
         lambda: f + rng.normal(0, 8, f.shape).astype(np.float32),  # noisier
         lambda: f * np.float32(1.05) - 4,  # a slight colour change
     ]
-    versions = {v: np.clip(make(), 0, 255).astype(np.uint8) for v, make in zip(VERSIONS, makers)}
-    labels = {v: (str(LABELS[int(rng.integers(3))]), int(rng.integers(2, 4))) for v in VERSIONS}
-    labels[VERSIONS[int(rng.integers(4))]] = ("Negative", int(rng.integers(2, 4)))
-    return original, versions, labels
+    images = {v: np.clip(makers[i % len(makers)](), 0, 255).astype(np.uint8) for i, v in enumerate(versions)}
+    labels = {v: (str(LABELS[int(rng.integers(3))]), int(rng.integers(2, 4))) for v in versions}
+    labels[versions[int(rng.integers(len(versions)))]] = ("Negative", int(rng.integers(2, 4)))
+    return original, images, labels

@@ -1,4 +1,4 @@
-"""Prefect tasks of the enhance and select stages."""
+"""Prefect tasks of the enhance stage."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from hggt_core.config import HGGTConfig
 from hggt_core.archs import generator_from_payload
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import crop_textures
-from hggt_core.selection import mean_difference, select_sets
+from hggt_core.selection import mean_difference
+from hggt_core.declared_enhancers import enhance_declared, inference_dtype
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE, code_version
+from tasks.declared_enhancers import CODE as DECLARED_CODE
+from tasks.declared_enhancers import KIND, load_declared
 from tasks.retries import RETRIES
-from tasks.runs import record_stage_run
-from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 from tasks.training_io import load_trained
 
-ENHANCE, SELECT = "enhance", "select"
+ENHANCE = "enhance"
 CODE = code_version("hggt_core.tiling", "hggt_core.enhancement", "hggt_core.patches", "hggt_core.selection", "hggt_core.images")
 
 
@@ -32,11 +34,18 @@ CODE = code_version("hggt_core.tiling", "hggt_core.enhancement", "hggt_core.patc
 def plan_enhance(root: str, cfg: HGGTConfig) -> list[ShardWork]:
     images = {r["image_id"]: r for r in manifests.read(root, "images").to_pylist() if r["status"] == "ok"}
     enhancers = sorted(manifests.read(root, "enhancers").to_pylist(), key=lambda r: r["version"])
-    wanted = [s.version for s in cfg.enhancers.versions]
-    models = [{"version": r["version"], "uri": r["checkpoint_uri"], "sha256": r["sha256"]} for r in enhancers if r["version"] in wanted]
+    wanted = cfg.enhancers.names
+    # A declared model's entry carries its code version, so the shard keys of trained-only datasets stay as they were.
+    models = [{"version": r["version"], "uri": r["checkpoint_uri"], "sha256": r["sha256"],
+               **({"declared": DECLARED_CODE} if r.get("kind") == KIND else {})} for r in enhancers if r["version"] in wanted]
     missing = sorted(set(wanted) - {m["version"] for m in models})
     if missing:
-        raise ValueError(f"enhancers {missing} are not trained yet: run `hggt train-enhancers` first")
+        raise ValueError(f"enhancers {missing} are not trained or recorded yet: run `hggt train-enhancers` first")
+    declared = {s.version for s in cfg.enhancers.declared}
+    stale = sorted(m["version"] for m in models if ("declared" in m) != (m["version"] in declared))
+    if stale:
+        raise ValueError(f"enhancers {stale} are recorded as another kind (trained or declared) than the config says: "
+                         "run `hggt train-enhancers` first")
     by_image = defaultdict(list)
     for p in manifests.read(root, "patches").select(["patch_id", "image_id", "row", "col", "size"]).to_pylist():
         by_image[p["image_id"]].append([p["patch_id"], p["row"], p["col"], p["size"]])
@@ -70,14 +79,19 @@ def _enhance_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
         return reject(str(exc))
     device = resolve_device(cfg.enhance.device)
     amp = torch.bfloat16 if device.type == "cuda" and cfg.enhance.amp else None
+    cuda = device.type == "cuda"
     x = torch.tensor(rgb).permute(2, 0, 1)[None].float() / 255.0  # a copy: decoded arrays are read-only
     positions = np.array([[r, c] for _, r, c, _ in item["patches"]], dtype=np.int64)
     size = item["patches"][0][3]
     out = ItemOutput()
+    batch = cfg.enhance.tile_batch or auto_batch(device)
     for m in item["models"]:
-        model = _model(storage.resolve(root, m["uri"]), m["sha256"], str(device))
-        batch = cfg.enhance.tile_batch or auto_batch(device)
-        y = tiled_apply(model, x, cfg.enhance.tile, cfg.enhance.overlap, batch, amp_dtype=amp, channels_last=device.type == "cuda")
+        if "declared" in m:
+            net = load_declared(storage.resolve(root, m["uri"]), m["sha256"], str(device))
+            y = enhance_declared(net, x, cfg.enhance.tile, cfg.enhance.overlap, batch, inference_dtype(net, device, cfg.enhance.amp), cuda)
+        else:
+            model = _model(storage.resolve(root, m["uri"]), m["sha256"], str(device))
+            y = tiled_apply(model, x, cfg.enhance.tile, cfg.enhance.overlap, batch, amp_dtype=amp, channels_last=cuda)
         enhanced = (y[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         textures = crop_textures(enhanced, positions, cfg.patches.model_copy(update={"crop_size": size}))
         for (pid, r, c, s), (std, lap_var, texture_ok) in zip(item["patches"], textures):
@@ -99,22 +113,6 @@ def enhance_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 
 @task(name="merge-enhanced", persist_result=False)
-def finalize_enhance(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    dirs = tuple(s.version for s in cfg.enhancers.versions)
+def merge_enhanced(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+    dirs = cfg.enhancers.names
     return finish_stage(root, ENHANCE, "enhanced", results, cfg, CODE, started_at, cached, dirs)
-
-
-@task(name="select-sets", persist_result=False)
-def select_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
-    patches = manifests.read(root, "patches").select(["patch_id", "texture_ok", "uri"]).to_pylist()
-    enhanced = manifests.read(root, "enhanced").select(["patch_id", "version", "texture_ok", "mean_abs_diff", "uri"]).to_pylist()
-    versions = tuple(s.version for s in cfg.enhancers.versions)
-    sets, counts = select_sets(patches, enhanced, versions, cfg.select.min_diff, cfg.select.top_n)
-    manifests.write_if_changed(root, "sets", manifests.to_table("sets", sets))
-    uris = {(p["patch_id"], "original"): p["uri"] for p in patches}
-    uris.update({(e["patch_id"], e["version"]): e["uri"] for e in enhanced})
-    images = [{"set_id": s["set_id"], "file": f, "uri": uris[(s["patch_id"], f)]} for s in sets for f in ("original", *versions)]
-    manifests.write_if_changed(root, "set_images", manifests.to_table("set_images", images))
-    counts.update(items=len(sets), rejected=0, shards=0, shards_cached=0, computed=len(patches))  # a cheap pass over two manifests, not cached
-    counts["run_id"] = record_stage_run(root, SELECT, cfg, CODE, started_at, counts)
-    return counts

@@ -11,10 +11,10 @@ from prefect.cache_policies import NO_CACHE
 from hggt_core import manifests, storage
 from hggt_core.annotation.export_layout import LETTERS, MAPPING_FILE, PUBLISHED_LETTERS, TREES, mapping_csv, place_sets
 from hggt_core.annotation.labels import aggregate
-from hggt_core.annotation.published import FILES, LabelFileError, label_file_from_votes
+from hggt_core.annotation.published import LabelFileError, label_file_from_votes
 from hggt_core.splits import EXCLUDED
 from tasks.retries import RETRIES
-from tasks.shards import merge_rejected
+from tasks.shard_engine import merge_rejected
 
 STAGE = "export-dataset"
 
@@ -32,9 +32,15 @@ def _chosen_votes(votes: list[dict]) -> dict[str, list[dict]]:
     return chosen
 
 
+def _files(labels: list[dict]) -> list[str]:
+    """A labelled set's images: the original and its versions (2 to 8), in name order."""
+    return ["original", *sorted({r["version"] for r in labels})]
+
+
 def _check_set(set_id: str, votes: list[dict], labels: list[dict], images: dict[str, str]) -> str | None:
     """Why the set cannot be exported as it is labelled, or None."""
-    lacking = [f for f in FILES if f not in images]
+    files = _files(labels)
+    lacking = [f for f in files if f not in images]
     if lacking:
         return f"set {set_id} lacks its {', '.join(lacking)} image(s) in set_images.parquet; re-run `hggt select`"
     per_annotator: dict[str, int] = defaultdict(int)
@@ -42,11 +48,12 @@ def _check_set(set_id: str, votes: list[dict], labels: list[dict], images: dict[
         per_annotator[v["annotator"]] += 1
     if len(per_annotator) > len(LETTERS):
         return f"set {set_id} has {len(per_annotator)} annotators; the published layout names at most {len(LETTERS)} (A-Z)"
-    partial = sorted(a for a, n in per_annotator.items() if n != len(FILES) - 1)
+    partial = sorted(a for a, n in per_annotator.items() if n != len(files) - 1)
     if partial:
-        return f"set {set_id}: annotator(s) {', '.join(partial)} did not vote on all four versions, so no label file can hold their votes"
+        return (f"set {set_id}: annotator(s) {', '.join(partial)} did not vote on all {len(files) - 1} versions, "
+                "so no label file can hold their votes")
     # The label files must give back labels.parquet; votes edited since the last ingest would not.
-    again, _ = aggregate(votes, len(per_annotator))
+    again, _ = aggregate(votes, len(per_annotator), files[1:])
     key = lambda r: (r["version"], r["effective_label"], r["vote_count"], r["usable"])  # noqa: E731
     if sorted(map(key, again)) != sorted(map(key, labels)):
         return f"set {set_id}: votes.parquet no longer gives its labels in labels.parquet; re-run `hggt annotate ingest`"
@@ -83,12 +90,13 @@ def plan_export(root: str, range_size: int) -> dict:
         for v in votes[p.set_id]:
             by_annotator[v["annotator"]].append(v)
         try:
-            label_files = {p.label_relpath(p.letter_of(a)): label_file_from_votes(p.set_id, vs) for a, vs in by_annotator.items()}
+            versions = _files(labels[p.set_id])[1:]
+            label_files = {p.label_relpath(p.letter_of(a)): label_file_from_votes(p.set_id, vs, versions) for a, vs in by_annotator.items()}
         except LabelFileError as exc:  # _check_set rules this out; kept so a gap names its set
             rejected.append({"stage": STAGE, "item_id": p.set_id, "uri": None, "reason": str(exc)})
             continue
         ranges[(p.tree, p.range)].append({"set_id": p.set_id, "labels": label_files,
-                                          "images": {p.image_relpath(f): images[p.set_id][f] for f in FILES}})
+                                          "images": {p.image_relpath(f): images[p.set_id][f] for f in _files(labels[p.set_id])}})
     exported = {s["set_id"] for sets in ranges.values() for s in sets}
     placed = [p for p in placed if p.set_id in exported]
     return {

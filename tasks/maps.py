@@ -19,7 +19,7 @@ from hggt_core.images import ImageRejected, decode_png
 from hggt_core.maps import indication_map
 from tasks.caching import SHARD_CACHE, code_version
 from tasks.retries import RETRIES
-from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "maps"
 CODE = code_version("hggt_core.maps", "hggt_core.figures", "hggt_core.annotation.pairs")
@@ -86,7 +86,7 @@ def maps_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 
 @task(name="merge-maps", persist_result=False)
-def finalize_maps(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+def merge_maps(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
     def extra(table) -> dict:
         fractions = table.column("nonzero_fraction").to_pylist()
         return {"sets": len(set(table.column("set_id").to_pylist())),

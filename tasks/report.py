@@ -59,7 +59,7 @@ def _examples(root: str, tables: dict, photos: dict[str, str], n: int) -> list[E
     out = []
     chosen = choose_examples({s: {v: lab for v, (lab, _) in vs.items()} for s, vs in by_set.items()}, photos, n)
     for set_id in chosen:
-        files = ("original", "01", "02", "03", "04")
+        files = ("original", *sorted(f for s, f in images if s == set_id and f != "original"))
         if not all((set_id, f) in images for f in files):
             continue
         pics = {f: _thumb(storage.read_bytes(storage.resolve(root, images[(set_id, f)]))) for f in files}

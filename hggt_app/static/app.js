@@ -1,11 +1,12 @@
 // hggt annotation client: no framework, no network access beyond this server.
 "use strict";
 
-import { apply, fit, flicker, oneToOne, pan, setLayout, show, view, wireViews, zoomBy } from "/static/view.js";
+import { apply, fit, flicker, oneToOne, pan, setLayout, show, view, wireView, wireViews, zoomBy } from "/static/view.js";
 
 const LABELS = ["Positive", "Similar", "Negative"];
-const SLOTS = ["1", "2", "3", "4"];
-const SLOT_NAMES = ["original", ...SLOTS];
+// A set has 2 to 8 versions (the paper's four by default): slots "1".."n", taken from the set itself.
+let SLOTS = [];
+const slotNames = () => ["original", ...SLOTS];
 const state = { token: null, queue: [], index: 0, set: null, labels: {}, selected: "1", shownAt: 0,
                 urls: [], ready: false, busy: false, prefetched: null };
 
@@ -53,8 +54,47 @@ function updateProgress(done, assigned) {
   $("#bar").value = done;
 }
 
-const imagesOf = (key) => Promise.all(SLOT_NAMES.map(async (slot) =>
+const imagesOf = (key, names) => Promise.all(names.map(async (slot) =>
   (await api(`/api/sets/${encodeURIComponent(key)}/images/${slot}`)).blob()));
+
+// The versions' panels for a set of n versions, laid out in two rows beside the original and the
+// keys (grid), or as n label bars under original | picked version (pair). Rebuilt only when the
+// count changes, so zoom, position and selection survive from set to set.
+function ensureCells(n) {
+  const main = $("#work");
+  if (SLOTS.length === n && main.querySelectorAll(".cell").length === n) return;
+  main.querySelectorAll(".cell").forEach((c) => c.remove());
+  SLOTS = Array.from({ length: n }, (_, i) => String(i + 1));
+  const top = Math.ceil(n / 2);
+  const row = (first, cells) => [first, ...cells, ...Array(top - cells.length).fill(".")].join(" ");
+  main.style.setProperty("--grid-columns", `repeat(${top + 1}, minmax(0, 1fr))`);
+  main.style.setProperty("--grid-areas", `"${row("o", SLOTS.slice(0, top).map((s) => `c${s}`))}" "${row("i", SLOTS.slice(top).map((s) => `c${s}`))}"`);
+  main.style.setProperty("--pair-columns", `repeat(${2 * n}, minmax(0, 1fr))`);
+  main.style.setProperty("--pair-areas", `"${Array(n).fill("o").join(" ")} ${Array(n).fill("s").join(" ")}" "${SLOTS.map((s) => `b${s} b${s}`).join(" ")}"`);
+  for (const slot of SLOTS) {
+    const cell = document.createElement("section");
+    cell.className = "panel cell";
+    cell.dataset.slot = slot;
+    cell.style.gridArea = `c${slot}`;
+    cell.innerHTML = `<div class="view"><img alt="version ${slot}"><span class="badge">ORIGINAL</span></div><div class="labels"></div>`;
+    main.appendChild(cell);
+    const box = cell.querySelector(".labels");
+    box.style.gridArea = `b${slot}`;
+    box.innerHTML = `<span class="slot">${slot}</span>`;
+    for (const label of LABELS) {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.dataset.label = label;
+      b.tabIndex = -1;  // keys act on the page, never on a focused button (Enter would click it too)
+      b.addEventListener("click", () => { if (state.ready && !state.busy) { state.selected = slot; setLabel(slot, label); } });
+      box.appendChild(b);
+    }
+    const pane = cell.querySelector(".view");
+    pane.addEventListener("click", () => { state.selected = slot; render(); });
+    wireView(pane);
+  }
+  $("#last-key").textContent = String(n);
+}
 
 function nextUnfinished(after) {
   const later = state.queue.findIndex((q, i) => i > after && !q.done);
@@ -65,8 +105,8 @@ function nextUnfinished(after) {
 function prefetch() {
   const i = nextUnfinished(state.index);
   if (i < 0 || i === state.index) return;
-  const key = state.queue[i].set_id;
-  state.prefetched = { key, blobs: imagesOf(key).catch(() => null) };
+  const key = state.queue[i].set_id, names = slotNames();  // most likely as many versions as this set
+  state.prefetched = { key, count: names.length, blobs: imagesOf(key, names).catch(() => null) };
 }
 
 function describe() {
@@ -87,14 +127,16 @@ async function loadSet(index, note = "") {
   try {
     state.index = Math.max(0, Math.min(index, state.queue.length - 1));
     const key = state.queue[state.index].set_id;
-    const pending = state.prefetched && state.prefetched.key === key ? state.prefetched.blobs : null;
-    const [info, early] = await Promise.all([api(`/api/sets/${encodeURIComponent(key)}`).then((r) => r.json()), pending]);
-    const blobs = early || await imagesOf(key);
+    const pending = state.prefetched && state.prefetched.key === key ? state.prefetched : null;
+    const [info, early] = await Promise.all([api(`/api/sets/${encodeURIComponent(key)}`).then((r) => r.json()), pending && pending.blobs]);
+    const count = Object.keys(info.labels).length;
+    const blobs = early && early.length === count + 1 ? early : await imagesOf(key, ["original", ...Object.keys(info.labels).sort((a, b) => a - b)]);
+    ensureCells(count);
     state.set = info.set_id;
     state.labels = Object.fromEntries(Object.entries(info.labels).filter(([, v]) => v));
     state.selected = SLOTS.find((s) => !state.labels[s]) || "1";
     const urls = blobs.map((b) => URL.createObjectURL(b));
-    await Promise.all(SLOT_NAMES.map((slot, i) => new Promise((resolve) => {
+    await Promise.all(slotNames().map((slot, i) => new Promise((resolve) => {
       const img = document.querySelector(`[data-slot="${slot}"] img`);
       img.onload = img.onerror = () => resolve();
       img.src = urls[i];
@@ -138,7 +180,7 @@ function setLabel(slot, label) {
 
 async function submit() {
   if (!state.ready || state.busy) return;  // one submission at a time: a second Enter is ignored
-  if (!SLOTS.every((s) => state.labels[s])) { say("Label all four versions first."); return; }
+  if (!SLOTS.every((s) => state.labels[s])) { say(`Label all ${SLOTS.length} versions first.`); return; }
   const index = state.index, key = state.set;  // move on from the set actually submitted
   const seconds = (performance.now() - state.shownAt) / 1000;
   state.busy = true;
@@ -169,19 +211,6 @@ const run = (promise) => promise.catch(fail);
 const go = (index) => { if (!state.busy && state.ready) run(loadSet(index)); };
 
 function wire() {
-  for (const slot of SLOTS) {
-    const box = document.querySelector(`.cell[data-slot="${slot}"] .labels`);
-    box.innerHTML = `<span class="slot">${slot}</span>`;
-    for (const label of LABELS) {
-      const b = document.createElement("button");
-      b.textContent = label;
-      b.dataset.label = label;
-      b.tabIndex = -1;  // keys act on the page, never on a focused button (Enter would click it too)
-      b.addEventListener("click", () => { if (state.ready && !state.busy) { state.selected = slot; setLabel(slot, label); } });
-      box.appendChild(b);
-    }
-    document.querySelector(`.cell[data-slot="${slot}"] .view`).addEventListener("click", () => { state.selected = slot; render(); });
-  }
   document.querySelectorAll("header button").forEach((b) => { b.tabIndex = -1; });
   wireViews();
   $("#prev").addEventListener("click", () => go(state.index - 1));

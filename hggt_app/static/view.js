@@ -110,20 +110,23 @@ export function flicker(on, slot) {
   }
 }
 
+// One view's wheel zoom and drag (the versions' views are made per set count, after start-up).
+export function wireView(el) {
+  el.addEventListener("wheel", (e) => { e.preventDefault(); zoomAt(el, e.clientX, e.clientY, e.deltaY < 0 ? 1.2 : 1 / 1.2); }, { passive: false });
+  let drag = null;
+  el.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; el.setPointerCapture(e.pointerId); el.classList.add("dragging"); });
+  el.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    pan(drag.x - e.clientX, drag.y - e.clientY);
+    drag = { x: e.clientX, y: e.clientY };
+  });
+  const end = () => { drag = null; el.classList.remove("dragging"); };
+  el.addEventListener("pointerup", end);
+  el.addEventListener("pointercancel", end);
+}
+
 export function wireViews() {
-  for (const el of document.querySelectorAll(".view")) {
-    el.addEventListener("wheel", (e) => { e.preventDefault(); zoomAt(el, e.clientX, e.clientY, e.deltaY < 0 ? 1.2 : 1 / 1.2); }, { passive: false });
-    let drag = null;
-    el.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; el.setPointerCapture(e.pointerId); el.classList.add("dragging"); });
-    el.addEventListener("pointermove", (e) => {
-      if (!drag) return;
-      pan(drag.x - e.clientX, drag.y - e.clientY);
-      drag = { x: e.clientX, y: e.clientY };
-    });
-    const end = () => { drag = null; el.classList.remove("dragging"); };
-    el.addEventListener("pointerup", end);
-    el.addEventListener("pointercancel", end);
-  }
+  for (const el of document.querySelectorAll(".view")) wireView(el);
   window.addEventListener("resize", () => (view.fitted ? fit() : apply()));
   window.addEventListener("blur", () => flicker(false));
   setLayout(view.layout);

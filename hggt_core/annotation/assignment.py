@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 
 from hggt_core.annotation.labels import VERSIONS
 from hggt_core.seeding import item_rng
@@ -33,18 +34,20 @@ def assign(set_ids: list[str], annotators: list[str], per_set: int, batch_size: 
     return rows
 
 
-def display_order(set_id: str, seed: int) -> list[str]:
-    """The seeded random order in which a set's four versions are shown."""
+def display_order(set_id: str, seed: int, versions: Sequence[str] = VERSIONS) -> list[str]:
+    """The seeded random order in which a set's versions (the paper's four by default) are shown."""
     rng = item_rng(seed, "display-order", set_id)
-    return [VERSIONS[i] for i in rng.permutation(len(VERSIONS))]
+    return [versions[i] for i in rng.permutation(len(versions))]
 
 
-def plan_repeats(assignments: list[dict], share: float, gap: int, seed: int) -> list[dict]:
+def plan_repeats(assignments: list[dict], share: float, gap: int, seed: int,
+                 versions: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
     """Sets each annotator sees again, ``gap`` of their sets later (or last), unannounced.
 
     round(share x their sets) of each annotator's sets are drawn (seeded per annotator); a repeat
     shows the versions in another order than the first time, so the annotator judges the images
-    again rather than recognising a pattern of buttons. Its key is what the app addresses it by."""
+    again rather than recognising a pattern of buttons. Its key is what the app addresses it by.
+    ``versions``: each set's versions (default: the paper's four)."""
     mine: dict[str, list[dict]] = defaultdict(list)
     for a in assignments:
         mine[a["annotator"]].append(a)
@@ -60,8 +63,9 @@ def plan_repeats(assignments: list[dict], share: float, gap: int, seed: int) -> 
         for i in picks:
             anchor = queue[min(i + gap, len(queue) - 1)]
             set_id = queue[i]["set_id"]
-            order = display_order(f"{set_id}#repeat#{annotator}", seed)
-            if order == display_order(set_id, seed):
+            own = (versions or {}).get(set_id, VERSIONS)
+            order = display_order(f"{set_id}#repeat#{annotator}", seed, own)
+            if order == display_order(set_id, seed, own):
                 order = order[1:] + order[:1]
             key = hashlib.sha256(f"{seed}\x00{annotator}\x00{set_id}".encode()).hexdigest()[:16]
             rows.append({"key": key, "set_id": set_id, "annotator": annotator, "batch": anchor["batch"],

@@ -7,7 +7,9 @@ folder is named ``<first>-<end>``, counted from 0 with the end excluded. We cut 
 ranges of ``range_size`` sets (``0-1000``, ``1000-2000``, ..., ``20000-20193``); one range as large
 as the tree gives the published single folder. The annotators of a set become A, B, C in sorted
 order of their names, as the published files name people only by letter; the mapping is written
-beside the export so that nothing is lost.
+beside the export so that nothing is lost. Sets with other versions than the paper's four (2 to 8,
+``enhancers.versions``) get one image folder per version, and label files with Picture_2.. in
+version name order; the authors' loaders expect exactly four.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hggt_core.annotation.published import FILES, image_name
+from hggt_core.annotation.published import image_name, is_file
 from hggt_core.splits import EXCLUDED, TEST, TRAIN
 
 TREES = {TRAIN: "Train", TEST: "Test"}
@@ -61,8 +63,8 @@ class PlacedSet:
         return TREES[self.split]
 
     def image_relpath(self, file: str) -> str:
-        if file not in FILES:
-            raise ValueError(f"unknown image {file!r}; one of {', '.join(FILES)}")
+        if not is_file(file):
+            raise ValueError(f"unknown image {file!r}; 'original' or a version name (01, 02, ...)")
         return f"{self.tree}/images/{self.range}/{file}/{image_name(self.set_id, file)}"
 
     def label_relpath(self, letter: str) -> str:

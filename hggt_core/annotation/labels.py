@@ -11,11 +11,18 @@ count 1, otherwise the most common label and its count.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 LABELS = ("Positive", "Similar", "Negative")
-VERSIONS = ("01", "02", "03", "04")
+VERSIONS = ("01", "02", "03", "04")  # the paper's four; a dataset's own are its set_images' files (enhancers.versions)
+MIN_VERSIONS, MAX_VERSIONS = 2, 8
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,15}")  # names a folder of the layout, so no dots or slashes
+
+
+def is_version(name: str) -> bool:
+    return name != "original" and VERSION_NAME.fullmatch(name) is not None
 
 
 def effective_label(votes: Iterable[str]) -> tuple[str, int]:
@@ -31,10 +38,15 @@ def effective_label(votes: Iterable[str]) -> tuple[str, int]:
     return ranked[0]
 
 
-def aggregate(votes: Iterable[dict], required: int) -> tuple[list[dict], list[str]]:
+def aggregate(votes: Iterable[dict], required: int, versions: Sequence[str] | None = None) -> tuple[list[dict], list[str]]:
     """``votes`` rows have set_id, version, annotator, label. Returns labels rows (set_id, version,
     effective_label, vote_count, usable) for sets whose every version has ``required`` votes,
-    and the ids of sets left out because they have fewer."""
+    and the ids of sets left out because they have fewer. ``versions``: every set's versions;
+    None: each set's are the versions voted on in it (a set has 2 to 8)."""
+    votes = list(votes)
+    seen: dict[str, set[str]] = defaultdict(set)
+    for v in votes:
+        seen[v["set_id"]].add(v["version"])
     by_version: dict[tuple[str, str], list[str]] = defaultdict(list)
     annotators: dict[str, set[str]] = defaultdict(set)
     for v in votes:
@@ -42,7 +54,7 @@ def aggregate(votes: Iterable[dict], required: int) -> tuple[list[dict], list[st
         annotators[v["set_id"]].add(v["annotator"])
     rows, short = [], []
     for set_id in sorted(annotators):
-        counts = {ver: by_version.get((set_id, ver), []) for ver in VERSIONS}
+        counts = {ver: by_version.get((set_id, ver), []) for ver in (versions or sorted(seen[set_id]))}
         if any(len(c) < required for c in counts.values()):
             short.append(set_id)
             continue

@@ -8,7 +8,7 @@ import statistics
 from collections import Counter, defaultdict
 
 from hggt_core.annotation.agreement import annotator_report, fleiss_kappa, quality, vote_matrix
-from hggt_core.annotation.labels import VERSIONS, aggregate
+from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.store import AnnotationStore
 
 DEFAULT_MIN_SECONDS = 3.0
@@ -23,8 +23,9 @@ def campaign_status(store: AnnotationStore) -> dict:
     repeat_votes, repeats, assignments = store.repeat_votes(), store.repeats(), store.assignments()
     min_seconds = float(store.settings().get("min_seconds", DEFAULT_MIN_SECONDS))
 
+    versions = {s["set_id"]: len(s["display_order"]) for s in store.sets()}  # a set has 2 to 8 versions
     per_answer: Counter = Counter((v["annotator"], v["set_id"]) for v in votes)
-    complete = {k for k, n in per_answer.items() if n == len(VERSIONS)}
+    complete = {k for k, n in per_answer.items() if n == versions.get(k[1])}
     repeat_count: Counter = Counter(v["key"] for v in repeat_votes)
     assigned_to: dict[str, set[str]] = defaultdict(set)
     for a in assignments:
@@ -54,7 +55,7 @@ def campaign_status(store: AnnotationStore) -> dict:
     for name in names:
         mine = [a for a in assignments if a["annotator"] == name]
         reps = [r for r in repeats if r["annotator"] == name]
-        done = sum((name, a["set_id"]) in complete for a in mine) + sum(repeat_count[r["key"]] == len(VERSIONS) for r in reps)
+        done = sum((name, a["set_id"]) in complete for a in mine) + sum(repeat_count[r["key"]] == versions.get(r["set_id"]) for r in reps)
         q = qc.get(name, {})
         rows.append({
             "annotator": name, "done": done, "assigned": len(mine) + len(reps),

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from hggt_core.annotation.labels import LABELS, VERSIONS
+from hggt_core.annotation.labels import LABELS, MAX_VERSIONS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotators (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE NOT NULL);
@@ -43,12 +43,20 @@ CREATE TABLE IF NOT EXISTS repeat_votes (
 MAX_SECONDS = 7 * 24 * 3600
 
 
+def _slots(n: int) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(1, n + 1))
+
+
 class NotFound(LookupError):
     pass
 
 
 class Forbidden(PermissionError):
     pass
+
+
+class BadVote(ValueError):
+    """A submission that does not label each of the set's versions once; nothing of it is stored."""
 
 
 def token_hash(token: str) -> str:
@@ -180,20 +188,23 @@ class AnnotationStore:
         the API calls set_id so that the page cannot tell a repeat), each with whether it is done."""
         with self._connect() as c:
             rows = c.execute(
-                """SELECT a.set_id, a.batch, a.position, 0, (SELECT COUNT(*) FROM votes v WHERE v.set_id = a.set_id AND v.annotator = a.annotator)
+                """SELECT a.set_id, a.batch, a.position, 0, (SELECT COUNT(*) FROM votes v WHERE v.set_id = a.set_id AND v.annotator = a.annotator),
+                          (SELECT json_array_length(s.display_order) FROM sets s WHERE s.set_id = a.set_id)
                    FROM assignments a WHERE a.annotator = ?
                    UNION ALL
-                   SELECT r.key, r.batch, r.position, 1, (SELECT COUNT(*) FROM repeat_votes v WHERE v.key = r.key)
+                   SELECT r.key, r.batch, r.position, 1, (SELECT COUNT(*) FROM repeat_votes v WHERE v.key = r.key), json_array_length(r.display_order)
                    FROM repeats r WHERE r.annotator = ? ORDER BY 2, 3, 4, 1""",
                 (annotator, annotator),
             ).fetchall()
-        return [{"set_id": s, "batch": b, "position": p, "repeat": bool(r), "done": n == len(VERSIONS)} for s, b, p, r, n in rows]
+        return [{"set_id": s, "batch": b, "position": p, "repeat": bool(r), "done": n == k} for s, b, p, r, n, k in rows]
 
     def progress(self, annotator: str) -> dict:
         with self._connect() as c:
-            done = c.execute("""SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM votes WHERE annotator = ? GROUP BY set_id HAVING COUNT(*) = 4))
+            # A set is done when each of its versions (as many as its display order holds) has a vote.
+            done = c.execute("""SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM votes v JOIN sets s ON s.set_id = v.set_id WHERE v.annotator = ?
+                                                         GROUP BY v.set_id HAVING COUNT(*) = MAX(json_array_length(s.display_order))))
                                 + (SELECT COUNT(*) FROM (SELECT 1 FROM repeat_votes v JOIN repeats r ON r.key = v.key
-                                                         WHERE r.annotator = ? GROUP BY v.key HAVING COUNT(*) = 4))""",
+                                                         WHERE r.annotator = ? GROUP BY v.key HAVING COUNT(*) = MAX(json_array_length(r.display_order))))""",
                              (annotator, annotator)).fetchone()[0]
             assigned = c.execute("SELECT (SELECT COUNT(*) FROM assignments WHERE annotator = ?) + (SELECT COUNT(*) FROM repeats WHERE annotator = ?)",
                                  (annotator, annotator)).fetchone()[0]
@@ -215,7 +226,7 @@ class AnnotationStore:
         return rep[0], json.loads(rep[1]), json.loads(rep[2]), True
 
     def set_for(self, annotator: str, key: str) -> dict:
-        """The set as the annotator sees it: slots 1-4 in display order and their current labels."""
+        """The set as the annotator sees it: slots 1..n (n: its versions) in display order and their current labels."""
         with self._connect() as c:
             set_id, order, _, repeat = self._owned(c, annotator, key)
             if repeat:
@@ -225,22 +236,22 @@ class AnnotationStore:
         return {"set_id": key, "labels": {str(i + 1): votes.get(v) for i, v in enumerate(order)}}
 
     def image_url(self, annotator: str, key: str, slot: str) -> str:
-        """The file behind slot 'original' or '1'..'4' of an owned set."""
+        """The file behind slot 'original' or '1'..'n' of an owned set."""
         with self._connect() as c:
             _, order, images, _ = self._owned(c, annotator, key)
         if slot == "original":
             return images["original"]
-        if slot in {"1", "2", "3", "4"}:
+        if slot in _slots(len(order)):
             return images[order[int(slot) - 1]]
         raise NotFound(slot)
 
     def record(self, annotator: str, key: str, slot_labels: dict[str, str], seconds: float, source: str = "app") -> None:
-        """Store a complete vote (a label for each of the four slots), replacing an earlier one.
+        """Store a complete vote (a label for each of the set's slots 1..n), replacing an earlier one.
 
         Votes submitted at the same time share one transaction (group commit): whoever holds the
         write lock commits every vote waiting for it, so a burst costs one fsync, not one each."""
-        if set(slot_labels) != {"1", "2", "3", "4"}:
-            raise ValueError("a set is submitted with a label for each of its four versions (slots 1-4)")
+        if not set(slot_labels) <= set(_slots(MAX_VERSIONS)):
+            raise BadVote(f"slots are named 1 to {MAX_VERSIONS}")
         for slot in sorted(slot_labels):
             if slot_labels[slot] not in LABELS:
                 raise ValueError(f"slot {slot}: the label must be one of {', '.join(LABELS)}")
@@ -259,7 +270,7 @@ class AnnotationStore:
                     for item in batch:
                         try:
                             self._write_vote(conn, *item["args"])
-                        except (NotFound, Forbidden) as exc:  # refused before anything of it was written
+                        except (NotFound, Forbidden, BadVote) as exc:  # refused before anything of it was written
                             item["error"] = exc
                     conn.execute("COMMIT")
                 except Exception as exc:  # nothing of the batch was stored: every submitter hears why
@@ -276,6 +287,8 @@ class AnnotationStore:
     def _write_vote(self, c: sqlite3.Connection, annotator: str, key: str, slot_labels: dict[str, str], seconds: float,
                     source: str, ended: float) -> None:
         set_id, order, _, repeat = self._owned(c, annotator, key)
+        if set(slot_labels) != set(_slots(len(order))):
+            raise BadVote(f"a set is submitted with a label for each of its {len(order)} versions (slots 1-{len(order)})")
         for slot, label in slot_labels.items():
             version = order[int(slot) - 1]
             if repeat:

@@ -20,18 +20,18 @@ FILES = ("original", "01", "02", "03", "04")
 
 
 def make_store(folder: Path, sets: int, annotators: list[str], per_set: int, size: tuple[int, int] = (24, 32),
-               repeat_share: float = 0.0, repeat_gap: int = 2) -> tuple[AnnotationStore, dict[str, str]]:
+               repeat_share: float = 0.0, repeat_gap: int = 2, versions: tuple[str, ...] = FILES[1:]) -> tuple[AnnotationStore, dict[str, str]]:
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(sets):
         set_id = f"photo{i}-0-{i * 8}"
         files = {}
-        for j, f in enumerate(FILES):
+        for j, f in enumerate(("original", *versions)):
             path = images / f"{set_id}_{f}.png"
             path.write_bytes(encode_png(textured(*size, seed=100 * i + j)))
             files[f] = str(path)
-        rows.append({"set_id": set_id, "display_order": display_order(set_id, 0), "images": files})
+        rows.append({"set_id": set_id, "display_order": display_order(set_id, 0, versions), "images": files})
     store = AnnotationStore(folder / "annotation" / "votes.sqlite")
     assignments = assign([r["set_id"] for r in rows], annotators, per_set, 1000, 0)
     tokens = store.create(rows, assignments, plan_repeats(assignments, repeat_share, repeat_gap, 0), {"min_seconds": 3.0})

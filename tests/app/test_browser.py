@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hggt_core.annotation.assignment import display_order
 from tests.app.conftest import Server, make_store
 
 CHROMIUM = "/usr/bin/chromium"
@@ -180,3 +181,28 @@ def test_layout_shows_a_512_crop_large_and_bad_links_get_a_clear_page(browser, t
         expect(page.locator("main")).to_be_hidden()
         page.screenshot(path=str(SCREENSHOTS / "annotation-bad-link.png"))
         page.close()
+
+
+def test_a_three_version_campaign_lays_out_three_panels_and_records_three_votes(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    versions = ("01", "zoo", "03")
+    store, tokens = make_store(tmp_path, sets=1, annotators=["alice"], per_set=1, versions=versions)
+    with Server(store) as server:
+        page = _open(browser, server, tokens["alice"])
+        expect(page.locator(".cell[data-slot]")).to_have_count(3)
+        submit = page.locator("#submit")
+        for key in ("1", "p", "2", "s"):
+            page.keyboard.press(key)
+        expect(submit).to_be_disabled()  # the third version is still unlabelled
+        page.keyboard.press("3")
+        page.keyboard.press("n")
+        expect(submit).to_be_enabled()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "annotation-three-versions.png"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#progress")).to_have_text("1 / 1 sets done")
+    with sqlite3.connect(tmp_path / "annotation" / "votes.sqlite") as c:
+        votes = dict(c.execute("SELECT version, label FROM votes WHERE annotator = 'alice'"))
+    order = display_order("photo0-0-0", 0, versions)
+    assert votes == dict(zip(order, ("Positive", "Similar", "Negative")))

@@ -110,7 +110,7 @@ def _mutate(fn):
         (_mutate(lambda d: d.pop("Picture_4")), "missing Picture_4"),
         (_mutate(lambda d: d["Picture_3"].update(Label="Good")), "unknown label 'Good'"),
         (_mutate(lambda d: d["Picture_3"].update(Name="other-0-0_01.png")), "does not match File"),
-        (_mutate(lambda d: d["Picture_2"].update(File="05")), "is not one of"),
+        (_mutate(lambda d: d["Picture_2"].update(File="../05")), "is not one of"),
         (_mutate(lambda d: d["Picture_3"].update(File="01", Name="img-0-288_01.png")), "appears twice"),
         (_mutate(lambda d: d["Picture_1"].update(Label="Positive")), "original must have Label null"),
         (_mutate(lambda d: d["Time_cost"].update(Start="yesterday")), "malformed Time_cost"),

@@ -1,0 +1,90 @@
+"""Prefect task of the train-enhancers stage for declared enhancers: each model file is read,
+loaded through Spandrel (which checks that it is a usable image model), copied into the dataset
+beside the trained ones and recorded in enhancers.parquet; nothing is trained."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+
+import torch
+from prefect import get_run_logger, task
+
+from hggt_core import catalog, manifests, storage
+from hggt_core.config import HGGTConfig
+from hggt_core.declared_enhancers import DeclaredModelError, DeclaredNet, check_scale, describe, load_descriptor, model_suffix
+from hggt_core.sizes import DeclaredEnhancer
+from tasks.caching import code_version
+from tasks.runs import record_stage_run
+
+STAGE = "train-enhancers"
+CODE = code_version("hggt_core.declared_enhancers", "hggt_core.tiling")
+KIND = "declared"
+
+
+def _source_url(model: str) -> str:
+    return model if "://" in model else os.path.abspath(os.path.expanduser(model))
+
+
+def declared_row(spec: DeclaredEnhancer, root: str, cfg: HGGTConfig) -> tuple[dict, bool]:
+    """The enhancers.parquet row of one declared model and whether the dataset already held its
+    copy. The copy (``enhancers/<version>/model<suffix>``) makes the dataset self-contained: the
+    enhance stage reads it there and checks its SHA-256."""
+    source = _source_url(spec.model)
+    suffix = model_suffix(spec.model)
+    try:
+        data = storage.read_bytes(source)
+    except FileNotFoundError:
+        raise DeclaredModelError(f"enhancer {spec.version}: declared model file {spec.model} does not exist") from None
+    descriptor = load_descriptor(data, spec.model)
+    scale = check_scale(descriptor, spec.scale, spec.model)
+    facts = describe(descriptor)
+    sha = storage.sha256_bytes(data)
+    uri = catalog.enhancer_model(spec.version, suffix)
+    target = storage.resolve(root, uri)
+    held = storage.exists(target) and storage.sha256_bytes(storage.read_bytes(target)) == sha
+    if not held:
+        storage.atomic_write(target, data)
+    row = {
+        "version": spec.version, "arch": facts["arch"], "setting": None, "iterations": 0, "checkpoint_uri": uri,
+        "sha256": sha, "config_hash": cfg.section_hash("enhancers"), "parameters": facts["parameters"], "perceptual": False,
+        "source": source, "kind": KIND, "scale": scale,
+    }
+    return row, held
+
+
+@task(name="record-declared-enhancers", persist_result=False)
+def record_declared(specs: list[DeclaredEnhancer], root: str, cfg: HGGTConfig, started_at: dt.datetime, alone: bool) -> dict:
+    """Record every declared enhancer in enhancers.parquet (merged with the trained ones' rows).
+    ``alone``: no enhancer is trained in this run, so this is the stage's run record too."""
+    logger = get_run_logger()
+    rows, held = [], 0
+    for spec in specs:
+        row, was_held = declared_row(spec, root, cfg)
+        rows.append(row)
+        held += was_held
+        logger.info("enhancer %s: declared %s, %s %dx, %d parameters (not trained)", spec.version, spec.model,
+                    row["arch"], row["scale"], row["parameters"])
+    table = manifests.merge("enhancers", [manifests.read_or_empty(root, "enhancers"), manifests.to_table("enhancers", rows)])
+    manifests.write_if_changed(root, "enhancers", table)
+    summary = {"declared": {r["version"]: f"{r['arch']} {r['scale']}x" for r in rows}}
+    if alone:
+        counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": held, "computed": len(rows) - held}
+        summary.update(counts, enhancers={r["version"]: r["checkpoint_uri"] for r in rows})
+        summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
+    return summary
+
+
+@lru_cache(maxsize=8)
+def load_declared(url: str, sha256: str, device: str) -> DeclaredNet:
+    """A declared enhancer's copy in the dataset as a module on ``device``, after checking that it is
+    the file train-enhancers recorded."""
+    try:
+        data = storage.read_bytes(url)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"declared enhancer file {url} is missing; re-run `hggt train-enhancers`") from None
+    if storage.sha256_bytes(data) != sha256:
+        raise ValueError(f"declared enhancer file {url} changed since train-enhancers recorded it; re-run `hggt train-enhancers`")
+    net = DeclaredNet(load_descriptor(data, url)).to(device)
+    return net.to(memory_format=torch.channels_last) if device.startswith("cuda") else net
