@@ -11,8 +11,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 
-from flows._runtime import publish_summary, resolve_config
-from hggt_core import storage
+from flows.publish import publish_summary
+from flows.runners import plain_runner
+from flows.stage import Stage, dataset_params
 from tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
 from tasks.progress import artifact_key
 
@@ -23,32 +24,36 @@ class AnnotationDone(RunInput):
     proceed: bool = True
 
 
-@flow(name="annotate-export", log_prints=True)
+@flow(name="annotate-export", task_runner=plain_runner(), log_prints=True)
 def annotate_export_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
-                         annotators: list[str] | None = None, add_annotators: list[str] | None = None) -> dict:
+                         annotators: list[str] | None = None, add_annotators: list[str] | None = None, order: str = "rank",
+                         skip_confident: float | None = None, annotator: str = "latest", per_set: int | None = None,
+                         batch_size: int | None = None, host: str | None = None, port: int | None = None) -> dict:
     """Assign every set of `sets.parquet` to annotators, create the annotation database and the
     published-layout copy of the sets; returns one token per new annotator and the coordinator's
     token (new exports only). On a running campaign, new sets become new batches and
-    `add_annotators` join; `annotators`, when given, must match the campaign's list."""
+    `add_annotators` join; `annotators`, when given, must match the campaign's list. With the learned
+    `annotator`, `order="uncertainty"` hands out its least certain sets first and `skip_confident=P`
+    leaves out sets it calls all-Similar with probability above P (both recorded in triage.parquet).
+    `annotators`, `per_set`, `batch_size`, `host` and `port` set the annotation section's values."""
     started = time.perf_counter()
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
-    summary = export_task(root, cfg, annotators, add_annotators)
+    root, cfg = Stage.open(out, preset, overrides, config_file, annotators=annotators, per_set=per_set, batch_size=batch_size,
+                           host=host, port=port)
+    summary = export_task(root, cfg, annotators, add_annotators, order, skip_confident, annotator)
     public = {k: v for k, v in summary.items() if k not in ("tokens", "admin_token")}  # secrets stay out of the dashboard
     publish_summary("annotate-export", root, public, started)
     return summary
 
 
-@flow(name="annotate-ingest", log_prints=True)
+@flow(name="annotate-ingest", task_runner=plain_runner(), log_prints=True)
 def annotate_ingest_flow(
-    out: str, input: str | None = None, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None
+    out: str, labels: str | None = None, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None
 ) -> dict:
-    """Votes from the annotation app and from label files at `input` (ours, or the published HGGT
+    """Votes from the annotation app and from label files at `labels` (ours, or the published HGGT
     dataset, whose sets are imported) into votes.parquet, then labels.parquet and agreement."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
-    ingested = ingest_task(input, root, cfg, started_at)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
+    ingested = ingest_task(labels, root, cfg, started_at)
     publish_summary("annotate-ingest", root, ingested, started)
     labels = aggregate_task(root, cfg, dt.datetime.now(dt.timezone.utc))
     _publish_agreement(labels["report"], root)
@@ -70,17 +75,17 @@ def _publish_agreement(report: dict, root: str) -> None:
                               description=f"{source} annotators of {root}")
 
 
-@flow(name="annotate", log_prints=True)
+@flow(name="annotate", task_runner=plain_runner(), log_prints=True)
 def annotate_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """The annotation step of build-dataset: export, then wait for people (a pause you resume in the
     dashboard) or, in proxy mode, let the proxy annotator vote; then ingest and aggregate."""
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
+    dataset = dataset_params(out, preset, overrides, config_file)
     logger = get_run_logger()
-    export = annotate_export_flow(out=out, preset=preset, overrides=overrides, config_file=config_file)
+    export = annotate_export_flow(**dataset)
     store = store_for(root)
     if cfg.annotation.mode == "proxy":
-        voted = proxy_task(root)
+        voted = proxy_task(root, cfg.annotation.proxy_model)
         logger.warning("PROXY ANNOTATION: %d sets were labelled by full-reference rules, not by people (source='proxy')", voted["sets"])
     else:
         required = store.required_votes()
@@ -97,7 +102,7 @@ def annotate_flow(out: str, preset: str = "paper", overrides: list[str] | None =
             )
             logger.info("waiting for annotation of %d sets; resume this flow run when done", waiting)
             pause_flow_run(wait_for_input=AnnotationDone, timeout=cfg.annotation.wait_timeout, key="annotation")
-    summary = annotate_ingest_flow(out=out, preset=preset, overrides=overrides, config_file=config_file)
+    summary = annotate_ingest_flow(**dataset)
     summary["export"] = {k: v for k, v in export.items() if k != "tokens"}
     summary["proxy"] = cfg.annotation.mode == "proxy"
     return summary

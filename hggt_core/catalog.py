@@ -49,6 +49,11 @@ def map_figure(set_id: str) -> str:
     return f"maps/{set_id}/figure.jpg"
 
 
+def enhancer_model(version: str, suffix: str = ".pt") -> str:
+    """An enhancer's weights: trained (model.pt) or a declared file copied in (its own suffix)."""
+    return posixpath.join("enhancers", version, f"model{suffix}")
+
+
 def run_dir(run_id: str) -> str:
     return posixpath.join("runs", run_id)
 
@@ -63,6 +68,31 @@ def run_checkpoints(run_id: str) -> str:
 
 def run_samples(run_id: str) -> str:
     return posixpath.join(run_dir(run_id), "samples.png")
+
+
+def evaluation_sr(run_id: str, test_set: str, name: str) -> str:
+    return f"evaluations/{run_id}/{test_set}/sr/{name}"
+
+
+def evaluation_lq_dir(test_set: str) -> str:
+    """LQ inputs made once for a GT-only external test set."""
+    return f"evaluations/{test_set}/lq"
+
+
+def table3(test_set: str, ext: str) -> str:
+    return f"reports/table3-{test_set}.{ext}"
+
+
+def comparison(test_set: str, runs: list[str], set_id: str) -> str:
+    return f"reports/compare/{test_set}/{'-vs-'.join(runs)}/{set_id}.png"
+
+
+def annotator_model(annotator_id: str) -> str:
+    return posixpath.join("annotators", annotator_id, "model.json")
+
+
+def annotator_evaluation(annotator_id: str) -> str:
+    return posixpath.join("annotators", annotator_id, "evaluation.json")
 
 
 def is_uri_column(name: str) -> bool:

@@ -150,7 +150,7 @@ def _examples(d: ReportInputs) -> str:
     parts = []
     for ex in d.examples:
         figs = [f"<figure>{_img(ex.images['original'], 'original')}<figcaption>original</figcaption></figure>"]
-        for v in ("01", "02", "03", "04"):
+        for v in sorted(f for f in ex.images if f != "original"):  # the set's versions, 2 to 8
             label, votes = ex.labels.get(v, ("?", 0))
             diff = f" · diff {ex.diffs[v]:.1f}" if v in ex.diffs else ""
             figs.append(f"<figure>{_img(ex.images[v], v)}<figcaption>{v}: <span class='{text(label)}'>{text(label)}</span><br>"
@@ -207,6 +207,22 @@ def _runs(d: ReportInputs) -> str:
     return "".join(parts)
 
 
+def _annotator(d: ReportInputs) -> str:
+    from hggt_core.report_annotator import annotator_summary
+
+    a = annotator_summary(d.tables)
+    if a is None:
+        return '<p class="muted">no learned annotator yet (`hggt annotator train`, then `hggt annotator evaluate`)</p>'
+    parts = ["<h3>Models</h3>" + table(a["models"])]
+    if a["raters"]:
+        parts.append(f"<h3>{text(a['evaluated'])} on held-out sets (every set of the test photos), beside the baselines and people</h3>"
+                     + table(a["raters"]) + "<h3>What --skip-confident P would cost on those sets</h3>" + table(a["skip_curve"]))
+    if a["triage"]:
+        why = f" <span class='muted'>(hours: {text(a['why_no_hours'])})</span>" if a["why_no_hours"] else ""
+        parts.append(f"<h3>Triage recorded at export</h3>{why}" + table([a["triage"]]))
+    return "".join(parts)
+
+
 def _rejected(d: ReportInputs) -> str:
     rows = d.tables.get("rejected")
     if rows is None:
@@ -218,7 +234,7 @@ SECTIONS = (
     ("overview", "Counts per stage", _overview), ("crops", "Candidate crops and enhanced versions", _crops),
     ("labels", "Labels and agreement", _labels), ("split", "Held-out split", _split), ("examples", "Example sets", _examples),
     ("maps", "Indication maps", _maps), ("enhancers", "Enhancers", _enhancers), ("runs", "Runs trained on this dataset", _runs),
-    ("rejected", "Rejected and unscored items", _rejected),
+    ("annotator", "Learned annotator", _annotator), ("rejected", "Rejected and unscored items", _rejected),
 )
 
 

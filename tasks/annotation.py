@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from prefect import task
 
 from hggt_core import manifests, storage
 from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, quality, vote_matrix
-from hggt_core.annotation.labels import VERSIONS, aggregate
+from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.proxy import features, proxy_votes
-from hggt_core.annotation.published import FILES, LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
+from hggt_core.annotation.published import LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
 from hggt_core.annotation.store import AnnotationStore, store_for  # noqa: F401 - store_for: the tasks' public name too
 from hggt_core.config import HGGTConfig
 from hggt_core.images import decode_png
 from tasks.annotation_export import export_task, write_admin_token, write_tokens  # noqa: F401 - the stage's tasks in one place
 from tasks.caching import code_version
 from tasks.runs import record_stage_run
-from tasks.shards import merge_rejected
+from tasks.shard_engine import merge_rejected
 
 EXPORT, INGEST, AGGREGATE = "annotate-export", "annotate-ingest", "annotate-aggregate"
 CODE = code_version("hggt_core.annotation.labels", "hggt_core.annotation.published", "hggt_core.annotation.agreement",
@@ -28,10 +28,17 @@ UTC = dt.timezone.utc
 
 
 @task(name="annotate-proxy", persist_result=False)
-def proxy_task(root: str) -> dict:
-    """Votes of the proxy annotator for every set that has no human vote yet."""
+def proxy_task(root: str, model: str | None = None) -> dict:
+    """Votes of the proxy annotator for every set that has no human vote yet: the hand rules, or the
+    learned annotator ``model`` (annotation.proxy_model)."""
     store = store_for(root)
     human = {v["set_id"] for v in store.votes() if v["source"] != "proxy"}
+    if model:
+        from tasks.annotator import learned_proxy_votes
+
+        rows = learned_proxy_votes(root, sorted(s["set_id"] for s in store.sets() if s["set_id"] not in human), model)
+        store.record_versions(rows)
+        return {"sets": len({r["set_id"] for r in rows}), "votes": len(rows), "learned": model}
     described = {}
     for s in store.sets():
         if s["set_id"] in human:
@@ -58,9 +65,13 @@ def _import_published_sets(root: str, files: list[storage.ListedFile], rejected:
         parsed = image_path(f.relpath)
         if parsed:
             found[parsed[0]][parsed[1]] = f.url
-    complete = {s: imgs for s, imgs in found.items() if set(imgs) == set(FILES)}
+    # Every set of one import has the same versions (the published dataset's: 01..04): the files most
+    # sets have, with the original; a set lacking some of them is incomplete.
+    shapes = Counter(frozenset(imgs) for imgs in found.values() if "original" in imgs and len(imgs) >= 3)
+    expected = max(shapes, key=lambda s: (shapes[s], len(s)), default=frozenset(("original", "01", "02", "03", "04")))
+    complete = {s: imgs for s, imgs in found.items() if set(imgs) == expected}
     for s in sorted(set(found) - set(complete)):
-        lacking = ", ".join(sorted(set(FILES) - set(found[s])))
+        lacking = ", ".join(sorted(expected - set(found[s]))) or f"exact file set ({', '.join(sorted(expected))})"
         rejected.append({"stage": INGEST, "item_id": f"images/{s}", "uri": None, "reason": f"set {s} lacks its {lacking} image(s)"})
     if complete:
         known = manifests.read_or_empty(root, "sets")
@@ -78,17 +89,18 @@ def _write_app_label_files(root: str, store: AnnotationStore, votes: list[dict])
     """The app's votes also as published-format label files, labels/<annotator>/<set>.json;
     returns their URLs."""
     grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    versions = {s["set_id"]: s["display_order"] for s in store.sets()}
     for v in votes:
         if v["source"] == "app":
             grouped[(v["annotator"], v["set_id"])].append(v)
     written = set()
     for (annotator, set_id), vs in grouped.items():
-        if len(vs) != len(VERSIONS):
+        if set_id not in versions or len(vs) != len(versions[set_id]):
             continue
-        # By position (Picture_2..5 = 01..04), as the authors' loaders read them; the order the
-        # annotator saw stays in assignments.parquet.
+        # By position (Picture_2.. = the versions in name order, 01..04), as the authors' loaders read
+        # them; the order the annotator saw stays in assignments.parquet.
         data = label_file_from_votes(set_id, [{**v, "started_at": _timestamp(v["started_at"]), "ended_at": _timestamp(v["ended_at"])}
-                                              for v in vs])
+                                              for v in vs], versions[set_id])
         url = storage.join(root, "labels", annotator, f"{set_id}.json")
         storage.atomic_write(url, data)
         written.add(url)

@@ -13,7 +13,7 @@ from prefect import get_run_logger, task
 
 from hggt_core import manifests, storage
 from hggt_core.annotation.assignment import assign, display_order, plan_repeats
-from hggt_core.annotation.published import FILES
+from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS
 from hggt_core.annotation.store import AnnotationStore, store_for
 from hggt_core.config import HGGTConfig
 
@@ -91,21 +91,30 @@ def write_admin_token(store: AnnotationStore, token: str) -> Path:
 
 
 def _assign_new_sets(root: str, cfg: HGGTConfig, store: AnnotationStore | None, set_ids: list[str],
-                     images: dict[str, dict[str, str]], annotators: list[str]) -> tuple[list[dict], list[dict], list[dict]]:
+                     images: dict[str, dict[str, str]], annotators: list[str],
+                     keep_order: bool = False) -> tuple[list[dict], list[dict], list[dict]]:
     """Rows of sets, assignments and repeats for sets not in the store yet, as batches after the
     existing ones, the least loaded annotators first so loads stay balanced."""
     acfg = cfg.annotation
-    missing = [s for s in set_ids if set(images.get(s, {})) != set(FILES)]
+    # The sets' own versions (those of set_images.parquet): sets imported from the published dataset
+    # have 01..04 whatever the config says. Each needs the original and 2 to 8 versions.
+    versions = {s: tuple(sorted(set(images.get(s, {})) - {"original"})) for s in set_ids}
+    missing = [s for s in set_ids if "original" not in images.get(s, {}) or not MIN_VERSIONS <= len(versions[s]) <= MAX_VERSIONS]
     if missing:
-        raise ValueError(f"{len(missing)} sets lack some of their five images (first: {missing[0]}); re-run `hggt select`")
+        raise ValueError(f"{len(missing)} sets lack their original or have fewer than {MIN_VERSIONS} versions "
+                         f"(first: {missing[0]}, with {', '.join(sorted(images.get(missing[0], {}))) or 'no images'}); re-run `hggt select`")
     existing = store.assignments() if store is not None else []
     loads = Counter({name: 0 for name in annotators}) + Counter(a["annotator"] for a in existing)
     ordered = sorted(annotators, key=lambda n: (loads[n], annotators.index(n)))
     first_batch = max((a["batch"] for a in existing), default=-1) + 1
     first_position = max((a["position"] for a in existing), default=-1) + 1
     assignments = assign(set_ids, ordered, acfg.per_set, acfg.batch_size, cfg.seed, first_batch, first_position)
-    repeats = plan_repeats(assignments, acfg.repeat_share, acfg.repeat_gap, cfg.seed)
-    sets = [{"set_id": s, "display_order": display_order(s, cfg.seed), "images": images[s]} for s in set_ids]
+    if keep_order:  # --order uncertainty: the learned annotator's least certain sets fill the first slots
+        from hggt_core.annotator.triage import keep_order as fill_in_order
+
+        assignments = fill_in_order(assignments, set_ids)
+    repeats = plan_repeats(assignments, acfg.repeat_share, acfg.repeat_gap, cfg.seed, versions)
+    sets = [{"set_id": s, "display_order": display_order(s, cfg.seed, versions[s]), "images": images[s]} for s in set_ids]
     return sets, assignments, repeats
 
 
@@ -125,7 +134,8 @@ def _differs(stored: list[str], wanted: list[str], root: str) -> str:
 
 
 @task(name="annotate-export", persist_result=False)
-def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None, add_annotators: list[str] | None = None) -> dict:
+def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None, add_annotators: list[str] | None = None,
+                order: str = "rank", skip_confident: float | None = None, annotator: str = "latest") -> dict:
     """Assign every set to annotators and create the annotation database. On a running campaign,
     sets that are new in sets.parquet are added as new batches and ``add_annotators`` join it;
     existing tokens, assignments and votes are never touched. ``annotators``, when given, must be
@@ -134,9 +144,15 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
     acfg = cfg.annotation
     images = _set_images(root)
     set_ids = [r["set_id"] for r in manifests.read(root, "sets").sort_by("rank").to_pylist()]
+    # The learned annotator's triage (tasks.annotator): order new sets, leave confident all-Similar ones out.
+    from tasks.annotator import triage_sets
+
+    exported = {s["set_id"] for s in store.sets()} if store.exists() else set()
+    triage = triage_sets(root, [s for s in set_ids if s not in exported], order, skip_confident, annotator, acfg.per_set)
+    set_ids = [s for s in set_ids if s in exported] + triage["annotate"]
     if not store.exists():
         names = list(annotators or acfg.annotators) + list(add_annotators or [])
-        sets, assignments, repeats = _assign_new_sets(root, cfg, None, set_ids, images, names)
+        sets, assignments, repeats = _assign_new_sets(root, cfg, None, set_ids, images, names, triage["keep_order"])
         tokens = store.create(sets, assignments, repeats, {"min_seconds": acfg.min_seconds, "repeat_share": acfg.repeat_share,
                                                            "repeat_gap": acfg.repeat_gap, "seed": cfg.seed})
         admin = store.issue_admin_token()
@@ -156,7 +172,7 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
         known = {s["set_id"] for s in store.sets()}
         added_sets = [s for s in set_ids if s not in known]
         if added_sets:
-            sets, assignments, repeats = _assign_new_sets(root, cfg, store, added_sets, images, store.annotators())
+            sets, assignments, repeats = _assign_new_sets(root, cfg, store, added_sets, images, store.annotators(), triage["keep_order"])
             store.add_sets(sets, assignments, repeats)
         created, admin = False, None
     if created:  # where the campaign is served, for `hggt annotate serve` and the printed links
@@ -169,7 +185,8 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
     if relinked:
         get_run_logger().warning("annotation/images: %d copies no longer matched their artifact and were replaced", relinked)
     loads = Counter(a["annotator"] for a in store.assignments())
-    return {"created": created, "relinked": relinked, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
+    return {"skipped_sets": len(triage["skipped"]), "order": order, "learned_annotator": triage["annotator"],
+            "created": created, "relinked": relinked, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
             "annotators": store.annotators(), "added_annotators": sorted(add_annotators or []) if not created else [],
             "loads": dict(sorted(loads.items())), "repeats": len(store.repeats()),
             "batches": max((a["batch"] for a in store.assignments()), default=-1) + 1}

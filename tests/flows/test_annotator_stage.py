@@ -1,0 +1,53 @@
+"""The learned annotator's flows under a Prefect server: training, held-out evaluation with its
+dashboard artifacts (confusion matrix, calibration), the report's section, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.annotator import annotator_flow
+from flows.report import report_flow
+from hggt_core import storage
+from tasks.progress import artifact_key
+from tests.synthetic_votes import build
+
+
+def _latest(key: str):
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50)
+    assert found, f"no artifact {key}"
+    return max(found, key=lambda a: a.created)
+
+
+def test_annotator_flow_publishes_confusion_and_calibration_and_the_report_shows_it(tmp_path):
+    root = tmp_path / "ds"
+    build(root)
+    result = annotator_flow(out=str(root))
+    assert result["train"]["computed"] and result["evaluate"]["items"] == 96
+    key_root = storage.normalize_root(str(root))
+    confusion = _latest(artifact_key("annotator-confusion", key_root))
+    rows = json.loads(confusion.data)
+    assert [r["people said"] for r in rows] == ["Positive", "Similar", "Negative"]
+    assert sum(v for r in rows for k, v in r.items() if k.startswith("model:")) == 96
+    calibration = _latest(artifact_key("annotator-calibration", key_root))
+    assert "data:image/svg+xml;base64," in calibration.data and "| confidence |" in calibration.data
+    report_flow(out=str(root))
+    page = (root / "reports" / "dataset.html").read_text()
+    assert '<section id="annotator">' in page and "always Similar" in page and "human A" in page
+
+
+@pytest.mark.slow
+def test_cli_trains_evaluates_and_names_a_missing_split(run_cli, tmp_path):
+    root = tmp_path / "ds"
+    build(root)
+    trained = run_cli("annotator", "train", "--out", str(root))
+    assert "annotator_id" in trained.stdout
+    scored = run_cli("annotator", "evaluate", "--out", str(root))
+    assert "always Similar" in scored.stdout and "human B" in scored.stdout and "--skip-confident" in scored.stdout
+    (root / "manifests" / "splits.parquet").unlink()
+    failed = run_cli("annotator", "train", "--out", str(root), "--features", "proxy", check=False)
+    assert failed.returncode == 1 and "no held-out split yet" in failed.stdout
