@@ -4,13 +4,16 @@ When a flow-run process is killed (kill -9, OOM killer, a lost machine), the wor
 run Crashed, but its subflows and task runs were only ever reported by the process itself: they
 stay Running or Pending forever and the dashboard shows a build that never ends. A run is an orphan
 when it is not final and some flow run above it is final: nothing alive can still report for it.
-Scheduled and Paused runs are left alone (a worker or a human may still pick them up), and so is a
-top-level run, which may be a live run on another machine.
+Scheduled and Paused runs are left alone (a worker or a human may still pick them up). A top-level
+run is an orphan only when it carries the process tags the CLI gives its runs (`process_tags`),
+names this machine, and that process is gone: a run of another machine or a worker may be live.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +39,31 @@ PAGE = 200
 def orphan_message(now: dt.datetime | None = None) -> str:
     when = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     return f"its process ended without reporting: killed or lost; hggt marked it on {when}"
+
+
+HOST_TAG, PID_TAG = "hggt-host:", "hggt-pid:"
+
+
+def process_tags() -> list[str]:
+    """Tags naming the machine and process that runs a flow, so a later cleanup can tell that the
+    process died without reporting (kill -9 of a terminal's command, no worker to notice)."""
+    return [f"{HOST_TAG}{socket.gethostname()}", f"{PID_TAG}{os.getpid()}"]
+
+
+def _process_gone(run: Any) -> bool:
+    tags = {t.split(":", 1)[0] + ":": t.split(":", 1)[1] for t in (run.tags or []) if t.startswith((HOST_TAG, PID_TAG))}
+    if tags.get(HOST_TAG) != socket.gethostname() or not (tags.get(PID_TAG) or "").isdigit():
+        return False
+    pid = int(tags[PID_TAG])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _dataset_of(run: Any) -> str | None:
@@ -92,7 +120,7 @@ def mark_orphaned_runs(out: str | None = None, now: dt.datetime | None = None) -
             if dataset is not None and _dataset_of(run) != dataset:
                 continue
             parent = ancestry.parent_of(run)
-            if parent is not None and ancestry.has_ended(parent):
+            if (parent is not None and ancestry.has_ended(parent)) or (parent is None and _process_gone(run)):
                 client.set_flow_run_state(run.id, Crashed(message=message), force=True)
                 ancestry.ended[run.id] = True
                 marked["flow_runs"].append(run.name)

@@ -77,3 +77,25 @@ def test_the_next_build_of_the_dataset_marks_its_orphans(tmp_path):
     with get_client(sync_client=True) as client:
         assert all(s.type.value == "CRASHED" for s in _states(client, killed).values())
         assert client.read_task_run(killed["shard"]).state.message.startswith("its process ended without reporting")
+
+
+def test_a_top_level_run_whose_process_is_gone_is_marked(tmp_path):
+    import subprocess
+    import sys
+
+    from tasks.runs_cleanup import process_tags
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    out = str(tmp_path / "ds")
+    host, _ = process_tags()
+    with get_client(sync_client=True) as client:
+        dead = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running(), tags=[host, f"hggt-pid:{ended.pid}"])
+        alive = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running(), tags=process_tags())
+        untagged = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running())
+    mark_orphaned_runs(out)
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(dead.id).state.type.value == "CRASHED"
+        assert client.read_flow_run(dead.id).state.message.startswith("its process ended without reporting")
+        assert client.read_flow_run(alive.id).state.type.value == "RUNNING"  # this test's own process
+        assert client.read_flow_run(untagged.id).state.type.value == "RUNNING"  # maybe a worker's, elsewhere

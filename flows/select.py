@@ -1,0 +1,27 @@
+"""Flow `select`: textured, most-changed patches become the sets people annotate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from prefect import flow
+
+from flows.publish import publish_summary
+from flows.runners import stage_runner
+from flows.stage import Stage
+from tasks.annotation_export import refresh_published
+from tasks.select import select_task
+
+
+@flow(name="select", task_runner=stage_runner(), log_prints=True)
+def select_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
+                top_n: int | None = None, min_diff: float | None = None) -> dict:
+    """Keep patches where any of the five versions is textured, rank them by how much the
+    enhancers changed them, and write the top `top_n` (default: select.top_n) at least `min_diff` apart
+    from the original as annotation sets (`sets.parquet`)."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    root, cfg = Stage.open(out, preset, overrides, config_file, top_n=top_n, min_diff=min_diff)
+    summary = select_task(root, cfg, started_at)
+    summary["relinked"] = refresh_published(root)
+    return publish_summary("select", root, summary, started)
