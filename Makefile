@@ -17,8 +17,8 @@ export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
-	annotate-ingest split maps train-sr evaluate report export-dataset build
-.PHONY: setup chromium demo demo-enhancers test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
+	annotate-ingest split maps train-sr evaluate report export-dataset build annotator-train annotator-evaluate
+.PHONY: setup chromium demo demo-enhancers demo-annotator test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,17 +61,20 @@ test: setup chromium
 test-quick: setup chromium
 	$(BIN)/python -m pytest -m "not slow"
 
-# Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR
+# Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR;
+# one or a few benchmarks: make bench BENCH="latency maps"
 bench: setup
-	HGGT_BASICSR=$(HGGT_BASICSR) $(BIN)/python -m benchmarks
+	HGGT_BASICSR=$(HGGT_BASICSR) $(BIN)/python -m benchmarks $(BENCH)
 
 # Ingest, patches, degradations and maps over 100 and 1,000 synthetic photos and sets (several minutes).
 bench-scale: setup
 	$(BIN)/python -m benchmarks.scale
 
-# On a CUDA machine: training step and tiled inference at paper size, mixed precision.
+# On a CUDA machine: Real-ISR and enhancer training steps (fp32, bf16 + channels-last, compiled),
+# tiled enhancement, on-the-fly degradation and maps at paper size. GPU_CHECK_ARGS=--no-compile
+# skips the minutes of torch.compile; --only sr|enhancers|synthesis picks sections.
 gpu-check: setup
-	$(BIN)/python -m benchmarks.gpu_check
+	$(BIN)/python -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 # --- stages, on INPUT (photos) and OUT (the dataset) -------------------------------------------
 ingest: setup
@@ -124,6 +127,22 @@ report: setup
 export-dataset: setup
 	$(BIN)/hggt export-dataset --out $(OUT) --dest $(DEST)
 
+# The learned annotator: fit on the train side's votes (VOTES=human, or proxy), score on the held-out sets.
+VOTES ?= human
+annotator-train: setup
+	$(BIN)/hggt annotator train --out $(OUT) --votes $(VOTES)
+
+annotator-evaluate: setup
+	$(BIN)/hggt annotator evaluate --out $(OUT)
+
+# The demo's shipped learned annotator (hggt_core/annotator/demo_annotator.json, `--set annotation.proxy_model=demo`):
+# no published labels ship with hggt, so it learns the proxy rules' votes on the demo photos' train side.
+demo-annotator: setup
+	$(BIN)/hggt sample-photos data/sample-photos
+	$(BIN)/hggt build --input data/sample-photos --out data/demo-annotator --preset demo --until split
+	$(BIN)/hggt annotator train --out data/demo-annotator --votes proxy --ship hggt_core/annotator/demo_annotator.json
+	$(BIN)/hggt annotator evaluate --out data/demo-annotator
+
 build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
@@ -153,9 +172,10 @@ deploy: setup
 # make run-train-sr PARAMS="--param arch=swinir --param mode=pos", make run-evaluate PARAMS="--param run_id=latest".
 PRESET_PARAM = --param preset=$(PRESET)
 run-build-dataset run-ingest: PARAMS += --param input=$(abspath $(INPUT))
-run-degrade run-synthesize-lr: PARAMS += --param input=$(abspath $(OUT))
+run-degrade run-synthesize-lr: PARAMS += --param source=$(abspath $(OUT))
 run-evaluate: PARAMS += --param run_id=latest
 run-report: PRESET_PARAM =
+run-annotator: PRESET_PARAM =
 run-export-dataset: PRESET_PARAM =
 run-export-dataset: PARAMS += --param dest=$(abspath $(DEST))
 run-%: setup

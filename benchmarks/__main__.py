@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import annotation, degradations, enhance, maps, patches, timing, training
+from benchmarks import annotation, declared, degradations, enhance, latency, maps, patches, timing, training
 
 BENCHMARKS = {
-    "patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "maps": maps.run,
-    "training": training.run, "annotation": annotation.run,
+    "patches": patches.run, "degradations": degradations.run, "enhance": enhance.run, "declared": declared.run, "maps": maps.run,
+    "training": training.run, "annotation": annotation.run, "latency": latency.run,
 }
 
 

@@ -61,10 +61,10 @@ def make_sets(root: Path, n: int) -> None:
 
 def child(photos: str, sets: str, out: str) -> dict:
     """One size: every stage in this process, one worker, timings from the flows themselves."""
-    from flows._runtime import with_runner
+    from flows.runners import with_runner
     from flows.degrade import degrade_flow
     from flows.ingest import ingest_flow
-    from flows.extract_patches import extract_patches_flow
+    from flows.patches import patches_flow
     from flows.maps import maps_flow
 
     # Process start-up (the temporary Prefect server, first imports, first task run) is paid once
@@ -78,8 +78,8 @@ def child(photos: str, sets: str, out: str) -> dict:
     startup = time.perf_counter() - t0
     runs = {
         "ingest": lambda: with_runner(ingest_flow, "threads", workers=1)(input=photos, out=out),
-        "patches": lambda: with_runner(extract_patches_flow, "threads", workers=1)(out=out),
-        "degrade": lambda: with_runner(degrade_flow, "threads", workers=1)(input=out, out=out),
+        "patches": lambda: with_runner(patches_flow, "threads", workers=1)(out=out),
+        "degrade": lambda: with_runner(degrade_flow, "threads", workers=1)(source=out, out=out),
         "maps": lambda: with_runner(maps_flow, "threads", workers=1)(out=sets),
     }
     result, started = {}, time.perf_counter()

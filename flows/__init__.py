@@ -1,7 +1,5 @@
-"""hggt's Prefect flows, one per stage of the paper's pipeline (see build_dataset.py)."""
+"""hggt's Prefect flows, one per stage of the paper's pipeline (see build_dataset.py).
 
-from flows._allocator import tune_allocator as _tune_allocator
-from flows._heartbeats import install as _install_prompt_heartbeats
-
-_tune_allocator()
-_install_prompt_heartbeats()
+Importing a flow module has no side effect on the process: the allocator tuning, Prefect's
+heartbeat fix and OpenCV's threading are set by :func:`flows.startup.startup` as a flow run starts.
+"""

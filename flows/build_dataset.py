@@ -1,7 +1,7 @@
 """Flow `build-dataset`: the HGGT pipeline end to end, stage by stage (paper Sec. 3-5).
 
 1. ingest            HR photos -> images.parquet (rejected files recorded with reasons)
-2. extract-patches   512x512 candidates on a jittered grid, texture statistics -> patches.parquet
+2. patches           512x512 candidates on a jittered grid, texture statistics -> patches.parquet
 3. degrade           LQ versions of the textured patches, Table 1 settings 1 and 2 -> degradations.parquet
 4. train-enhancers   RCAN and ELAN enhancers on Table 1 settings 1 and 2 -> enhancers.parquet
 5. enhance           four enhanced versions of every patch -> enhanced.parquet
@@ -21,21 +21,24 @@ import time
 
 from prefect import flow, get_run_logger
 
-from flows._runtime import default_task_runner, with_runner
 from flows.annotate import annotate_flow
 from flows.degrade import degrade_flow, synthesize_lr_flow
-from flows.enhance import enhance_flow, select_flow
-from flows.extract_patches import extract_patches_flow
+from flows.enhance import enhance_flow
 from flows.ingest import ingest_flow
 from flows.maps import maps_flow
+from flows.patches import patches_flow
 from flows.progress import StageList
+from flows.runners import stage_runner, with_runner
+from flows.select import select_flow
 from flows.split import split_flow
+from flows.stage import dataset_params
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import storage
+from hggt_core.stages import BUILD_STAGES as STAGES
 from tasks.runs_cleanup import mark_orphaned_runs
 
 
-@flow(name="build-dataset", task_runner=default_task_runner(), log_prints=True)
+@flow(name="build-dataset", task_runner=stage_runner(), log_prints=True)
 def build_dataset_flow(
     input: str,
     out: str,
@@ -53,15 +56,15 @@ def build_dataset_flow(
         raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
     _mark_orphaned_runs(out)
-    common = {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}
+    common = dataset_params(out, preset, overrides, config_file)
     def cpu(flow_obj):
         return with_runner(flow_obj, task_runner, dask_address)
 
     steps = {
         "ingest": lambda: cpu(ingest_flow)(input=input, **common),
-        "patches": lambda: cpu(extract_patches_flow)(**common),
-        "degrade": lambda: cpu(degrade_flow)(input=out, **common),
-        "synthesize-lr": lambda: cpu(synthesize_lr_flow)(input=out, **common),
+        "patches": lambda: cpu(patches_flow)(**common),
+        "degrade": lambda: cpu(degrade_flow)(source=out, **common),
+        "synthesize-lr": lambda: cpu(synthesize_lr_flow)(source=out, **common),
         "train-enhancers": lambda: train_enhancers_flow(**common),
         "enhance": lambda: enhance_flow(**common),
         "select": lambda: select_flow(**common),
@@ -91,4 +94,3 @@ def _mark_orphaned_runs(out: str) -> None:
                               len(marked["flow_runs"]), len(marked["task_runs"]))
 
 
-STAGES = ("ingest", "patches", "degrade", "train-enhancers", "enhance", "select", "synthesize-lr", "annotate", "split", "maps")

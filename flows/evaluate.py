@@ -15,13 +15,16 @@ import torch
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows._runtime import default_task_runner, publish_examples, publish_summary, resolve_config, run_shards
-from hggt_core import manifests, storage
+from flows.publish import publish_examples, publish_summary
+from flows.runners import plain_runner, stage_runner
+from flows.sharding import run_shards
+from flows.stage import Stage
+from hggt_core import catalog, manifests, storage
 from hggt_core.evaluation import TRAIN_SETS_NOTE, on_train_sets, table3, to_csv, to_markdown
 from hggt_core.figures import sample_grid
 from hggt_core.images import decode_png, encode_png
 from hggt_core.metrics import unavailable
-from tasks.evaluate import evaluate_shard, finalize_evaluate, plan_evaluate, test_set_name
+from tasks.evaluate import evaluate_shard, merge_metrics, plan_evaluate, test_set_name
 from tasks.progress import artifact_key
 
 
@@ -38,13 +41,13 @@ def write_table3(root: str, test_set: str, reason: str | None = None) -> list[di
         table = [{**r, "on training sets": "yes"} for r in table]
         title += " (NOT HELD OUT: on training sets)"
         notes = [TRAIN_SETS_NOTE] + ([f"Latest reason: {reason}."] if reason else []) + notes
-    storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.md"), to_markdown(table, title, notes).encode())
-    storage.atomic_write(storage.join(root, "reports", f"table3-{test_set}.csv"), to_csv(table).encode())
+    storage.atomic_write(storage.resolve(root, catalog.table3(test_set, "md")), to_markdown(table, title, notes).encode())
+    storage.atomic_write(storage.resolve(root, catalog.table3(test_set, "csv")), to_csv(table).encode())
     create_table_artifact(key=artifact_key(f"table3-{test_set}", root), table=table, description=f"{title} ({root})")
     return table
 
 
-@flow(name="evaluate", task_runner=default_task_runner(), log_prints=True)
+@flow(name="evaluate", task_runner=stage_runner(), log_prints=True)
 def evaluate_flow(
     out: str, run_id: str, test_set: str | None = None, preset: str = "paper", overrides: list[str] | None = None,
     config_file: str | None = None, split: str = "test", allow_train_sets: bool = False,
@@ -54,12 +57,11 @@ def evaluate_flow(
     DISTS), and write metrics.parquet and the Table 3 summary. Sets the run may have trained on are
     refused unless `allow_train_sets` (debugging; the results are then marked in every table)."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
     works, inputs, run = plan_evaluate(root, run_id, test_set, cfg, split, allow_train_sets)
     run_id, name = run["run_id"], inputs.name
     results, cached = run_shards(evaluate_shard, works, "evaluate", cfg=cfg)
-    summary = finalize_evaluate(root, run_id, name, results, inputs.unscored, cfg, started_at, cached)
+    summary = merge_metrics(root, run_id, name, results, inputs.unscored, cfg, started_at, cached)
     table = write_table3(root, name, inputs.train_sets_reason)
     scored = [r for r in manifests.read(root, "metrics").to_pylist() if r["run_id"] == run_id and r["test_set"] == name]
     if not scored:
@@ -74,7 +76,7 @@ def evaluate_flow(
     return publish_summary("evaluate", root, summary, started)
 
 
-@flow(name="compare", log_prints=True)
+@flow(name="compare", task_runner=plain_runner(), log_prints=True)
 def compare_flow(out: str, runs: list[str], images: int = 4, test_set: str | None = None) -> dict:
     """Side-by-side grids (bicubic, each run's SR, the positive GTs) for the first `images` test
     images that every run has been evaluated on."""
@@ -111,7 +113,7 @@ def compare_flow(out: str, runs: list[str], images: int = 4, test_set: str | Non
                 panels.append(decode_png(storage.read_bytes(storage.resolve(root, set_images[(set_id, v)])))[:h, :w])
                 titles.append(f"positive {v}")
         grid = sample_grid([panels], titles, size=min(256, h))
-        uri = f"reports/compare/{name}/{'-vs-'.join(runs)}/{set_id}.png"
+        uri = catalog.comparison(name, runs, set_id)
         png = encode_png(grid)
         storage.atomic_write(storage.resolve(root, uri), png)
         written.append(uri)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows._runtime import default_task_runner, resolve_config, sharded_stage
-from hggt_core import storage
-from tasks.ingest import finalize_ingest, ingest_shard, plan_ingest
+from flows.runners import stage_runner
+from flows.sharding import sharded_stage
+from flows.stage import Stage
+from tasks.ingest import ingest_shard, merge_images, plan_ingest
 
 
-@flow(name="ingest", task_runner=default_task_runner(), log_prints=True)
+@flow(name="ingest", task_runner=stage_runner(), log_prints=True)
 def ingest_flow(
     input: str,
     out: str,
@@ -18,9 +19,8 @@ def ingest_flow(
     config_file: str | None = None,
 ) -> dict:
     """Decode every image under `input` safely and write `<out>/manifests/images.parquet`."""
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
-    summary = sharded_stage("ingest", root, cfg, lambda: plan_ingest(input, root, cfg), ingest_shard, finalize_ingest)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
+    summary = sharded_stage("ingest", root, cfg, lambda: plan_ingest(input, root, cfg), ingest_shard, merge_images)
     if summary["ok"] == 0:
         # Stop here, with the manifests written: every later stage would fail on nothing, with an
         # error about patches or enhancers that hides the real cause.

@@ -7,19 +7,20 @@ import base64
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows._runtime import default_task_runner, resolve_config, sharded_stage
+from flows.runners import stage_runner
+from flows.sharding import sharded_stage
+from flows.stage import Stage
 from hggt_core import manifests, storage
+from tasks.maps import maps_shard, merge_maps, plan_maps
 from tasks.progress import artifact_key
-from tasks.maps import finalize_maps, maps_shard, plan_maps
 
 
-@flow(name="maps", task_runner=default_task_runner(), log_prints=True)
+@flow(name="maps", task_runner=stage_runner(), log_prints=True)
 def maps_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """M_pos, M_neg and M_ind for each (positive, negative) pair of every usable set with a negative:
     `maps/<set>/<pos>_<neg>.npz` (float16), `maps/<set>/figure.jpg` and `maps.parquet`."""
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
-    summary = sharded_stage("maps", root, cfg, lambda: plan_maps(root, cfg), maps_shard, finalize_maps)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
+    summary = sharded_stage("maps", root, cfg, lambda: plan_maps(root, cfg), maps_shard, merge_maps)
     figures = [r["figure_uri"] for r in manifests.read(root, "maps").to_pylist() if r["figure_uri"]][:4]
     if figures:
         pictures = "\n\n".join(

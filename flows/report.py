@@ -6,12 +6,13 @@ import time
 
 from prefect import flow
 
-from flows._runtime import publish_summary
+from flows.publish import publish_summary
+from flows.runners import plain_runner
 from hggt_core import storage
 from tasks.report import report_task
 
 
-@flow(name="report", log_prints=True)
+@flow(name="report", task_runner=plain_runner(), log_prints=True)
 def report_flow(out: str, examples: int = 6) -> dict:
     """One self-contained HTML file, reports/dataset.html: counts per stage, texture and difference
     histograms with the thresholds, label shares per version, votes and times per annotator, the

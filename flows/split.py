@@ -7,17 +7,17 @@ import time
 
 from prefect import flow
 
-from flows._runtime import publish_summary, resolve_config
-from hggt_core import storage
+from flows.publish import publish_summary
+from flows.runners import plain_runner
+from flows.stage import Stage
 from tasks.split import STAGE, split_task
 
 
-@flow(name="split", log_prints=True)
+@flow(name="split", task_runner=plain_runner(), log_prints=True)
 def split_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """Write manifests/splits.parquet: up to `split.test_sets` sets with two or more positive versions
     on the test side, drawn photo by photo with the config seed; every other set of the other photos
     trains."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
-    cfg = resolve_config(preset, overrides, config_file)
-    root = storage.normalize_root(out)
+    root, cfg = Stage.open(out, preset, overrides, config_file)
     return publish_summary(STAGE, root, split_task(root, cfg, started_at), started)

@@ -15,6 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hggt_cli.options import DatasetConfig, Execution, Input, Out, Overrides, Preset, ConfigFile, Workers, shared_options
+from hggt_core import networks
+from hggt_core.networks import GENERATOR
+
 # Before Prefect is imported: no usage reports from the CLI's own (ephemeral) server or client,
 # which offline log "Failed to send telemetry" on every command. An operator's setting wins.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -30,29 +34,36 @@ app = typer.Typer(
 )
 console = Console()
 
-Out = Annotated[str, typer.Option("--out", "-o", help="Dataset folder or fsspec URL (memory://, s3://...) to write to.")]
-Input = Annotated[str, typer.Option("--input", "-i", help="Folder, glob or fsspec URL of the HR photos.")]
-Preset = Annotated[str, typer.Option("--preset", "-p", help="Config preset: 'paper' (the paper's values) or 'demo' (small crops, fast).")]
-Overrides = Annotated[
-    Optional[list[str]],
-    typer.Option("--set", "-s", help="Override a config value, e.g. --set patches.step=256 (repeatable)."),
-]
-ConfigFile = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML/JSON file of config overrides.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Parallel tasks (default: CPU count).")]
-Runner = Annotated[Optional[str], typer.Option("--task-runner", help="Where shards run: threads (default), processes or dask.")]
-DaskAddress = Annotated[Optional[str], typer.Option("--dask-address", help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
+def _run(flow: str, execution: Execution | None = None, dataset: DatasetConfig | None = None, **params):
+    """Run the flow ``module:name`` (with the chosen task runner, and the dataset's config options as
+    its flat parameters); any failure becomes a message and exit code 1. Mistakes are caught before
+    Prefect or the flow's module is imported, and the command joins the shared local server (see
+    hggt_cli.local_server) before Prefect reads its settings."""
+    import importlib
 
+    from hggt_cli.local_server import connect
 
-def _run(flow, workers: int | None, _runner: str | None = None, _dask: str | None = None, **params):
-    """Run a flow (with the chosen task runner); any failure becomes a message and exit code 1."""
-    from flows._runtime import with_runner
-
+    params = {**params, **(dataset.params() if dataset else {})}
     _preflight(params)
+    connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True))
+    from flows.startup import startup
+
+    startup()
+    module, name = flow.split(":")
+    flow_obj = getattr(importlib.import_module(module), name)
+    from flows.runners import with_runner
+
     debug = bool(os.environ.get("HGGT_DEBUG"))
     if not debug:
         _quiet_failures_on_console()
+    from prefect import tags
+
+    from tasks.runs_cleanup import process_tags
+
     try:
-        return with_runner(flow, _runner, _dask, workers)(**params)
+        with tags(*process_tags()):  # lets a later cleanup see that this process died without reporting
+            execution = execution or Execution()
+            return with_runner(flow_obj, execution.task_runner, execution.dask_address, execution.workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
         from hggt_core.manifests import ManifestError
 
@@ -89,23 +100,25 @@ def _quiet_failures_on_console() -> None:
 
 def _preflight(params: dict) -> None:
     """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo."""
-    from flows._runtime import resolve_config
+    from flows.options import apply_options, options_in
     from hggt_core import storage
+    from hggt_core.config import resolve_config
 
     try:
         if "preset" in params:
-            resolve_config(params["preset"], params.get("overrides"), params.get("config_file"))
+            resolve_config(params["preset"], apply_options(params.get("overrides"), **options_in(params)), params.get("config_file"))
         until = params.get("until")
         if until is not None:
-            from flows.build_dataset import STAGES
+            from hggt_core.stages import BUILD_STAGES as STAGES
 
             if until not in STAGES:
                 close = difflib.get_close_matches(until, STAGES, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(STAGES)}"
                 raise ValueError(f"unknown stage {until!r}; {hint}")
-        source = params.get("input")
-        if source and not any(c in source for c in "*?[") and not storage.exists(source):
-            raise ValueError(f"input {source} does not exist")
+        for key in ("input", "source", "labels"):  # what the command's --input names, in the flow's words
+            source = params.get(key)
+            if source and not any(c in source for c in "*?[") and not storage.exists(source):
+                raise ValueError(f"input {source} does not exist")
     except (ValueError, FileNotFoundError) as exc:  # pydantic's ValidationError is a ValueError too
         lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "errors.pydantic.dev" not in line]
         console.print(f"[bold red]error:[/] {': '.join(lines[:3])}", soft_wrap=True)
@@ -128,60 +141,50 @@ def _print_summary(stage: str, summary: dict) -> None:
 
 
 @app.command()
-def ingest(
-    input: Input, out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
-    task_runner: Runner = None, dask_address: DaskAddress = None,
-):
+@shared_options
+def ingest(input: Input, out: Out, dataset: DatasetConfig, execution: Execution):
     """Scan INPUT for png/jpg/jpeg/webp/bmp/tif(f) photos, decode each safely and write images.parquet.
 
     Unusable files (corrupt, truncated, not images, too small, decompression bombs) are recorded as
     rejected with a reason; the run goes on with the rest.
     """
-    from flows.ingest import ingest_flow
 
-    summary = _run(ingest_flow, workers, task_runner, dask_address, input=input, out=out, preset=preset, overrides=set, config_file=config)
+    summary = _run("flows.ingest:ingest_flow", execution, dataset, input=input, out=out)
     _print_summary("ingest", summary)
 
 
 @app.command()
+@shared_options
 def patches(
     out: Out,
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Photos to ingest first (skip if already ingested).")] = None,
-    preset: Preset = "paper",
-    set: Overrides = None,
-    config: ConfigFile = None,
-    workers: Workers = None,
-    task_runner: Runner = None,
-    dask_address: DaskAddress = None,
+    dataset: DatasetConfig = None,
+    execution: Execution = None,
 ):
     """Cut candidate crops on the paper's jittered grid and compute their texture statistics.
 
     Writes original/{image}-{row}-{col}.png and patches.parquet; runs ingest first when --input is given.
     """
-    from flows.extract_patches import extract_patches_flow
 
-    summary = _run(extract_patches_flow, workers, task_runner, dask_address, out=out, input=input, preset=preset, overrides=set,
-                   config_file=config, task_runner=task_runner, dask_address=dask_address)
+    summary = _run("flows.patches:patches_flow", execution, dataset, out=out, input=input, task_runner=execution.task_runner,
+                   dask_address=execution.dask_address)
     _print_summary("patches", summary)
 
 
 @app.command()
+@shared_options
 def build(
     input: Input,
     out: Out,
-    preset: Preset = "paper",
-    set: Overrides = None,
-    config: ConfigFile = None,
-    workers: Workers = None,
+    dataset: DatasetConfig = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Stop after this stage (e.g. patches, select).")] = None,
-    task_runner: Runner = None,
-    dask_address: DaskAddress = None,
+    execution: Execution = None,
 ):
     """Run the whole pipeline (flow build-dataset) on INPUT, writing the dataset to OUT."""
-    from flows.build_dataset import build_dataset_flow
 
-    result = _run(build_dataset_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, until=until,
-                  task_runner=task_runner, dask_address=dask_address)
+    # The shards' runner is the build flow's to apply to its CPU stages; --workers sizes the build's own.
+    result = _run("flows.build_dataset:build_dataset_flow", Execution(workers=execution.workers), dataset, input=input, out=out, until=until,
+                  task_runner=execution.task_runner, dask_address=execution.dask_address)
     stages = result["stages"]
     rows = {
         "images": stages["ingest"]["ok"],
@@ -205,127 +208,109 @@ def build(
     console.print(f"Dataset written to [bold]{result['out']}[/] (layout: see README, 'Where outputs land')")
 
 
-Dataset = Annotated[str, typer.Option("--input", "-i", help="Dataset folder or URL holding patches.parquet (the --out of `hggt patches`).")]
+DatasetIn = Annotated[str, typer.Option("--input", "-i", help="Dataset folder or URL holding patches.parquet (the --out of `hggt patches`).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Global seed (default: the config's, 0).")]
 
 
 @app.command()
+@shared_options
 def degrade(
-    input: Dataset,
+    input: DatasetIn,
     out: Out,
     settings: Annotated[str, typer.Option("--settings", help="Comma-separated settings: 1, 2 (Table 1), table2.")] = "1,2",
     samples_per_patch: Annotated[int, typer.Option("--samples-per-patch", "-n", help="LQ samples per patch and setting.")] = 1,
     seed: Seed = None,
-    preset: Preset = "paper",
-    set: Overrides = None,
-    config: ConfigFile = None,
-    workers: Workers = None,
-    task_runner: Runner = None,
-    dask_address: DaskAddress = None,
+    dataset: DatasetConfig = None,
+    execution: Execution = None,
 ):
     """Synthesise LQ versions of every texture-passing patch (blur, resize, noise, JPEG; paper Eq. 1).
 
     Writes lq/setting{S}/{patch}_s{S}_{k}.png and degradations.parquet with every sampled
     parameter, so each image can be regenerated exactly. OUT may be the same folder as INPUT.
     """
-    from flows.degrade import degrade_flow
 
     chosen = [s.strip() for s in settings.split(",") if s.strip()]
-    summary = _run(
-        degrade_flow, workers, task_runner, dask_address, input=input, out=out, preset=preset, overrides=set, config_file=config,
-        settings=chosen, samples_per_patch=samples_per_patch, seed=seed,
-    )
+    summary = _run("flows.degrade:degrade_flow", execution, dataset, source=input, out=out, settings=chosen, samples_per_patch=samples_per_patch,
+                   seed=seed)
     _print_summary("degrade", summary)
 
 
 @app.command("synthesize-lr")
-def synthesize_lr(
-    input: Dataset, out: Out, seed: Seed = None, preset: Preset = "paper", set: Overrides = None,
-    config: ConfigFile = None, workers: Workers = None,
-):
+@shared_options
+def synthesize_lr(input: DatasetIn, out: Out, seed: Seed = None, dataset: DatasetConfig = None, workers: Workers = None):
     """Make the fixed x4 LR test inputs of every texture-passing patch with Table 2 degradations.
 
     Writes lr_test/x4/{patch}.png and lr_test.parquet with every sampled parameter.
     """
-    from flows.degrade import synthesize_lr_flow
 
-    summary = _run(synthesize_lr_flow, workers, input=input, out=out, preset=preset, overrides=set, config_file=config, seed=seed)
+    summary = _run("flows.degrade:synthesize_lr_flow", Execution(workers=workers), dataset, source=input, out=out, seed=seed)
     _print_summary("synthesize-lr", summary)
 
 
 @app.command("train-enhancers")
+@shared_options
 def train_enhancers(
     out: Out,
     hr_folder: Annotated[Optional[str], typer.Option("--hr-folder", help="Train on these HR photos instead of the dataset's ingested images.")] = None,
-    versions: Annotated[Optional[str], typer.Option("--versions", help="Comma-separated subset of 01,02,03,04.")] = None,
+    versions: Annotated[Optional[str], typer.Option("--versions", help="Comma-separated subset of the config's versions (paper: 01,02,03,04).")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint (default) or start over.")] = True,
-    preset: Preset = "paper",
-    set: Overrides = None,
-    config: ConfigFile = None,
+    dataset: DatasetConfig = None,
 ):
-    """Train the four enhancers (01 RCAN/setting 1, 02 RCAN/setting 2, 03 ELAN/setting 1, 04 ELAN/setting 2).
+    """Train the config's enhancers (paper: 01 RCAN/setting 1, 02 RCAN/setting 2, 03 ELAN/setting 1,
+    04 ELAN/setting 2) and record the declared ones (model files loaded through Spandrel).
 
-    Checkpoints go to OUT/enhancers/<version>/checkpoints/, final EMA weights to
+    Checkpoints go to OUT/enhancers/<version>/checkpoints/, final weights to
     OUT/enhancers/<version>/model.pt, and a row per enhancer to enhancers.parquet. The perceptual
     loss needs torchvision's VGG19 weights in the torch hub cache (the error says where).
     """
-    from flows.train_enhancers import train_enhancers_flow
 
     chosen = [v.strip() for v in versions.split(",")] if versions else None
-    summary = _run(train_enhancers_flow, None, out=out, preset=preset, overrides=set, config_file=config,
-                   hr_folder=hr_folder, versions=chosen, resume=resume)
+    summary = _run("flows.train_enhancers:train_enhancers_flow", None, dataset, out=out, hr_folder=hr_folder, versions=chosen, resume=resume)
     _print_summary("train-enhancers", summary)
 
 
 @app.command()
-def enhance(out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None):
+@shared_options
+def enhance(out: Out, dataset: DatasetConfig, workers: Workers = None):
     """Run every trained enhancer on every ingested HR image (tiled) and crop the enhanced versions
     of each patch: OUT/{01..04}/{patch}_{version}.png and enhanced.parquet. Done work is skipped."""
-    from flows.enhance import enhance_flow
 
-    summary = _run(enhance_flow, workers, out=out, preset=preset, overrides=set, config_file=config)
+    summary = _run("flows.enhance:enhance_flow", Execution(workers=workers), dataset, out=out)
     _print_summary("enhance", summary)
 
 
 @app.command()
+@shared_options
 def select(
     out: Out,
     top_n: Annotated[Optional[int], typer.Option("--top-n", help="Number of sets to keep (default: all).")] = None,
     min_diff: Annotated[Optional[float], typer.Option("--min-diff", help="Minimum max_k |mean(original - enhanced_k)| on the 0-255 scale.")] = None,
-    preset: Preset = "paper",
-    set: Overrides = None,
-    config: ConfigFile = None,
+    dataset: DatasetConfig = None,
 ):
     """Choose the sets to annotate: textured in any version, ranked by how much the enhancers changed them."""
-    from flows.enhance import select_flow
 
-    extra = [f"select.top_n={top_n}"] if top_n is not None else []
-    extra += [f"select.min_diff={min_diff}"] if min_diff is not None else []
-    summary = _run(select_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config)
+    summary = _run("flows.select:select_flow", None, dataset, out=out, top_n=top_n, min_diff=min_diff)
     _print_summary("select", summary)
 
 
 @app.command()
-def maps(
-    out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
-    task_runner: Runner = None, dask_address: DaskAddress = None,
-):
+@shared_options
+def maps(out: Out, dataset: DatasetConfig, execution: Execution):
     """Indication maps (M_pos, M_neg, M_ind) of every (positive, negative) pair of every usable set
     with a negative, as float16 .npz files, with a Figure-3-style picture per set."""
-    from flows.maps import maps_flow
 
-    summary = _run(maps_flow, workers, task_runner, dask_address, out=out, preset=preset, overrides=set, config_file=config)
+    summary = _run("flows.maps:maps_flow", execution, dataset, out=out)
     _print_summary("maps", summary)
 
 
 @app.command()
-def split(out: Out, preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None):
+@shared_options
+def split(out: Out, dataset: DatasetConfig):
     """Hold out the test sets: up to split.test_sets sets with two or more positive versions (the
     paper's Test-100 rule), whole source photos at a time; writes manifests/splits.parquet. train-sr
     trains on the train side, evaluate scores the test side."""
-    from flows.split import split_flow
 
-    _print_summary("split", _run(split_flow, None, out=out, preset=preset, overrides=set, config_file=config))
+    _print_summary("split", _run("flows.split:split_flow", None, dataset, out=out))
 
 
 @app.command()
@@ -379,42 +364,45 @@ def summary(out: Out):
                       "models trained for 300k iterations on thousands of human-labelled sets.[/]")
 
 
+def _generator(name: str) -> str:
+    if name not in networks.names(GENERATOR):
+        raise typer.BadParameter(f"{name!r} is not a Real-ISR generator; choose {networks.choices(GENERATOR)}")
+    return name
+
+
 @app.command("train-sr")
+@shared_options
 def train_sr(
     out: Out,
-    arch: Annotated[str, typer.Option("--arch", help="Generator: rrdb (RRDBNet x4) or swinir (SwinIR x4, real-SR variant).")] = "rrdb",
+    arch: Annotated[str, typer.Option("--arch", callback=_generator, help=f"Generator x4 (hggt_core.networks): {networks.choices(GENERATOR)}.")] = "rrdb",
     mode: Annotated[str, typer.Option("--mode", help="psnr (L1 pretraining), ori (original GT), pos (positive GT), posneg (positive + negative GTs).")] = "posneg",
     init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a weight file: hggt model.pt, a BasicSR/Real-ESRGAN/ESRGAN .pth (params_ema, params or bare), or .safetensors; its keys must match the generator (read with weights_only=True).")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint.")] = True,
-    preset: Preset = "paper",
-    set: Overrides = None,
-    config: ConfigFile = None,
+    dataset: DatasetConfig = None,
 ):
     """Train a Real-ISR model x4 on the labelled sets (SPEC section 7); the run lands in
     OUT/runs/<run_id>/ and runs.parquet. Train --mode psnr first: the GAN modes start from it."""
-    from flows.train_sr import train_sr_flow
 
-    summary = _run(train_sr_flow, None, out=out, arch=arch, mode=mode, init=init, resume=resume, preset=preset,
-                   overrides=set, config_file=config)
+    summary = _run("flows.train_sr:train_sr_flow", None, dataset, out=out, arch=arch, mode=mode, init=init, resume=resume)
     _print_summary("train-sr", summary)
 
 
 @app.command()
+@shared_options
 def evaluate(
     out: Out,
     run: Annotated[str, typer.Option("--run", help="Run id from runs.parquet (hggt train-sr prints it), 'latest', or 'latest:MODE' (e.g. latest:posneg).")],
     test_set: Annotated[Optional[str], typer.Option("--test-set", help="A folder outside the dataset: Test-100-style (images/ and labels/), paired (GT/*.png and LQ/*.png) or GT only (*.png, LQ made once with Table 2); default: the dataset's held-out test split.")] = None,
     split: Annotated[str, typer.Option("--split", help="Side of the dataset's split to score: test (held out) or train (needs --allow-train-sets).")] = "test",
     allow_train_sets: Annotated[bool, typer.Option("--allow-train-sets", help="Debugging only: score the run on sets it may have trained on; the results are marked as such.")] = False,
-    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None, workers: Workers = None,
+    dataset: DatasetConfig = None, workers: Workers = None,
 ):
     """Score a trained run: PSNR / SSIM / LPIPS / DISTS against every positive GT of each test image,
     metrics.parquet and the paper's Table 3 for your runs (reports/table3-<test set>.md and .csv).
     Sets the run trained on are refused unless --allow-train-sets."""
-    from flows.evaluate import evaluate_flow
 
-    summary = _run(evaluate_flow, workers, out=out, run_id=run, test_set=test_set, preset=preset, overrides=set, config_file=config,
-                   split=split, allow_train_sets=allow_train_sets)
+    summary = _run("flows.evaluate:evaluate_flow", Execution(workers=workers), dataset, out=out, run_id=run, test_set=test_set, split=split,
+                   allow_train_sets=allow_train_sets)
     table = summary.pop("table")
     unscored = summary.pop("reasons", [])
     _print_summary("evaluate", summary)
@@ -445,9 +433,8 @@ def compare(
     test_set: Annotated[Optional[str], typer.Option("--test-set", help="The test set the runs were evaluated on.")] = None,
 ):
     """Side-by-side grids of evaluated runs: bicubic, each run's SR, the positive GTs (PNGs in reports/compare/)."""
-    from flows.evaluate import compare_flow
 
-    result = _run(compare_flow, None, out=out, runs=runs, images=images, test_set=test_set)
+    result = _run("flows.evaluate:compare_flow", out=out, runs=runs, images=images, test_set=test_set)
     console.print(f"{result['images']} comparison grids written: {', '.join(result['files'][:3])}{' ...' if len(result['files']) > 3 else ''}")
 
 
@@ -455,9 +442,8 @@ def compare(
 def report(out: Out, examples: Annotated[int, typer.Option("--examples", help="Example sets and map pictures to show.")] = 6):
     """Write OUT/reports/dataset.html: counts per stage, rejected inputs, labels and agreement,
     example sets, indication maps and the metric tables of the runs, in one self-contained file."""
-    from flows.report import report_flow
 
-    result = _run(report_flow, None, out=out, examples=examples)
+    result = _run("flows.report:report_flow", out=out, examples=examples)
     console.print(f"Report written to [bold]{result['report']}[/] ({result['bytes'] // 1024} KiB)")
 
 
@@ -471,9 +457,8 @@ def export(
 ):
     """Export the EMA generator of a run (or an enhancer) to OUT/exports/: safetensors with the
     reference parameter names (Spandrel detects RRDBNet and SwinIR), or ONNX with dynamic sizes."""
-    from flows.export import export_flow
 
-    result = _run(export_flow, None, out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
+    result = _run("flows.export:export_flow", out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
     console.print(f"Wrote [bold]{result['file']}[/] ({result['bytes'] // 1024} KiB, {result['arch']}, {result['format']})")
 
 
@@ -487,9 +472,8 @@ def export_dataset(
     scripts: DEST/{Train,Test}/images/<range>/{original,01..04}/ and labels/<range>/{A,B,C}/, by the
     split of splits.parquet (run `hggt split` first; excluded sets are left out), the annotator
     behind each letter in DEST/annotators.csv. Re-running skips files that are already identical."""
-    from flows.export_dataset import export_dataset_flow
 
-    summary = _run(export_dataset_flow, None, out=out, dest=dest, range_size=range_size)
+    summary = _run("flows.export_dataset:export_dataset_flow", out=out, dest=dest, range_size=range_size)
     _print_summary("export-dataset", summary)
     if summary["excluded_sets"]:
         console.print(f"{summary['excluded_sets']} sets of test photos that fail the Test-100 rule are excluded from both trees.")
@@ -538,6 +522,9 @@ def weights_fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Whi
 
 annotate_app = typer.Typer(help="Human annotation: export sets to annotators, serve the browser app, ingest votes.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate")
+from hggt_cli.annotator import annotator_app  # noqa: E402 - the learned annotator's commands, in their own module
+
+app.add_typer(annotator_app, name="annotator")
 
 
 def _annotation_store(out: str):
@@ -572,27 +559,30 @@ ServePort = Annotated[Optional[int], typer.Option("--port", help="Port the app i
 
 
 @annotate_app.command("export")
+@shared_options
 def annotate_export(
     out: Out,
     annotators: Annotated[Optional[str], typer.Option("--annotators", help="Comma-separated names (default A,B,C).")] = None,
     per_set: Annotated[Optional[int], typer.Option("--per-set", help="Different annotators per set (default 3).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Sets per batch (default 1000).")] = None,
-    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
+    dataset: DatasetConfig = None,
     host: ServeHost = None, port: ServePort = None,
+    order: Annotated[str, typer.Option("--order", help="'rank' (sets.parquet's order) or 'uncertainty' (the learned annotator's least sure first).")] = "rank",
+    skip_confident: Annotated[Optional[float], typer.Option("--skip-confident", help="Leave out sets the learned annotator calls all-Similar with probability above P (recorded in triage.parquet).")] = None,
+    annotator: Annotated[str, typer.Option("--annotator", help="Learned annotator for --order/--skip-confident: 'latest', an id, 'demo' or a model.json.")] = "latest",
 ):
     """Assign every set to annotators (three different ones each, balanced), fix each set's random
     display order, create the annotation database and print one link with a token per annotator and
     the coordinator's link. On a running campaign, sets new in sets.parquet are added as new batches."""
-    from flows.annotate import annotate_export_flow
 
     names = [n.strip() for n in annotators.split(",") if n.strip()] if annotators else None
-    extra = [f"annotation.annotators={json.dumps(names)}"] if names else []
-    extra += [f"annotation.per_set={per_set}"] if per_set else []
-    extra += [f"annotation.batch_size={batch_size}"] if batch_size else []
-    extra += [f"annotation.host={json.dumps(host)}"] if host else []
-    extra += [f"annotation.port={port}"] if port else []
-    summary = _run(annotate_export_flow, None, out=out, preset=preset, overrides=[*(set or []), *extra], config_file=config,
-                   annotators=names)
+    # 0 or "" leave the config's value, as they always have
+    summary = _run("flows.annotate:annotate_export_flow", None, dataset, out=out, annotators=names or None, per_set=per_set or None,
+                   batch_size=batch_size or None, host=host or None, port=port or None, order=order, skip_confident=skip_confident,
+                   annotator=annotator)
+    if summary.get("skipped_sets"):
+        console.print(f"{summary['skipped_sets']} sets left out: learned annotator {summary['learned_annotator']} calls them all-Similar "
+                      f"with probability above {skip_confident} (manifests/triage.parquet)")
     if (host or port) and not summary["created"]:  # a new address for a running campaign
         from hggt_app.serve import app_settings, write_app_settings
 
@@ -612,18 +602,18 @@ def annotate_export(
 
 
 @annotate_app.command("add")
+@shared_options
 def annotate_add(
     out: Out,
     annotators: Annotated[str, typer.Option("--annotators", help="Comma-separated names of the annotators who join.")],
-    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
+    dataset: DatasetConfig = None,
 ):
     """Add annotators to a running campaign: they get links and take part in the sets added from
     now on (sets new in sets.parquet are added as new batches now); nobody's token, assignment or vote changes."""
-    from flows.annotate import annotate_export_flow
 
     _annotation_store(out)
     names = [n.strip() for n in annotators.split(",") if n.strip()]
-    summary = _run(annotate_export_flow, None, out=out, preset=preset, overrides=set, config_file=config, add_annotators=names)
+    summary = _run("flows.annotate:annotate_export_flow", None, dataset, out=out, add_annotators=names)
     console.print(f"Added {', '.join(summary['added_annotators'])}; {summary['added_sets']} new sets assigned; "
                   f"sets per annotator: {summary['loads']}")
     _print_export({**summary, "admin_token": None}, *_served_at(out, None, None))
@@ -671,16 +661,16 @@ def annotate_status(out: Out, as_json: Annotated[bool, typer.Option("--json", he
 
 
 @annotate_app.command("ingest")
+@shared_options
 def annotate_ingest(
     out: Out,
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Folder of label files, or the published HGGT dataset (images/, labels/).")] = None,
-    preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None,
+    dataset: DatasetConfig = None,
 ):
     """Read votes (the app's database in OUT, label files at INPUT) into votes.parquet; aggregate
     them into labels.parquet by the paper's rule and report agreement. Bad files are reported and skipped."""
-    from flows.annotate import annotate_ingest_flow
 
-    summary = _run(annotate_ingest_flow, None, out=out, input=input, preset=preset, overrides=set, config_file=config)
+    summary = _run("flows.annotate:annotate_ingest_flow", None, dataset, out=out, labels=input)
     report = summary.pop("report")
     _print_summary("annotate ingest", summary)
     for source, r in report.items():
@@ -712,19 +702,65 @@ def runs_cleanup(
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Only the runs of this dataset (default: every dataset).")] = None,
 ):
     """Mark Crashed the subflows and task runs left Running or Pending under a run whose process was killed."""
+    from hggt_cli.local_server import connect
+
+    connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True))
     from tasks.runs_cleanup import mark_orphaned_runs
 
     marked = mark_orphaned_runs(out)
     console.print(f"marked Crashed: {len(marked['flow_runs'])} flow runs, {len(marked['task_runs'])} task runs")
 
 
+server_app = typer.Typer(help="The local Prefect server that hggt commands share (started by the first one).", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("status")
+def server_status():
+    """Where the shared local server runs, or which server the commands use instead."""
+    from hggt_cli import local_server
+
+    if local_server.operator_api_url():
+        console.print(f"commands use the configured server {local_server.operator_api_url()} (PREFECT_API_URL)")
+        return
+    state = local_server.running()
+    if state is None:
+        console.print("no local server runs; the next stage command starts one")
+        raise typer.Exit(1)
+    console.print(f"local server pid {state['pid']}: dashboard {state['dashboard']}, API {state['api_url']}, "
+                  f"stops after {local_server.idle_seconds():.0f} s without a command")
+
+
+@server_app.command("start")
+def server_start():
+    """Start the shared local server now (stage commands start it themselves)."""
+    from hggt_cli import local_server
+
+    if os.environ.get("HGGT_LOCAL_SERVER") == "0" or local_server.operator_api_url():
+        console.print("[bold red]error:[/] a configured server (PREFECT_API_URL) or HGGT_LOCAL_SERVER=0 is in effect; nothing to start")
+        raise typer.Exit(1)
+    url = local_server.connect(lambda line: console.print(line, soft_wrap=True))
+    if url is None:
+        raise typer.Exit(1)
+    console.print(f"local server answers at {url}")
+
+
+@server_app.command("stop")
+def server_stop():
+    """Stop the shared local server (runs and their history stay in the Prefect database)."""
+    from hggt_cli import local_server
+
+    state = local_server.stop()
+    console.print(f"stopped the local server (pid {state['pid']}, {state['dashboard']})" if state else "no local server was running")
+
+
 @app.command("show-config")
-def show_config(preset: Preset = "paper", set: Overrides = None, config: ConfigFile = None):
+def show_config(preset: Preset = "paper", overrides: Overrides = None, config: ConfigFile = None):
     """Print the resolved config (preset + overrides) and its hash."""
-    from flows._runtime import resolve_config
+    from hggt_core.config import resolve_config
 
     try:
-        cfg = resolve_config(preset, set, config)
+        cfg = resolve_config(preset, overrides, config)
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

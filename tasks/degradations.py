@@ -17,10 +17,12 @@ from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
 from tasks.caching import SHARD_CACHE, code_version
 from tasks.retries import RETRIES
-from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 CODE = code_version("hggt_core.degradation.settings", "hggt_core.degradation.kernels", "hggt_core.degradation.cpu",
                     "hggt_core.degradation.resize", "hggt_core.seeding", "hggt_core.images")
+# LR_TEST names synthesize-lr's seed stream, parts folder and shard keys: "lr_test" (after its manifest)
+# since the first datasets; evaluation draws external test sets' LR from the same stream.
 DEGRADE, LR_TEST = "degrade", "lr_test"
 
 
@@ -118,12 +120,12 @@ def lr_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 
 @task(name="merge-degradations", persist_result=False)
-def finalize_degrade(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+def merge_degradations(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
     dirs = tuple(catalog.lq_dir(s) for s in cfg.degrade.settings)
     return finish_stage(root, DEGRADE, "degradations", results, cfg, CODE, started_at, cached, dirs)
 
 
 @task(name="merge-lr-test", persist_result=False)
-def finalize_lr(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+def merge_lr_test(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
     dirs = (catalog.lr_test_dir(cfg.degrade.lr_scale),)
     return finish_stage(root, LR_TEST, "lr_test", results, cfg, CODE, started_at, cached, dirs)

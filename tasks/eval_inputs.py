@@ -9,7 +9,7 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.pairs import gt_versions, map_pairs
 from hggt_core.annotation.published import LabelFileError, image_path, label_path, parse_label_file
@@ -21,8 +21,8 @@ from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
 from hggt_core.splits import split_fingerprint
 from hggt_core.test_sets import GT_DIR, GT_ONLY, LQ_DIR, PAIRED, SINGLE_GT, paired_part, detect_layout, item_id, mod_crop, pair_names
+from tasks.degradations import LR_TEST  # the same LR draws as `hggt synthesize-lr`
 
-LR_STAGE = "lr_test"  # the seed stream of `hggt synthesize-lr`, so external test sets get the same kind of LR
 
 
 @dataclass
@@ -123,7 +123,7 @@ def _paired(files: list[storage.ListedFile]) -> tuple[list[dict], list[tuple[str
 
 
 def _lq_dir(name: str) -> str:
-    return f"evaluations/{name}/lq"
+    return catalog.evaluation_lq_dir(name)
 
 
 def _gt_only(root: str, name: str, files: list[storage.ListedFile], cfg: HGGTConfig) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -164,7 +164,7 @@ def _make_lq(root: str, name: str, stem: str, sample_id: str, gt, scale: int, cf
     gt = mod_crop(gt, scale)
     if gt.shape[0] < scale or gt.shape[1] < scale:
         raise ValueError(f"smaller than the scale {scale}")
-    record = sample_record(cfg.degrade.table_2, item_rng(cfg.seed, LR_STAGE, stem))
+    record = sample_record(cfg.degrade.table_2, item_rng(cfg.seed, LR_TEST, stem))
     lq = cpu.degrade(gt, record, target=(gt.shape[0] // scale, gt.shape[1] // scale))
     uri = f"{_lq_dir(name)}/x{scale}/{stem}.png"
     written = storage.atomic_write(storage.resolve(root, uri), encode_png(lq))

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import torch
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.archs import generator_from_payload
 from hggt_core.config import HGGTConfig
 from hggt_core.degradation import cpu
@@ -25,16 +25,17 @@ from hggt_core.test_sets import SINGLE_GT, gt_for_lq, mod_crop
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE, code_version
-from tasks.eval_inputs import LR_STAGE, EvalInputs, dataset_inputs, external_inputs, test_set_name
+from tasks.degradations import LR_TEST
+from tasks.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
-from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 from tasks.training_io import load_trained
 
 STAGE = "evaluate"
 CODE = code_version("hggt_core.metrics", "hggt_core.tiling", "hggt_core.weights", "hggt_core.degradation.cpu", "hggt_core.maps",
                     "hggt_core.test_sets")
-__all__ = ["plan_evaluate", "evaluate_shard", "finalize_evaluate", "run_row", "test_set_name"]
+__all__ = ["plan_evaluate", "evaluate_shard", "merge_metrics", "run_row", "test_set_name"]
 
 
 def run_row(root: str, run_id: str) -> dict:
@@ -92,7 +93,7 @@ def _lr_input(item: dict, cfg: HGGTConfig) -> np.ndarray:
     # a Test-100 folder's LR is made here, as `hggt synthesize-lr` makes the dataset's (mod-cropped first)
     s = cfg.train_sr.scale
     hr = mod_crop(decode_png(storage.read_bytes(item["original"])), s)
-    record = sample_record(cfg.degrade.table_2, item_rng(cfg.seed, LR_STAGE, item["item_id"]))
+    record = sample_record(cfg.degrade.table_2, item_rng(cfg.seed, LR_TEST, item["item_id"]))
     return cpu.degrade(hr, record, target=(hr.shape[0] // s, hr.shape[1] // s))
 
 
@@ -117,7 +118,7 @@ def _evaluate_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     y = tiled_apply(model, x, ecfg.tile, ecfg.overlap, auto_batch(device), scale=cfg.train_sr.scale, amp_dtype=amp,
                     channels_last=device.type == "cuda")
     sr = (y[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    uri = f"evaluations/{item['run']['run_id']}/{item['test_set']}/sr/{item['sr_name']}"
+    uri = catalog.evaluation_sr(item["run"]["run_id"], item["test_set"], item["sr_name"])
     written = storage.atomic_write(storage.resolve(root, uri), encode_png(sr))
     out = ItemOutput(artifacts=[(uri, written.size, written.sha256)])
     deep = _deep_metrics(str(device))
@@ -153,7 +154,7 @@ def evaluate_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 
 @task(name="merge-metrics", persist_result=False)
-def finalize_evaluate(
+def merge_metrics(
     root: str, run_id: str, test_set: str, results: list[PartResult], unscored: list[tuple[str, str]], cfg: HGGTConfig,
     started_at: dt.datetime, cached: int,
 ) -> dict:

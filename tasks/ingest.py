@@ -12,7 +12,7 @@ from hggt_core.ingest import image_ids, inspect_image, mark_duplicates
 from tasks.caching import SHARD_CACHE, code_version
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
-from tasks.shards import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 
 STAGE = "ingest"
 CODE = code_version("hggt_core.ingest", "hggt_core.images")
@@ -48,7 +48,7 @@ def ingest_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 
 @task(name="merge-images", persist_result=False)
-def finalize_ingest(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+def merge_images(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
     rows = mark_duplicates(merge_parts(results, "images").to_pylist())
     table = manifests.to_table("images", rows)
     manifests.write_if_changed(root, "images", table)

@@ -14,7 +14,7 @@ from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
 from tasks.caching import SHARD_CACHE, code_version
 from tasks.retries import RETRIES
-from tasks.shards import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "patches"
 CODE = code_version("hggt_core.patches", "hggt_core.images", "hggt_core.seeding")
@@ -71,7 +71,7 @@ def extract_patch_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
 
 
 @task(name="merge-patches", persist_result=False)
-def finalize_patches(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
+def merge_patches(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
     def texture(table: pa.Table) -> dict:
         return {"texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0)}
 

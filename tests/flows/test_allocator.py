@@ -15,7 +15,7 @@ from hggt_core.synthetic import photo
 # Read and decode photos the way ingest does, counting the pages the kernel had to fault in.
 PROBE = """
 import json, os, resource, sys
-import flows  # tunes the allocator unless HGGT_DEFAULT_MALLOC is set
+from flows.startup import startup; startup()  # tunes the allocator unless HGGT_DEFAULT_MALLOC is set
 from flows._allocator import ENV
 from hggt_core import storage
 from hggt_core.images import decode_image

@@ -99,7 +99,7 @@ def test_published_dataset_import_reports_every_bad_file_and_ingests_the_rest(tm
     (src / "labels" / "A").mkdir(parents=True)
     (src / "labels" / "A" / f"{ids[0]}.json").write_bytes(_label(ids[0], plan))  # A voted on set 0 twice
 
-    summary = annotate_ingest_flow(out=str(out), input=str(src), preset="demo")
+    summary = annotate_ingest_flow(out=str(out), labels=str(src), preset="demo")
     assert sorted(manifests.read(str(out), "sets").column("set_id").to_pylist()) == ids[:3]
     reasons = dict(summary["reasons"])
     assert "not JSON" in reasons["labels/0001-1000/B/0002-0-0.json"]

@@ -9,7 +9,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.degrade import degrade_flow
-from flows.extract_patches import extract_patches_flow
+from flows.patches import patches_flow
 from tasks.progress import artifact_key
 from tests.flows.conftest import write_good_photos
 
@@ -25,8 +25,8 @@ def test_stage_artifacts_can_be_read_back(tmp_path):
     photos = tmp_path / "photos"
     write_good_photos(photos, count=2)
     root = str(tmp_path / "ds")
-    summary = extract_patches_flow(out=root, input=str(photos), preset="demo")
-    degrade_flow(input=root, out=root, preset="demo")
+    summary = patches_flow(out=root, input=str(photos), preset="demo")
+    degrade_flow(source=root, out=root, preset="demo")
     for stage, items in (("patches", summary["items"]), ("degrade", None)):
         progress = _latest(artifact_key(f"{stage}-progress", root))
         assert progress.type == "progress" and float(progress.data) == 100.0
@@ -43,7 +43,7 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
     from prefect import flow
     from prefect.runtime import flow_run
 
-    from flows._runtime import DashboardProgress
+    from tasks.progress import DashboardProgress
 
     @flow
     def stage_like() -> str:
@@ -60,7 +60,7 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
 
 
 def test_a_failing_dashboard_does_not_fail_the_stage(monkeypatch, caplog):
-    import flows._runtime as runtime
+    import tasks.progress as runtime
     import tasks.progress
 
     def refuse(**kwargs):

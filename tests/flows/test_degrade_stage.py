@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from flows.degrade import degrade_flow, synthesize_lr_flow
-from flows.extract_patches import extract_patches_flow
+from flows.patches import patches_flow
 from hggt_core import manifests, storage
 from hggt_core.config import load_config
 from hggt_core.degradation import cpu
@@ -22,7 +22,7 @@ def dataset(tmp_path_factory):
     photos = tmp_path_factory.mktemp("photos")
     write_good_photos(photos, count=2)
     root = str(tmp_path_factory.mktemp("ds"))
-    extract_patches_flow(out=root, input=str(photos), preset="demo")
+    patches_flow(out=root, input=str(photos), preset="demo")
     return root
 
 
@@ -32,7 +32,7 @@ def _hr(root: str, patch_id: str) -> np.ndarray:
 
 def test_every_lq_image_regenerates_from_its_record(dataset, tmp_path):
     out = str(tmp_path / "lq")
-    summary = degrade_flow(input=dataset, out=out, preset="demo", settings=["1", "2"], samples_per_patch=2, seed=3)
+    summary = degrade_flow(source=dataset, out=out, preset="demo", settings=["1", "2"], samples_per_patch=2, seed=3)
     patches = manifests.read(dataset, "patches")
     textured = patches.filter(pc.equal(patches["texture_ok"], True)).column("patch_id").to_pylist()
     rows = manifests.read(out, "degradations").to_pylist()
@@ -51,9 +51,9 @@ def test_every_lq_image_regenerates_from_its_record(dataset, tmp_path):
 
 def test_same_seed_same_bytes_other_seed_other_records(dataset, tmp_path):
     a, b, c = (str(tmp_path / n) for n in "abc")
-    degrade_flow(input=dataset, out=a, preset="demo", seed=7)
-    degrade_flow(input=dataset, out=b, preset="demo", seed=7, overrides=["degrade.shard_size=3"])
-    degrade_flow(input=dataset, out=c, preset="demo", seed=8)
+    degrade_flow(source=dataset, out=a, preset="demo", seed=7)
+    degrade_flow(source=dataset, out=b, preset="demo", seed=7, overrides=["degrade.shard_size=3"])
+    degrade_flow(source=dataset, out=c, preset="demo", seed=8)
     ta, tb, tc = (manifests.read(x, "degradations") for x in (a, b, c))
     assert ta.equals(tb)
     assert ta.column("seed").to_pylist() != tc.column("seed").to_pylist()
@@ -61,7 +61,7 @@ def test_same_seed_same_bytes_other_seed_other_records(dataset, tmp_path):
 
 def test_an_interrupted_run_resumes_to_the_same_manifest(dataset, tmp_path, monkeypatch):
     reference, resumed = str(tmp_path / "ref"), str(tmp_path / "resumed")
-    degrade_flow(input=dataset, out=reference, preset="demo", overrides=["degrade.shard_size=4"])
+    degrade_flow(source=dataset, out=reference, preset="demo", overrides=["degrade.shard_size=4"])
     calls = {"n": 0}
     real = cpu.degrade
 
@@ -73,16 +73,16 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(dataset, tmp_path, monk
 
     monkeypatch.setattr("tasks.degradations.cpu.degrade", crash_after_five)
     with pytest.raises(Exception, match="shards failed"):
-        degrade_flow(input=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
+        degrade_flow(source=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
     monkeypatch.undo()
-    summary = degrade_flow(input=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
+    summary = degrade_flow(source=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
     assert manifests.read(resumed, "degradations").equals(manifests.read(reference, "degradations"))
     assert summary["computed"] < summary["inputs"]  # the patches finished before the crash were reused
 
 
 def test_lr_test_inputs_are_quarter_size_table2_draws(dataset, tmp_path):
     out = str(tmp_path / "lr")
-    summary = synthesize_lr_flow(input=dataset, out=out, preset="demo", seed=1)
+    summary = synthesize_lr_flow(source=dataset, out=out, preset="demo", seed=1)
     rows = manifests.read(out, "lr_test").to_pylist()
     assert summary["items"] == len(rows) > 0
     t2 = load_config("demo").degrade.table_2
@@ -95,7 +95,7 @@ def test_lr_test_inputs_are_quarter_size_table2_draws(dataset, tmp_path):
     hr = _hr(dataset, row["patch_id"])
     assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
     assert np.array_equal(lr, cpu.degrade(hr, DegradationRecord.from_row(row), target=lr.shape[:2]))
-    again = synthesize_lr_flow(input=dataset, out=out, preset="demo", seed=1)
+    again = synthesize_lr_flow(source=dataset, out=out, preset="demo", seed=1)
     assert again["shards_cached"] == again["shards"]
 
 
@@ -107,6 +107,6 @@ def test_a_deleted_patch_is_reported_not_fatal(dataset, tmp_path):
     patches = manifests.read(str(copy), "patches")
     victim = patches.filter(pc.equal(patches["texture_ok"], True)).column("patch_id")[0].as_py()
     (copy / "original" / f"{victim}.png").unlink()
-    summary = degrade_flow(input=str(copy), out=str(copy), preset="demo")
+    summary = degrade_flow(source=str(copy), out=str(copy), preset="demo")
     assert summary["rejected"] == 1 and summary["reasons"][0][0] == victim
     assert victim not in set(manifests.read(str(copy), "degradations").column("patch_id").to_pylist())

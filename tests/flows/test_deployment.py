@@ -76,7 +76,7 @@ def test_deployment_run_completes_on_a_local_worker(tmp_path, local_server):
     photos, out = tmp_path / "photos", tmp_path / "ds"
     write_good_photos(photos, count=2)
     deployed = _make_deploy_twice_while_a_worker_starts(env)
-    for name in ("build-dataset/local", "ingest/local", "extract-patches/local", "degrade/local", "synthesize-lr/local",
+    for name in ("build-dataset/local", "ingest/local", "patches/local", "degrade/local", "synthesize-lr/local",
                  "train-enhancers/local", "enhance/local", "select/local", "annotate/local", "annotate-ingest/local",
                  "maps/local", "train-sr/local", "evaluate/local", "report/local"):
         assert name in deployed

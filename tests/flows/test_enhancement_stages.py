@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from flows.build_dataset import build_dataset_flow
-from flows.enhance import enhance_flow, select_flow
+from flows.enhance import enhance_flow
+from flows.select import select_flow
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import manifests, storage
 from hggt_core.images import decode_png

@@ -30,7 +30,7 @@ def evaluated(labelled, tmp_path_factory):
     src, sets = labelled
     root = tmp_path_factory.mktemp("eval") / "ds"
     shutil.copytree(src, root)
-    synthesize_lr_flow(input=str(root), out=str(root), preset="demo")
+    synthesize_lr_flow(source=str(root), out=str(root), preset="demo")
     fp = write_split(root, sets, {sets[0]})
     psnr_run = train_sr_flow(out=str(root), arch="rrdb", mode="psnr", preset="demo", overrides=SR_TINY)["run_id"]
     pos_run = train_sr_flow(out=str(root), arch="rrdb", mode="pos", preset="demo", overrides=SR_TINY)["run_id"]

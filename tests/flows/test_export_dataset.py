@@ -53,7 +53,7 @@ def labelled(tmp_path_factory) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             labels = {v: str(rng.choice(LABELS)) for v in VERSIONS}
             path.write_bytes(_label_doc(set_id, labels, [str(v) for v in rng.permutation(VERSIONS)]))
-    annotate_ingest_flow(out=str(root), input=str(src), preset="demo")
+    annotate_ingest_flow(out=str(root), labels=str(src), preset="demo")
     assert len(manifests.read(str(root), "labels").to_pylist()) == 4 * len(SETS)
     rows = [{"set_id": s, "image_id": s.rsplit("-", 2)[0], "split": split, "positives": 0, "usable": True}
             for s, (split, _) in SETS.items() if split]
@@ -104,7 +104,7 @@ def test_export_writes_the_published_layout_by_split_and_reingests_to_the_same_l
     assert again["files_written"] == 0 and again["files_unchanged"] == len(files) and _tree(dest) == files
 
     back = tmp_path / "ds2"
-    reingested = annotate_ingest_flow(out=str(back), input=str(dest), preset="demo")
+    reingested = annotate_ingest_flow(out=str(back), labels=str(dest), preset="demo")
     assert reingested["ingest_rejected"] == 0
     original = manifests.read(str(labelled), "labels").to_pylist()
     assert manifests.read(str(back), "labels").to_pylist() == [r for r in original if r["set_id"] in placed]

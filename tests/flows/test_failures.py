@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from flows.extract_patches import extract_patches_flow
+from flows.patches import patches_flow
 from flows.ingest import ingest_flow
 from hggt_core import manifests, storage
 from hggt_core.images import decode_png
@@ -25,7 +25,7 @@ def photos(tmp_path):
 
 def test_a_full_disk_stops_the_stage_cleanly_and_the_next_run_completes(photos, tmp_path, monkeypatch):
     reference = str(tmp_path / "reference")
-    extract_patches_flow(out=reference, input=str(photos), preset="demo")
+    patches_flow(out=reference, input=str(photos), preset="demo")
     root = str(tmp_path / "ds")
     ingest_flow(input=str(photos), out=root, preset="demo")
     real_open = builtins.open
@@ -57,7 +57,7 @@ def test_a_full_disk_stops_the_stage_cleanly_and_the_next_run_completes(photos, 
 
     monkeypatch.setattr(builtins, "open", disk_fills_up)
     with pytest.raises(Exception) as info:
-        extract_patches_flow(out=root, preset="demo")
+        patches_flow(out=root, preset="demo")
     monkeypatch.undo()
     message = str(info.value)
     assert "cannot write" in message and "No space left on device" in message and "free space" in message
@@ -65,7 +65,7 @@ def test_a_full_disk_stops_the_stage_cleanly_and_the_next_run_completes(photos, 
     for path in originals.iterdir():
         assert not path.name.startswith(storage.TMP_MARK), "a partial file was left behind"
         decode_png(path.read_bytes())  # every file under a final name is complete
-    extract_patches_flow(out=root, preset="demo")
+    patches_flow(out=root, preset="demo")
     assert manifests.read(root, "patches").equals(manifests.read(reference, "patches"))
 
 

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import prefect.flow_engine as engine_module
 from prefect import flow
 
-import flows  # noqa: F401  (installs the heartbeat helper)
 from flows._heartbeats import prompt_heartbeats
+from flows.runners import plain_runner
+from flows.startup import startup
 
 
 class FakeEngine:
@@ -31,7 +32,19 @@ class FakeEngine:
 
 
 def test_installed_in_place_of_prefects_helper():
+    startup()
     assert engine_module._send_heartbeats is prompt_heartbeats
+
+
+def test_importing_the_flows_changes_nothing_until_a_flow_run_starts():
+    import subprocess
+    import sys
+
+    probe = ("import prefect.flow_engine as e; before = e._send_heartbeats; import flows.build_dataset, flows.maps; "
+             "assert e._send_heartbeats is before, 'patched at import'; from flows.maps import maps_flow; "
+             "runner = maps_flow.task_runner.duplicate(); from flows._heartbeats import prompt_heartbeats; "
+             "assert e._send_heartbeats is prompt_heartbeats")
+    subprocess.run([sys.executable, "-c", probe], check=True)
 
 
 def test_sends_a_heartbeat_and_stops_at_once():
@@ -56,7 +69,7 @@ def test_no_heartbeat_for_finished_runs_or_when_disabled():
 
 
 def test_short_flow_is_not_rounded_up_to_a_second(prefect_server):
-    @flow(name="heartbeat-timing")
+    @flow(name="heartbeat-timing", task_runner=plain_runner())
     def short(seconds: float) -> None:
         time.sleep(seconds)
 

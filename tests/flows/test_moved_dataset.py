@@ -12,8 +12,8 @@ import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
 from flows.build_dataset import build_dataset_flow
-from flows.enhance import select_flow
-from flows.extract_patches import extract_patches_flow
+from flows.select import select_flow
+from flows.patches import patches_flow
 from flows.annotate import annotate_export_flow
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import manifests, storage
@@ -69,7 +69,7 @@ def test_annotation_copies_follow_a_recomputed_crop(built, tmp_path):
         f.write(bytes(64))
     later = artifact.stat().st_mtime + 5
     os.utime(artifact, (later, later))
-    extract_patches_flow(out=str(root), preset="demo", overrides=TINY)
+    patches_flow(out=str(root), preset="demo", overrides=TINY)
     assert artifact.read_bytes() == good and copy.read_bytes() == good
     assert os.path.samefile(artifact, copy)
     # a copy edited on its own is re-linked by the next select as well

@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 import tasks.progress as progress
-from flows.extract_patches import extract_patches_flow
+from flows.patches import patches_flow
 from flows.progress import StageList
 from tasks.progress import DashboardProgress, artifact_key
 from tasks.training_io import loss_logger
@@ -40,7 +40,7 @@ def test_two_datasets_in_one_server_keep_their_own_cards(tmp_path):
     write_good_photos(photos, count=1)
     write_good_photos(tmp_path / "more", count=2)
     roots = [str(tmp_path / "first"), str(tmp_path / "second")]
-    items = [extract_patches_flow(out=root, input=str(src), preset="demo")["items"] for root, src in zip(roots, (photos, tmp_path / "more"))]
+    items = [patches_flow(out=root, input=str(src), preset="demo")["items"] for root, src in zip(roots, (photos, tmp_path / "more"))]
     assert items[0] != items[1]
     for root, n in zip(roots, items):
         assert _rows(_latest(artifact_key("patches-summary", root)))["items"] == str(n)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows._runtime import with_runner
+from flows.runners import with_runner
 from flows.degrade import degrade_flow
-from flows.extract_patches import extract_patches_flow
+from flows.patches import patches_flow
 from hggt_core import manifests
 from tests.flows.conftest import write_good_photos
 
@@ -17,8 +17,8 @@ def reference(tmp_path_factory):
     photos = tmp_path_factory.mktemp("photos")
     write_good_photos(photos, count=4)
     root = str(tmp_path_factory.mktemp("threads"))
-    extract_patches_flow(out=root, input=str(photos), preset="demo")
-    degrade_flow(input=root, out=root, preset="demo")
+    patches_flow(out=root, input=str(photos), preset="demo")
+    degrade_flow(source=root, out=root, preset="demo")
     return photos, root
 
 
@@ -35,14 +35,14 @@ def test_patches_and_degradations_on_a_local_dask_cluster(reference, tmp_path):
     photos, ref = reference
     out = str(tmp_path / "dask")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
-        extract_patches_flow(out=out, input=str(photos), preset="demo", task_runner="dask", dask_address=cluster.scheduler_address)
-        with_runner(degrade_flow, "dask", cluster.scheduler_address)(input=out, out=out, preset="demo")
+        patches_flow(out=out, input=str(photos), preset="demo", task_runner="dask", dask_address=cluster.scheduler_address)
+        with_runner(degrade_flow, "dask", cluster.scheduler_address)(source=out, out=out, preset="demo")
     _same(ref, out)
 
 
 def test_patches_and_degradations_in_a_process_pool(reference, tmp_path):
     photos, ref = reference
     out = str(tmp_path / "processes")
-    with_runner(extract_patches_flow, "processes", workers=2)(out=out, input=str(photos), preset="demo", task_runner="processes")
-    with_runner(degrade_flow, "processes", workers=2)(input=out, out=out, preset="demo")
+    with_runner(patches_flow, "processes", workers=2)(out=out, input=str(photos), preset="demo", task_runner="processes")
+    with_runner(degrade_flow, "processes", workers=2)(source=out, out=out, preset="demo")
     _same(ref, out)

@@ -10,7 +10,7 @@ import pytest
 
 from flows.build_dataset import build_dataset_flow
 from flows.degrade import synthesize_lr_flow
-from flows.extract_patches import extract_patches_flow
+from flows.patches import patches_flow
 from flows.ingest import ingest_flow
 from hggt_core import manifests, storage
 from hggt_core.images import decode_image, decode_png
@@ -69,7 +69,7 @@ def test_patches_are_the_same_on_disk_and_in_memory(tmp_path):
     write_good_photos(photos, count=3)
     tables = []
     for root in _roots(tmp_path):
-        summary = extract_patches_flow(out=root, input=str(photos), preset="demo")
+        summary = patches_flow(out=root, input=str(photos), preset="demo")
         _check_patches(root, 128)
         table = manifests.read(root, "patches")
         assert summary["items"] == table.num_rows
@@ -84,8 +84,8 @@ def test_sharding_and_workers_do_not_change_outputs(tmp_path):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     build_dataset_flow(input=str(photos), out=a, preset="demo", overrides=["patches.shard_size=1", "ingest.shard_size=1"], until="degrade")
     build_dataset_flow(input=str(photos), out=b, preset="demo", overrides=["patches.shard_size=5"], until="degrade")
-    synthesize_lr_flow(input=a, out=a, preset="demo", overrides=["degrade.shard_size=1"])
-    synthesize_lr_flow(input=b, out=b, preset="demo")
+    synthesize_lr_flow(source=a, out=a, preset="demo", overrides=["degrade.shard_size=1"])
+    synthesize_lr_flow(source=b, out=b, preset="demo")
     for name in ("images", "patches", "degradations", "lr_test"):
         ta, tb = manifests.read(a, name), manifests.read(b, name)
         if name == "images":
@@ -97,7 +97,7 @@ def test_rerun_hits_the_cache_and_repairs_missing_outputs(tmp_path, monkeypatch)
     photos = tmp_path / "photos"
     write_good_photos(photos, count=3)
     root = str(tmp_path / "ds")
-    first = extract_patches_flow(out=root, input=str(photos), preset="demo")
+    first = patches_flow(out=root, input=str(photos), preset="demo")
     before = storage.read_bytes(manifests.manifest_url(root, "patches"))
 
     import hggt_core.images
@@ -108,7 +108,7 @@ def test_rerun_hits_the_cache_and_repairs_missing_outputs(tmp_path, monkeypatch)
     monkeypatch.setattr(hggt_core.images, "decode_image", no_decoding)
     monkeypatch.setattr("tasks.patches.decode_image", no_decoding)
     monkeypatch.setattr("hggt_core.ingest.decode_image", no_decoding)
-    again = extract_patches_flow(out=root, input=str(photos), preset="demo")
+    again = patches_flow(out=root, input=str(photos), preset="demo")
     assert again["shards_cached"] == again["shards"] == first["shards"] and again["computed"] == 0
     assert storage.read_bytes(manifests.manifest_url(root, "patches")) == before
     monkeypatch.undo()
@@ -116,7 +116,7 @@ def test_rerun_hits_the_cache_and_repairs_missing_outputs(tmp_path, monkeypatch)
     victim = manifests.read(root, "patches").to_pylist()[5]
     url = storage.resolve(root, victim["uri"])
     storage.remove(url)
-    repaired = extract_patches_flow(out=root, preset="demo")
+    repaired = patches_flow(out=root, preset="demo")
     assert storage.sha256_bytes(storage.read_bytes(url)) == victim["sha256"]
     assert repaired["shards_cached"] == repaired["shards"] - 1 and repaired["computed"] == 1
     assert storage.read_bytes(manifests.manifest_url(root, "patches")) == before
@@ -128,7 +128,7 @@ def test_a_photo_changed_after_ingest_is_rejected_by_patches(tmp_path):
     root = str(tmp_path / "ds")
     ingest_flow(input=str(photos), out=root, preset="demo")
     (photos / "photo1.png").write_bytes((photos / "photo0.png").read_bytes()[:-100] + b"x" * 100)
-    summary = extract_patches_flow(out=root, preset="demo")
+    summary = patches_flow(out=root, preset="demo")
     assert summary["rejected"] == 1 and "changed since ingest" in summary["reasons"][0][1]
     rejected = manifests.read(root, "rejected").to_pylist()
     assert [(r["stage"], r["item_id"]) for r in rejected] == [("patches", "photo1")]
@@ -137,7 +137,7 @@ def test_a_photo_changed_after_ingest_is_rejected_by_patches(tmp_path):
 
 def test_patches_without_ingest_says_what_to_run(tmp_path):
     with pytest.raises(Exception, match="run `hggt ingest` first"):
-        extract_patches_flow(out=str(tmp_path / "empty"), preset="demo")
+        patches_flow(out=str(tmp_path / "empty"), preset="demo")
 
 
 def test_truncated_or_edited_artifacts_are_named_and_recomputed(tmp_path, caplog):
@@ -147,7 +147,7 @@ def test_truncated_or_edited_artifacts_are_named_and_recomputed(tmp_path, caplog
     photos = tmp_path / "photos"
     write_good_photos(photos, count=2)
     root = str(tmp_path / "ds")
-    extract_patches_flow(out=root, input=str(photos), preset="demo")
+    patches_flow(out=root, input=str(photos), preset="demo")
     rows = manifests.read(root, "patches").to_pylist()
     truncated, edited = (tmp_path / "ds" / rows[1]["uri"]), (tmp_path / "ds" / rows[-1]["uri"])
     truncated.write_bytes(truncated.read_bytes()[:100])
@@ -157,7 +157,7 @@ def test_truncated_or_edited_artifacts_are_named_and_recomputed(tmp_path, caplog
     edited.write_bytes(bytes(data))
     os.utime(edited)
     caplog.set_level("WARNING")
-    again = extract_patches_flow(out=root, preset="demo")
+    again = patches_flow(out=root, preset="demo")
     assert again["computed"] >= 1
     for row, path in ((rows[1], truncated), (rows[-1], edited)):
         assert storage.sha256_bytes(path.read_bytes()) == row["sha256"]

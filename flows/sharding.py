@@ -1,0 +1,91 @@
+"""Sharded execution of a stage: one task run per shard, progress in the dashboard, and shards whose
+cached outputs are no longer intact computed again."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prefect import Task, get_run_logger
+from prefect.futures import as_completed
+
+from flows.publish import publish_summary
+from hggt_core.config import HGGTConfig
+from tasks.progress import DashboardProgress
+from tasks.shard_engine import STOP, PartResult, ShardWork, part_problems
+
+
+class ShardFailure(RuntimeError):
+    pass
+
+
+def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: DashboardProgress | None = None,
+               units: Callable[[dict], int] | None = None, **kwargs: Any) -> tuple[list[PartResult], int]:
+    """Submit one task run per shard, show progress, and re-run shards whose cached outputs are no
+    longer intact. Returns the results in shard order and how many came from the cache. Progress
+    counts ``units`` of each item (default 1: the unit of the stage's summary). A caller that
+    passes its own ``dashboard`` waits for its last update itself."""
+    logger = get_run_logger()
+    sizes = [sum(units(item) for item in w.items) if units else len(w.items) for w in works]
+    STOP.clear()
+    futures = {task.submit(work=w, **kwargs): i for i, w in enumerate(works)}
+    own_dashboard = dashboard is None
+    dashboard = dashboard or DashboardProgress(stage, sum(sizes), works[0].root if works else None)
+    results: list[PartResult | None] = [None] * len(works)
+    cached_flags = [False] * len(works)
+    failures: list[str] = []
+    done = 0
+    try:
+        for future in as_completed(list(futures)):
+            i = futures[future]
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, BaseException):
+                failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
+            else:
+                cached_flags[i] = future.state.name == "Cached"
+                # A cached result describes the run that computed it; this run computed nothing.
+                results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
+            done += sizes[i]
+            dashboard.update(done)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # a termination signal or Ctrl-C, not a failed shard
+            STOP.set()
+        raise
+    finally:
+        if own_dashboard:
+            dashboard.wait()
+    if failures:
+        raise ShardFailure(f"{len(failures)} of {len(works)} {stage} shards failed; finished items are kept, re-run to retry:\n" + "\n".join(failures))
+    stale, listings = [], {}
+    for i, r in enumerate(results):
+        problems = part_problems(works[i].root, r, listings) if cached_flags[i] else []
+        for problem in problems[:10]:
+            logger.warning("%s: %s; recomputing its shard", stage, problem)
+        if problems:
+            stale.append(i)
+    if stale:
+        logger.warning("%d cached %s shards have missing or altered outputs; recomputing them", len(stale), stage)
+        refresh = task.with_options(refresh_cache=True)
+        for i in stale:
+            results[i] = refresh.submit(work=works[i], **kwargs).result()
+            cached_flags[i] = False
+    return [r for r in results if r is not None], sum(cached_flags)
+
+
+def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], list[ShardWork]], shard_task: Task, merge: Task,
+                  units: Callable[[dict], int] | None = None, unit: str = "items") -> dict:
+    """Plan shards, run them (cached, with progress in ``units`` of each item), merge their parts,
+    publish the summary."""
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
+    works = plan()
+    total = sum(sum(units(item) for item in w.items) if units else len(w.items) for w in works)
+    dashboard = DashboardProgress(stage, total, root, unit=unit)
+    try:
+        results, cached = run_shards(shard_task, works, stage, dashboard=dashboard, units=units, cfg=cfg)
+        summary = merge(root, results, cfg, started_at, cached)
+    finally:
+        dashboard.wait()
+    return publish_summary(stage, root, summary, started)

@@ -1,0 +1,27 @@
+"""How every flow receives its dataset and config: the flat parameters (out, preset, overrides,
+config_file, typed stage options) that deployments and the CLI pass, resolved once per flow run
+into the normalised dataset root and the config."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from flows.options import apply_options
+from hggt_core import storage
+from hggt_core.config import HGGTConfig, resolve_config
+
+
+class Stage(NamedTuple):
+    root: str
+    cfg: HGGTConfig
+
+    @classmethod
+    def open(cls, out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
+             **options: Any) -> Stage:
+        """``options`` are typed stage options (flows.options.STAGE_OPTIONS; None: not given)."""
+        return cls(storage.normalize_root(out), resolve_config(preset, apply_options(overrides, **options), config_file))
+
+
+def dataset_params(out: str, preset: str, overrides: list[str] | None, config_file: str | None) -> dict:
+    """The flat parameters a flow passes on to the sub-flows of the same dataset and config."""
+    return {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}

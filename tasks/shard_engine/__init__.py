@@ -1,0 +1,26 @@
+"""The shard engine under every sharded stage: no Prefect task is defined here, only what the
+stages' shard tasks run on.
+
+A shard task loops over its items (:mod:`.records`). Each finished item leaves a small record
+(``manifests/parts/<stage>/items/<item_id>.json``) keyed by the item's input fingerprint, the
+stage config and the code version; a re-run after a crash, or after the shard boundaries moved,
+reuses every record whose artifacts are still intact (:mod:`.integrity`) and computes only the
+rest. A finished shard writes one Parquet part; the stage's merge task merges the parts into the
+manifest (:mod:`.merge`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tasks.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
+from tasks.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
+from tasks.shard_engine.records import STOP, ShardStopped, portable, run_shard
+from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
+
+# Shard results persisted before the engine moved name their classes as tasks.shards.*: this
+# alias lets a re-run still load them (their cache keys are unchanged) instead of failing.
+sys.modules.setdefault("tasks.shards", sys.modules[__name__])
+
+__all__ = ["STOP", "ItemOutput", "PartResult", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
+           "merge_parts", "merge_rejected", "part_problems", "parts_dir", "portable", "prune_parts", "run_shard", "shard_items"]

@@ -1,0 +1,120 @@
+"""Running a shard item by item: each finished item leaves a record keyed by its inputs, config and
+code, so a re-run computes only the items whose record is missing or whose artifacts changed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
+
+from hggt_core import manifests, storage
+from tasks import faults
+from tasks.caching import fingerprint
+from tasks.shard_engine.integrity import artifact_problems, mtime
+from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir
+
+
+def _record_url(work: ShardWork, item_id: str) -> str:
+    return storage.join(parts_dir(work.root, work.stage), "items", f"{item_id}.json")
+
+
+def _item_key(work: ShardWork, item: dict) -> str:
+    return fingerprint([portable(item, work.root), work.config_hash, work.code_version])
+
+
+def portable(obj, root: str):
+    """``obj`` with the dataset's own location written as "<root>", so that the key of an item whose
+    inputs lie in the dataset (degrade, synthesize-lr) survives moving the dataset (cp -a, a copy
+    to object storage); items that name no file of the dataset keep their key unchanged."""
+    prefix = root.rstrip("/") + "/"
+    if isinstance(obj, str):
+        return "<root>/" + obj[len(prefix):] if obj.startswith(prefix) else obj
+    if isinstance(obj, dict):
+        return {k: portable(v, root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable(v, root) for v in obj]
+    return obj
+
+
+def _logger():
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("hggt")
+
+
+def _load_record(work: ShardWork, item: dict) -> ItemOutput | None:
+    url = _record_url(work, item["item_id"])
+    try:
+        record = json.loads(storage.read_bytes(url))
+        written_at = mtime(storage.url_to_fs(url)[0].info(storage.url_to_fs(url)[1]))
+    except (FileNotFoundError, ValueError):
+        return None
+    if record.get("key") != _item_key(work, item):
+        return None
+    out = ItemOutput(record["rows"], record["rejected"], [tuple(a) + (None,) * (3 - len(a)) for a in record["artifacts"]])
+    problems = artifact_problems(work.root, out.artifacts, written_at)
+    for problem in problems:
+        _logger().warning("%s item %s will be recomputed: %s", work.stage, item["item_id"], problem)
+    return None if problems else out
+
+
+def _save_record(work: ShardWork, item: dict, out: ItemOutput) -> None:
+    record = {"key": _item_key(work, item), "rows": out.rows, "rejected": out.rejected, "artifacts": out.artifacts}
+    storage.atomic_write(_record_url(work, item["item_id"]), json.dumps(record, sort_keys=True).encode())
+
+
+# Set when the flow run that submitted shards is being stopped (SIGTERM from a worker, Ctrl-C):
+# shards still running stop before their next item, so the process exits in about one item's
+# time instead of finishing every running shard first. Items done so far keep their records.
+STOP = threading.Event()
+
+
+class ShardStopped(RuntimeError):
+    pass
+
+
+def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput]) -> PartResult:
+    started = time.perf_counter()
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    computed, core = 0, 0.0
+    for item in work.items:
+        if STOP.is_set():
+            raise ShardStopped(f"{work.stage} shard {work.shard_key} stopped before item {item['item_id']}: its flow run is ending")
+        out = _load_record(work, item)
+        if out is None:
+            t0 = time.perf_counter()
+            out = process(item)
+            core += time.perf_counter() - t0
+            _save_record(work, item, out)
+            computed += 1
+            faults.checkpoint(work.stage.split("/")[0])
+        rows.extend(out.rows)
+        rejected.extend(out.rejected)
+    base = parts_dir(work.root, work.stage)
+    part = storage.join(base, f"{work.shard_key}.parquet")
+    written = manifests.write_table(part, work.manifest, manifests.to_table(work.manifest, rows))
+    rejected_uri = None
+    if rejected:
+        rejected_uri = storage.join(base, f"{work.shard_key}.rejected.parquet")
+        manifests.write_table(rejected_uri, "rejected", manifests.to_table("rejected", rejected))
+    return PartResult(
+        stage=work.stage,
+        manifest=work.manifest,
+        shard_key=work.shard_key,
+        part_uri=part,
+        part_sha256=written.sha256,
+        rejected_uri=rejected_uri,
+        rows=len(rows),
+        rejected=len(rejected),
+        items=len(work.items),
+        computed=computed,
+        seconds=time.perf_counter() - started,
+        core_seconds=core,
+    )
