@@ -167,7 +167,7 @@ class EnhancersConfig(_Section):
 class EnhanceConfig(_Section):
     tile: int = Field(480, gt=0, description="Tile side for enhancement inference.")
     overlap: int = Field(24, ge=0, description="Context pixels around each tile.")
-    tile_batch: int = Field(0, ge=0, description="Tiles per forward pass; 0 = auto (8 on CUDA; on CPUs measured on the first tiles: one or four per pass, whichever is faster).")
+    tile_batch: int = Field(0, ge=-1, description="Tiles per forward pass; 0 = 8 on CUDA, 1 on CPUs (a tile's output then never depends on the tiles sharing its pass: bit-reproducible); -1 = on CPUs, one or four per pass as measured on the first tiles (faster where batching pays; outputs may differ by one level between runs).")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     amp: bool = Field(True, description="Mixed precision on CUDA.")
     shard_size: int = Field(8, gt=0, description="HR images per enhancement task run.")

@@ -17,7 +17,7 @@ from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import crop_textures
 from hggt_core.selection import mean_difference
 from hggt_core.declared_enhancers import enhance_declared, inference_dtype
-from hggt_core.tiling import auto_batch, tiled_apply
+from hggt_core.tiling import AUTO, auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE, code_version
 from tasks.declared_enhancers import CODE as DECLARED_CODE
@@ -84,7 +84,7 @@ def _enhance_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     positions = np.array([[r, c] for _, r, c, _ in item["patches"]], dtype=np.int64)
     size = item["patches"][0][3]
     out = ItemOutput()
-    batch = cfg.enhance.tile_batch or auto_batch(device)
+    batch = AUTO if cfg.enhance.tile_batch == -1 else cfg.enhance.tile_batch or auto_batch(device)
     for m in item["models"]:
         if "declared" in m:
             net = load_declared(storage.resolve(root, m["uri"]), m["sha256"], str(device))

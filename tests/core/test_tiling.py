@@ -60,7 +60,7 @@ def test_scale_factor_models_are_stitched_at_the_output_scale():
 def test_auto_batch_on_cpu_measures_then_keeps_a_choice_and_the_output():
     from hggt_core.tiling import AUTO, auto_batch, chosen_batches
 
-    assert auto_batch(torch.device("cpu")) == AUTO and auto_batch(torch.device("cuda")) == 8
+    assert auto_batch(torch.device("cpu")) == 1 and auto_batch(torch.device("cuda")) == 8
     net, x = local_net(5), torch.rand(1, 3, 150, 190)
     with torch.no_grad():
         whole = net(x)
@@ -69,3 +69,18 @@ def test_auto_batch_on_cpu_measures_then_keeps_a_choice_and_the_output():
     choices = chosen_batches(net)
     assert choices and set(choices.values()) <= {None, 1, 4}
     assert any(v in (1, 4) for v in choices.values())
+
+
+def test_the_cpu_default_equals_a_one_tile_loop_to_the_last_bit():
+    # A tile's output must not depend on which tiles share its pass (or on the machine's load):
+    # seeded datasets are then byte-identical from run to run.
+    from hggt_core.tiling import auto_batch
+
+    net, x = local_net(5), torch.rand(1, 3, 150, 190)
+    out = tiled_apply(net, x, tile=32, overlap=5, batch=auto_batch(torch.device("cpu")))
+    loop = torch.empty_like(out)
+    with torch.no_grad():
+        for t in tiles(150, 190, 32, 5):
+            (y0, y1, x0, x1), (cy0, cy1, cx0, cx1) = t.core, t.context
+            loop[..., y0:y1, x0:x1] = net(x[..., cy0:cy1, cx0:cx1])[..., y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
+    assert torch.equal(out, loop)

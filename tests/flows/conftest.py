@@ -117,3 +117,14 @@ def labelled(tmp_path_factory):
 
     manifests.write(str(root), "splits", manifests.to_table("splits", assign_splits(rows, {}, 0, 0)))
     return root, sets
+
+
+def latest_artifact(key: str):
+    """The newest dashboard artifact with this key (fails naming the key when there is none)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50)
+    assert found, f"no artifact {key}"
+    return max(found, key=lambda a: a.created)

@@ -6,21 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.annotator import annotator_flow
 from flows.report import report_flow
 from hggt_core import storage
 from tasks.progress import artifact_key
+from tests.flows.conftest import latest_artifact
 from tests.synthetic_votes import build
-
-
-def _latest(key: str):
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50)
-    assert found, f"no artifact {key}"
-    return max(found, key=lambda a: a.created)
 
 
 def test_annotator_flow_publishes_confusion_and_calibration_and_the_report_shows_it(tmp_path):
@@ -29,11 +21,11 @@ def test_annotator_flow_publishes_confusion_and_calibration_and_the_report_shows
     result = annotator_flow(out=str(root))
     assert result["train"]["computed"] and result["evaluate"]["items"] == 96
     key_root = storage.normalize_root(str(root))
-    confusion = _latest(artifact_key("annotator-confusion", key_root))
+    confusion = latest_artifact(artifact_key("annotator-confusion", key_root))
     rows = json.loads(confusion.data)
     assert [r["people said"] for r in rows] == ["Positive", "Similar", "Negative"]
     assert sum(v for r in rows for k, v in r.items() if k.startswith("model:")) == 96
-    calibration = _latest(artifact_key("annotator-calibration", key_root))
+    calibration = latest_artifact(artifact_key("annotator-calibration", key_root))
     assert "data:image/svg+xml;base64," in calibration.data and "| confidence |" in calibration.data
     report_flow(out=str(root))
     page = (root / "reports" / "dataset.html").read_text()

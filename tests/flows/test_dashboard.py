@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import json
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.degrade import degrade_flow
 from flows.patches import patches_flow
 from tasks.progress import artifact_key
-from tests.flows.conftest import write_good_photos
-
-
-def _latest(key: str):
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50)
-    assert found, f"no artifact {key}"
-    return max(found, key=lambda a: a.created)
+from tests.flows.conftest import latest_artifact, write_good_photos
 
 
 def test_stage_artifacts_can_be_read_back(tmp_path):
@@ -28,14 +19,14 @@ def test_stage_artifacts_can_be_read_back(tmp_path):
     summary = patches_flow(out=root, input=str(photos), preset="demo")
     degrade_flow(source=root, out=root, preset="demo")
     for stage, items in (("patches", summary["items"]), ("degrade", None)):
-        progress = _latest(artifact_key(f"{stage}-progress", root))
+        progress = latest_artifact(artifact_key(f"{stage}-progress", root))
         assert progress.type == "progress" and float(progress.data) == 100.0
-        table = _latest(artifact_key(f"{stage}-summary", root))
+        table = latest_artifact(artifact_key(f"{stage}-summary", root))
         rows = {r["metric"]: r["value"] for r in (json.loads(table.data) if isinstance(table.data, str) else table.data)}
         assert {"items", "rejected", "shards_cached", "seconds", "items_per_second"} <= set(rows)
         if items is not None:
             assert rows["items"] == str(items)
-        examples = _latest(artifact_key(f"{stage}-examples", root))
+        examples = latest_artifact(artifact_key(f"{stage}-examples", root))
         assert examples.type == "markdown" and examples.data.count("data:image/png;base64,") >= 2
 
 
@@ -54,7 +45,7 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
         return flow_run.id
 
     run_id = stage_like()
-    artifact = _latest("background-check-progress")
+    artifact = latest_artifact("background-check-progress")
     assert float(artifact.data) == 100.0
     assert str(artifact.flow_run_id) == run_id
 
