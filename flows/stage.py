@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 
 from flows.options import apply_options
 from hggt_core import storage
-from hggt_core.config import HGGTConfig, resolve_config
+from hggt_core.config import HGGTConfig
+from hggt_core.presets import resolve_config
 
 
 class Stage(NamedTuple):

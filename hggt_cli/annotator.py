@@ -29,10 +29,10 @@ def train(
     """Fit a multinomial logistic regression on the votes of the train side of the split: input the
     original and one version of a set, output P(Positive / Similar / Negative). Writes
     annotators/<id>/model.json and a row of annotators.parquet (config hash, data fingerprint)."""
-    from hggt_cli.main import _print_summary, _run
+    from hggt_cli.running import print_summary, run_flow
 
-    summary = _run("flows.annotator:annotator_train_flow", out=out, features=features, votes=votes, l2=l2, iterations=iterations, ship=ship)
-    _print_summary("annotator train", summary)
+    summary = run_flow("flows.annotator:annotator_train_flow", out=out, features=features, votes=votes, l2=l2, iterations=iterations, ship=ship)
+    print_summary("annotator train", summary)
 
 
 @annotator_app.command("evaluate")
@@ -46,9 +46,9 @@ def evaluate(
     human against the majority of the others; what --skip-confident P would have cost."""
     from rich.table import Table
 
-    from hggt_cli.main import _run, console
+    from hggt_cli.running import console, run_flow
 
-    result = _run("flows.annotator:annotator_evaluate_flow", out=out, annotator=annotator, votes=votes)
+    result = run_flow("flows.annotator:annotator_evaluate_flow", out=out, annotator=annotator, votes=votes)
     table = Table(title=f"{result['annotator_id']} on {result['heldout_sets']} held-out sets ({result['votes_source']} labels)")
     for col in ("rater", "reference", "items", "accuracy", "Cohen's kappa"):
         table.add_column(col, justify="left" if col in ("rater", "reference") else "right")

@@ -13,7 +13,7 @@ from hggt_core import manifests
 from hggt_core.annotation.store import store_for
 from hggt_core.annotator.scoring import cohen_kappa
 from hggt_core.annotator.training import AnnotatorConfig
-from hggt_core.config import load_config
+from hggt_core.presets import load_config
 from tasks.annotation import aggregate_task, ingest_task, proxy_task
 from tasks.annotation_export import export_task
 from tasks.annotator import train_task

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from hggt_core.config import config_from_options, load_config, parse_override
+from hggt_core.presets import config_from_options, load_config, parse_override
 from hggt_core.ingest import image_ids, mark_duplicates
 from hggt_core.seeding import item_rng
 
@@ -120,7 +120,7 @@ def test_the_config_loads_neither_torch_nor_prefect():
     import subprocess
     import sys
 
-    probe = ("import sys, hggt_core, hggt_core.config; "
+    probe = ("import sys, hggt_core, hggt_core.config, hggt_core.presets; "
              "print(sorted(m for m in ('torch', 'prefect') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

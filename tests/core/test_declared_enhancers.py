@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hggt_core.config import load_config
+from hggt_core.presets import load_config
 from hggt_core.declared_enhancers import (
     DeclaredModelError, DeclaredNet, check_scale, describe, downscale, enhance_declared, inference_dtype, load_descriptor,
 )

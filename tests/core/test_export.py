@@ -51,7 +51,7 @@ def test_spandrel_misreads_the_authors_pixelshuffle_rrdb(tmp_path):
 
 
 def _paper(arch):
-    from hggt_core.config import load_config
+    from hggt_core.presets import load_config
 
     return getattr(load_config("paper").train_sr, arch).model_dump()
 

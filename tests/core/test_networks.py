@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from hggt_core import evaluation, export, networks
 from hggt_core.archs import build_generator, generator_from_payload, payload_options
-from hggt_core.config import EnhancersConfig, TrainSRConfig, config_from_options, load_config
+from hggt_core.config import EnhancersConfig, TrainSRConfig
+from hggt_core.presets import config_from_options, load_config
 from hggt_core.networks import ENHANCER, GENERATOR, NETWORKS
 
 

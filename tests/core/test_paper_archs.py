@@ -16,7 +16,7 @@ from hggt_core.archs import build_generator, generator_from_payload, parameter_c
 from hggt_core.archs.common import RGB_MEAN
 from hggt_core.archs.discriminator import UNetDiscriminator
 from hggt_core.archs.elan import GMSA
-from hggt_core.config import config_from_options, load_config
+from hggt_core.presets import config_from_options, load_config
 from hggt_core.enhancement import build_enhancer
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.trainer import GANTrainer

@@ -8,7 +8,7 @@ import logging
 import torch
 
 from hggt_core import schemas
-from hggt_core.config import load_config
+from hggt_core.presets import load_config
 from hggt_core.networks import NETWORKS
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.recipe import TRAINED_COLUMNS, GANRun, RunHooks, Trained, train_gan

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hggt_core.config import PatchConfig, load_config
+from hggt_core.config import PatchConfig
+from hggt_core.presets import load_config
 from hggt_core.images import to_gray
 from hggt_core.patches import candidates, grid_positions
 from hggt_core.seeding import item_rng

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, default_collate
 
 from flows.maps import maps_flow
 from hggt_core import storage
-from hggt_core.config import config_from_options
+from hggt_core.presets import config_from_options
 from hggt_core.dataset import open_dataset
 from hggt_core.degradation.settings import RECORD_COLUMNS, DegradationRecord
 from hggt_core.manifests import ManifestError

@@ -10,7 +10,7 @@ import pytest
 from flows.degrade import degrade_flow, synthesize_lr_flow
 from flows.patches import patches_flow
 from hggt_core import manifests, storage
-from hggt_core.config import load_config
+from hggt_core.presets import load_config
 from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import DegradationRecord
 from hggt_core.images import decode_png

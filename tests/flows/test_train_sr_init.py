@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from hggt_core.config import resolve_config
+from hggt_core.presets import resolve_config
 from flows.train_sr import train_sr_flow
 from hggt_core.archs import build_generator
 from hggt_core.checkpoints import CheckpointError

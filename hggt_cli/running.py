@@ -1,0 +1,136 @@
+"""What every `hggt` command shares: the typer app, the console, running a flow (checks first, the
+shared local server, one line per failure) and printing a stage summary."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hggt_cli.options import DatasetConfig, Execution
+
+# Before Prefect is imported: no usage reports from the CLI's own (ephemeral) server or client,
+# which offline log "Failed to send telemetry" on every command. An operator's setting wins.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+app = typer.Typer(
+    help=(
+        "Build human-guided ground-truth datasets for real-world super-resolution (CVPR 2023 HGGT). "
+        "Every command runs a Prefect flow; set PREFECT_API_URL (see `make server`) to watch runs in the dashboard."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConfig | None = None, **params):
+    """Run the flow ``module:name`` (with the chosen task runner, and the dataset's config options as
+    its flat parameters); any failure becomes a message and exit code 1. Mistakes are caught before
+    Prefect or the flow's module is imported, and the command joins the shared local server (see
+    hggt_cli.local_server) before Prefect reads its settings."""
+    import importlib
+
+    from hggt_cli.local_server import connect
+
+    params = {**params, **(dataset.params() if dataset else {})}
+    _preflight(params)
+    connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True))
+    from flows.startup import startup
+
+    startup()
+    module, name = flow.split(":")
+    flow_obj = getattr(importlib.import_module(module), name)
+    from flows.runners import with_runner
+
+    debug = bool(os.environ.get("HGGT_DEBUG"))
+    if not debug:
+        _quiet_failures_on_console()
+    from prefect import tags
+
+    from tasks.runs_cleanup import process_tags
+
+    try:
+        with tags(*process_tags()):  # lets a later cleanup see that this process died without reporting
+            execution = execution or Execution()
+            return with_runner(flow_obj, execution.task_runner, execution.dask_address, execution.workers)(**params)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
+        from hggt_core.manifests import ManifestError
+
+        console.print(f"[bold red]error:[/] {exc or type(exc).__name__}", soft_wrap=True)
+        if debug:
+            raise
+        if not isinstance(exc, (ManifestError, FileNotFoundError, ValueError)):
+            console.print("[dim](run with HGGT_DEBUG=1 for the traceback)[/]")
+        raise typer.Exit(1) from None
+
+
+class _FailureLogFilter(logging.Filter):
+    """Prefect logs a failing flow run's exception, with its traceback, once per task and flow level
+    (9 tracebacks for one missing file); the CLI prints it once itself. Only the console loses
+    them: the dashboard's API handler still receives every record. Retry notices stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+            return True
+        message = record.getMessage()
+        if "Retry " in message:
+            return True
+        return record.levelno < logging.ERROR and not message.startswith("Finished in state Failed")
+
+
+def _quiet_failures_on_console() -> None:
+    # Prefect's later setup_logging calls are incremental: they keep these handler objects.
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(isinstance(f, _FailureLogFilter) for f in handler.filters):
+            handler.addFilter(_FailureLogFilter())
+
+
+def _preflight(params: dict) -> None:
+    """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo."""
+    from flows.options import apply_options, options_in
+    from hggt_core import storage
+    from hggt_core.presets import resolve_config
+
+    try:
+        if "preset" in params:
+            resolve_config(params["preset"], apply_options(params.get("overrides"), **options_in(params)), params.get("config_file"))
+        until = params.get("until")
+        if until is not None:
+            from hggt_core.stages import BUILD_STAGES as STAGES
+
+            if until not in STAGES:
+                close = difflib.get_close_matches(until, STAGES, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(STAGES)}"
+                raise ValueError(f"unknown stage {until!r}; {hint}")
+        for key in ("input", "source", "labels"):  # what the command's --input names, in the flow's words
+            source = params.get(key)
+            if source and not any(c in source for c in "*?[") and not storage.exists(source):
+                raise ValueError(f"input {source} does not exist")
+    except (ValueError, FileNotFoundError) as exc:  # pydantic's ValidationError is a ValueError too
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "errors.pydantic.dev" not in line]
+        console.print(f"[bold red]error:[/] {': '.join(lines[:3])}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def print_summary(stage: str, summary: dict) -> None:
+    table = Table(title=f"hggt {stage}", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key not in ("reasons", "stages"):
+            table.add_row(key, str(value))
+    console.print(table)
+    reasons = summary.get("reasons") or []
+    for item, reason in reasons[:20]:
+        console.print(f"  [yellow]rejected[/] {item}: {reason}")
+    if len(reasons) > 20:
+        console.print(f"  ... and {len(reasons) - 20} more (see manifests/rejected.parquet)")
+
+

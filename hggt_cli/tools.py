@@ -1,0 +1,140 @@
+"""`hggt` tool commands: pretrained weights, the sample photos, Prefect runs, the shared local server, the config."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from hggt_cli.options import Overrides, Preset, ConfigFile
+
+from hggt_cli.running import app, console
+
+
+weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 and DISTS): what is present, and fetching.", no_args_is_help=True)
+
+
+@weights_app.command("status")
+def weights_status():
+    """List the pretrained weights hggt can use, where it looks for them and which are present."""
+    from hggt_core.weights import status
+
+    grid = Table(title="pretrained weights (torch hub cache)")
+    for col in ("name", "present", "size", "used for", "path"):
+        grid.add_column(col)
+    rows = status()
+    for r in rows:
+        grid.add_row(r["name"], "[green]yes[/]" if r["present"] else "[red]missing[/]", r["size"], r["used_for"], r["path"])
+    console.print(grid)
+
+
+@weights_app.command("fetch")
+def weights_fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Which (default: all missing).")] = None):
+    """Download weights into the torch hub cache (needs internet; nothing else in hggt downloads)."""
+    from hggt_core.weights import KNOWN, fetch, status
+
+    wanted = names or [r["name"] for r in status() if not r["present"]]
+    unknown = set(wanted) - set(KNOWN)
+    if unknown:
+        console.print(f"[bold red]error:[/] unknown weights {sorted(unknown)}; choose from {sorted(KNOWN)}")
+        raise typer.Exit(2)
+    for name in wanted:
+        try:
+            console.print(f"{name}: {fetch(name)}")
+        except OSError as exc:
+            console.print(f"[bold red]error:[/] could not download {name}: {exc}")
+            raise typer.Exit(1) from None
+
+
+@app.command("sample-photos")
+def sample_photos(dest: Annotated[Path, typer.Argument(help="Folder to copy the bundled photos into.")]):
+    """Copy the colour photos that scikit-image ships (no download) into DEST, for the demo."""
+    from hggt_core.sample_photos import sample_photo_paths
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sample_photo_paths():
+        target = dest / path.name
+        if not target.exists():
+            shutil.copyfile(path, target)
+    console.print(f"{len(sample_photo_paths())} photos in {dest}")
+
+
+runs_app = typer.Typer(help="Prefect runs of your datasets.", no_args_is_help=True)
+
+
+@runs_app.command("cleanup")
+def runs_cleanup(
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Only the runs of this dataset (default: every dataset).")] = None,
+):
+    """Mark Crashed the subflows and task runs left Running or Pending under a run whose process was killed."""
+    from hggt_cli.local_server import connect
+
+    connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True))
+    from tasks.runs_cleanup import mark_orphaned_runs
+
+    marked = mark_orphaned_runs(out)
+    console.print(f"marked Crashed: {len(marked['flow_runs'])} flow runs, {len(marked['task_runs'])} task runs")
+
+
+server_app = typer.Typer(help="The local Prefect server that hggt commands share (started by the first one).", no_args_is_help=True)
+
+
+@server_app.command("status")
+def server_status():
+    """Where the shared local server runs, or which server the commands use instead."""
+    from hggt_cli import local_server
+
+    if local_server.operator_api_url():
+        console.print(f"commands use the configured server {local_server.operator_api_url()} (PREFECT_API_URL)")
+        return
+    state = local_server.running()
+    if state is None:
+        console.print("no local server runs; the next stage command starts one")
+        raise typer.Exit(1)
+    console.print(f"local server pid {state['pid']}: dashboard {state['dashboard']}, API {state['api_url']}, "
+                  f"stops after {local_server.idle_seconds():.0f} s without a command")
+
+
+@server_app.command("start")
+def server_start():
+    """Start the shared local server now (stage commands start it themselves)."""
+    from hggt_cli import local_server
+
+    if os.environ.get("HGGT_LOCAL_SERVER") == "0" or local_server.operator_api_url():
+        console.print("[bold red]error:[/] a configured server (PREFECT_API_URL) or HGGT_LOCAL_SERVER=0 is in effect; nothing to start")
+        raise typer.Exit(1)
+    url = local_server.connect(lambda line: console.print(line, soft_wrap=True))
+    if url is None:
+        raise typer.Exit(1)
+    console.print(f"local server answers at {url}")
+
+
+@server_app.command("stop")
+def server_stop():
+    """Stop the shared local server (runs and their history stay in the Prefect database)."""
+    from hggt_cli import local_server
+
+    state = local_server.stop()
+    console.print(f"stopped the local server (pid {state['pid']}, {state['dashboard']})" if state else "no local server was running")
+
+
+@app.command("show-config")
+def show_config(preset: Preset = "paper", overrides: Overrides = None, config: ConfigFile = None):
+    """Print the resolved config (preset + overrides) and its hash."""
+    from hggt_core.presets import resolve_config
+
+    try:
+        cfg = resolve_config(preset, overrides, config)
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    json.dump(cfg.model_dump(mode="json"), sys.stdout, indent=2)
+    print(f"\nconfig hash: {cfg.hash}")
+
+
