@@ -109,6 +109,10 @@ def _preflight(params: dict) -> None:
                 close = difflib.get_close_matches(until, STAGES, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(STAGES)}"
                 raise ValueError(f"unknown stage {until!r}; {hint}")
+        out = params.get("out")
+        makes_dataset = any(params.get(k) for k in ("input", "source", "hr_folder"))  # the others read an existing one
+        if out and not makes_dataset and not storage.exists(out):
+            raise ValueError(f"no dataset at {out}: build one first (`hggt build --input PHOTOS --out {out}`)")
         for key in ("input", "source", "labels"):  # what the command's --input names, in the flow's words
             source = params.get(key)
             if source and not any(c in source for c in "*?[") and not storage.exists(source):

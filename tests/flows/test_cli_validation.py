@@ -36,3 +36,13 @@ def test_a_typo_is_one_line_exit_1_and_no_flow_run(tmp_path, run_cli):
         assert len(lines) == 1 and expected in lines[0], lines
     assert _flow_runs() == before
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_command_on_a_missing_dataset_says_so_in_one_line(tmp_path, run_cli):
+    missing = tmp_path / "no-such-dataset"
+    for args in (("select", "--out", str(missing)), ("annotator", "train", "--out", str(missing))):
+        proc = run_cli(*args, check=False)
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+        assert proc.returncode == 1 and len(lines) == 1, lines
+        assert f"no dataset at {missing}" in lines[0]
+    assert not missing.exists()

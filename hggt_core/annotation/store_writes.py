@@ -1,0 +1,130 @@
+"""The store's write path: creating a store, issuing tokens, and recording votes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+
+from hggt_core.annotation.labels import LABELS, MAX_VERSIONS
+from hggt_core.annotation.store_db import SCHEMA, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
+
+MAX_SECONDS = 7 * 24 * 3600
+
+
+class StoreWrites(StoreDatabase):
+    def create(self, sets: list[dict], assignments: list[dict], repeats: list[dict] = (), settings: dict | None = None) -> dict[str, str]:
+        """A new store. ``sets`` rows: set_id, display_order (list), images ({file: url}).
+        Returns a fresh token per annotator (only their hashes are stored)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(SCHEMA)
+        conn.close()
+        tokens = self.add_annotators(sorted({a["annotator"] for a in assignments}))
+        self.add_sets(sets, assignments, repeats)
+        self.put_settings(settings or {})
+        return tokens
+
+    def add_annotators(self, names: list[str]) -> dict[str, str]:
+        tokens = {name: secrets.token_urlsafe(24) for name in names}
+        with self._connect(write=True) as c:
+            c.executemany("INSERT INTO annotators VALUES (?, ?)", [(n, token_hash(t)) for n, t in tokens.items()])
+        return tokens
+
+    def add_sets(self, sets: list[dict], assignments: list[dict], repeats: list[dict] = ()) -> None:
+        with self._connect(write=True) as c:
+            c.executemany("INSERT INTO sets VALUES (?, ?, ?)",
+                          [(s["set_id"], json.dumps(s["display_order"]), json.dumps(s["images"])) for s in sets])
+            c.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?)",
+                          [(a["set_id"], a["annotator"], a["batch"], a["position"]) for a in assignments])
+            c.executemany("INSERT INTO repeats VALUES (?, ?, ?, ?, ?, ?)",
+                          [(r["key"], r["set_id"], r["annotator"], r["batch"], r["position"], json.dumps(r["display_order"]))
+                           for r in repeats])
+
+    def put_settings(self, values: dict) -> None:
+        with self._connect(write=True) as c:
+            c.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+
+    def reissue_tokens(self) -> dict[str, str]:
+        with self._connect(write=True) as c:
+            names = [r[0] for r in c.execute("SELECT name FROM annotators ORDER BY name")]
+            tokens = {name: secrets.token_urlsafe(24) for name in names}
+            c.executemany("UPDATE annotators SET token_sha256 = ? WHERE name = ?", [(token_hash(t), n) for n, t in tokens.items()])
+        return tokens
+
+    def issue_admin_token(self) -> str:
+        """The coordinator's read-only token (a new one replaces the old)."""
+        token = secrets.token_urlsafe(24)
+        self.put_settings({"admin_token_sha256": token_hash(token)})
+        return token
+
+    def record(self, annotator: str, key: str, slot_labels: dict[str, str], seconds: float, source: str = "app") -> None:
+        """Store a complete vote (a label for each of the set's slots 1..n), replacing an earlier one.
+
+        Votes submitted at the same time share one transaction (group commit): whoever holds the
+        write lock commits every vote waiting for it, so a burst costs one fsync, not one each."""
+        if not set(slot_labels) <= set(slots(MAX_VERSIONS)):
+            raise BadVote(f"slots are named 1 to {MAX_VERSIONS}")
+        for slot in sorted(slot_labels):
+            if slot_labels[slot] not in LABELS:
+                raise ValueError(f"slot {slot}: the label must be one of {', '.join(LABELS)}")
+        if not 0 <= seconds < MAX_SECONDS:  # NaN fails this too
+            raise ValueError("seconds must be a number between 0 and one week")
+        mine = {"args": (annotator, key, dict(slot_labels), float(seconds), source, time.time()), "done": False, "error": None}
+        with self._pending_lock:
+            self._pending.append(mine)
+        with self._write_lock:
+            if not mine["done"]:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for item in batch:
+                        try:
+                            self._write_vote(conn, *item["args"])
+                        except (NotFound, Forbidden, BadVote) as exc:  # refused before anything of it was written
+                            item["error"] = exc
+                    conn.execute("COMMIT")
+                except Exception as exc:  # nothing of the batch was stored: every submitter hears why
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    for item in batch:
+                        item["error"] = exc
+                finally:
+                    for item in batch:
+                        item["done"] = True
+        if mine["error"] is not None:
+            raise mine["error"]
+
+    def _write_vote(self, c: sqlite3.Connection, annotator: str, key: str, slot_labels: dict[str, str], seconds: float,
+                    source: str, ended: float) -> None:
+        set_id, order, _, repeat = self._owned(c, annotator, key)
+        if set(slot_labels) != set(slots(len(order))):
+            raise BadVote(f"a set is submitted with a label for each of its {len(order)} versions (slots 1-{len(order)})")
+        for slot, label in slot_labels.items():
+            version = order[int(slot) - 1]
+            if repeat:
+                c.execute("""INSERT INTO repeat_votes VALUES (?, ?, ?, ?, ?, ?, 1)
+                             ON CONFLICT (key, version) DO UPDATE SET label = excluded.label, started_at = excluded.started_at,
+                             ended_at = excluded.ended_at, seconds = excluded.seconds, revision = repeat_votes.revision + 1""",
+                          (key, version, label, ended - seconds, ended, seconds))
+                continue
+            c.execute(
+                """INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+                   ON CONFLICT (set_id, annotator, version) DO UPDATE SET label = excluded.label,
+                   started_at = excluded.started_at, ended_at = excluded.ended_at, seconds = excluded.seconds,
+                   revision = votes.revision + 1, source = excluded.source""",
+                (set_id, annotator, version, label, ended - seconds, ended, seconds, source),
+            )
+
+    def record_versions(self, rows: list[dict]) -> None:
+        """Insert votes given by version (the proxy annotator), replacing earlier ones."""
+        with self._connect(write=True) as c:
+            c.executemany(
+                """INSERT OR REPLACE INTO votes VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)""",
+                [(r["set_id"], r["annotator"], r["version"], r["label"], r.get("started_at"), r.get("ended_at"),
+                  r.get("seconds"), r["source"]) for r in rows],
+            )
