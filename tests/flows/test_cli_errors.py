@@ -21,6 +21,7 @@ def _error_lines(proc, message: str) -> list[str]:
 
 
 def test_a_missing_manifest_is_one_line(tmp_path, run_cli):
+    (tmp_path / "empty").mkdir()  # a dataset folder without images.parquet
     proc = run_cli("patches", "--out", str(tmp_path / "empty"), "--preset", "demo", check=False, env=ENV)
     assert proc.returncode == 1
     lines = _error_lines(proc, "images.parquet does not exist")

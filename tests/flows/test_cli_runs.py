@@ -35,6 +35,7 @@ def test_rerun_in_a_new_process_is_all_cache_hits(tmp_path, run_cli):
 
 
 def test_a_failing_stage_exits_nonzero_with_a_message(tmp_path, run_cli):
+    (tmp_path / "nothing-here").mkdir()  # a dataset folder without images.parquet (no folder at all: test_cli_validation)
     result = run_cli("patches", "--out", str(tmp_path / "nothing-here"), "--preset", "demo", check=False)
     assert result.returncode == 1
     assert "run `hggt ingest` first" in result.stdout
