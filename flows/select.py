@@ -17,7 +17,7 @@ from tasks.select import select_task
 @flow(name="select", task_runner=stage_runner(), log_prints=True)
 def select_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
                 top_n: int | None = None, min_diff: float | None = None) -> dict:
-    """Keep patches where any of the five versions is textured, rank them by how much the
+    """Keep patches where the original or any enhanced version is textured, rank them by how much the
     enhancers changed them, and write the top `top_n` (default: select.top_n) at least `min_diff` apart
     from the original as annotation sets (`sets.parquet`)."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)

@@ -1,6 +1,6 @@
 """Selection of the sets to annotate (paper Sec. 3.3, SPEC section 4).
 
-A patch is kept if any of its five versions (original and four enhancements) passes the texture
+A patch is kept if any of its versions (the original and each enhancement: five in the paper) passes the texture
 test. Kept patches are ranked by max_k |mean(original - enhanced_k)| on the 0-255 scale, those the
 enhancers barely changed (below ``min_diff``) are dropped, and the top N become annotation sets.
 """

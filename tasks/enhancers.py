@@ -19,16 +19,10 @@ from hggt_core.training.data import HRCropSampler
 from hggt_core.training.recipe import LOSS_COLUMNS, GANRun, train_gan
 from hggt_core.training.store import NOT_IN_KEY, finished_record, read_record, write_record
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
-from tasks.training_io import run_hooks
+from tasks.training_io import RECIPE_CODE, run_hooks
 
 STAGE = "train-enhancers"
-CODE = code_version(
-    *networks.modules(ENHANCER), "hggt_core.archs.common", "hggt_core.archs.discriminator",
-    "hggt_core.archs.vgg", "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data",
-    "hggt_core.training.pool", "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.enhancement",
-    "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
-    "hggt_core.training.recipe", "hggt_core.training.store", "hggt_core.archs",
-)
+CODE = code_version(*networks.modules(ENHANCER), *RECIPE_CODE, "hggt_core.enhancement")
 
 
 def enhancer_dir(root: str, version: str) -> str:

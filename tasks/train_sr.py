@@ -31,16 +31,12 @@ from hggt_core.training.store import NOT_IN_KEY
 from hggt_core.training.trainer import ExtraLoss, GANTrainer
 from tasks.caching import KEYED_CACHE, code_version, fingerprint
 from tasks.torchrun import launch_torchrun
-from tasks.training_io import publish_markdown, run_hooks, run_logger
+from tasks.training_io import RECIPE_CODE, publish_markdown, run_hooks, run_logger
 
 STAGE = "train-sr"
 CODE = code_version(
-    *networks.modules(GENERATOR), "hggt_core.archs.common", "hggt_core.archs.discriminator", "hggt_core.archs.vgg",
-    "hggt_core.training.trainer", "hggt_core.training.loop", "hggt_core.training.data", "hggt_core.training.pool",
-    "hggt_core.training.ema", "hggt_core.training.losses", "hggt_core.realisr", "hggt_core.maps",
-    "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
-    "hggt_core.checkpoints", "hggt_core.torchdata", "hggt_core.dataset",
-    "hggt_core.training.recipe", "hggt_core.training.store", "hggt_core.archs",
+    *networks.modules(GENERATOR), *RECIPE_CODE, "hggt_core.realisr", "hggt_core.maps", "hggt_core.checkpoints",
+    "hggt_core.torchdata", "hggt_core.dataset",
 )
 
 
