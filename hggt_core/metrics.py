@@ -12,7 +12,6 @@ crop the border before every metric (SPEC section 9).
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
 from dataclasses import dataclass
 
 import cv2
@@ -121,20 +120,6 @@ def image_scores(sr: np.ndarray, gt: np.ndarray, crop_border: int, deep: DeepMet
     if deep is not None:
         found = deep(_to_tensor(_crop(sr, crop_border)), _to_tensor(_crop(gt, crop_border)))
         out.update({m: values[0] for m, values in found.items()})
-    return out
-
-
-def multi_gt_average(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, float | None]:
-    """Average each metric over an image's GT versions, then over images (SPEC section 8)."""
-    per_image: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        for m in metrics:
-            if r.get(m) is not None:
-                per_image[r["set_id"]][m].append(r[m])
-    out: dict[str, float | None] = {}
-    for m in metrics:
-        means = [float(np.mean(v[m])) for v in per_image.values() if v[m]]
-        out[m] = float(np.mean(means)) if means else None
     return out
 
 

@@ -170,3 +170,15 @@ def test_an_older_manifest_with_fewer_columns_is_read_with_them_empty(root, monk
     monkeypatch.setitem(MANIFESTS, "metrics", current)
     table = manifests.read(root, "metrics")
     assert table.column("artifact_rate").to_pylist() == [None] and table.column("psnr").to_pylist() == [20.0]
+
+
+def test_a_process_that_read_manifests_exits_cleanly(tmp_path):
+    # Parquet read from a buffer wrapping a Python object aborted the interpreter at exit in about
+    # half the runs under load (pyarrow 23): every hggt command reads manifests, so each would too.
+    import subprocess
+    import sys
+
+    manifests.write_table(str(tmp_path / "images.parquet"), "images", manifests.empty("images"))
+    code = f"from hggt_core import manifests; manifests.read_table({str(tmp_path / 'images.parquet')!r}, 'images').to_pylist()"
+    codes = [subprocess.run([sys.executable, "-c", code], capture_output=True).returncode for _ in range(8)]
+    assert codes == [0] * 8

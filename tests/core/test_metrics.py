@@ -7,7 +7,8 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hggt_core.metrics import DeepMetrics, image_scores, multi_gt_average, psnr, ssim, unavailable
+from hggt_core.evaluation import multi_gt_average
+from hggt_core.metrics import DeepMetrics, image_scores, psnr, ssim, unavailable
 from hggt_core.sample_photos import sample_photo_paths
 from hggt_core.weights import KNOWN, hub_checkpoint_dir
 

@@ -18,7 +18,8 @@ from flows.train_sr import train_sr_flow
 from hggt_core import manifests, storage
 from hggt_core.annotation.published import format_label_file
 from hggt_core.images import decode_png
-from hggt_core.metrics import multi_gt_average, ssim
+from hggt_core.evaluation import multi_gt_average
+from hggt_core.metrics import ssim
 from hggt_core.test_sets import mod_crop
 from tests.flows.eval_helpers import add_run_copies, gt_only_folder, paired_folder, set_run_fingerprints, write_split
 from tests.flows.test_train_sr_stage import SR_TINY
