@@ -66,6 +66,12 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+def holds(url: str, sha256: str) -> bool:
+    """Whether ``url`` exists with exactly the content whose SHA-256 is ``sha256`` (a recorded or
+    copied file that is still the one recorded)."""
+    return exists(url) and sha256_bytes(read_bytes(url)) == sha256
+
+
 def remove(url: str) -> None:
     fs, path = url_to_fs(url)
     if fs.exists(path):

@@ -8,11 +8,11 @@ import os
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from prefect import task
 
 from hggt_core import catalog, manifests, storage
+from hggt_core.annotator import DEMO_ANNOTATOR
 from hggt_core.annotator import triage as triage_core
 from hggt_core.annotator.features import pair_features
 from hggt_core.annotator.model import LogReg
@@ -22,7 +22,6 @@ from hggt_core.images import ImageRejected, decode_png
 from hggt_core.splits import split_fingerprint
 from tasks.progress import DashboardProgress
 
-SHIPPED = Path(__file__).resolve().parents[1] / "hggt_core" / "annotator" / "demo_annotator.json"
 UTC = dt.timezone.utc
 
 
@@ -80,7 +79,7 @@ def load_annotator(root: str, which: str = "latest") -> tuple[str, LogReg, dict 
     """(id, model, its annotators.parquet row) for ``latest``, an annotator id, ``demo`` (the model
     shipped with hggt) or a model.json path or URL."""
     if which == "demo" or which.endswith(".json"):
-        url = str(SHIPPED) if which == "demo" else which
+        url = str(DEMO_ANNOTATOR) if which == "demo" else which
         if not storage.exists(url):
             raise FileNotFoundError(f"learned annotator {url} does not exist" + (" (`make demo-annotator` makes it)" if which == "demo" else ""))
         return which, LogReg.from_json(storage.read_bytes(url), url), None
@@ -115,7 +114,7 @@ def train_task(root: str, cfg: AnnotatorConfig, ship: str | None = None) -> dict
     aid = annotator_id(cfg, fingerprint)
     known = {r["annotator_id"]: r for r in manifests.read_or_empty(root, "annotators").to_pylist()}
     url = storage.join(root, catalog.annotator_model(aid))
-    if aid in known and storage.exists(url) and storage.sha256_bytes(storage.read_bytes(url)) == known[aid]["sha256"]:
+    if aid in known and storage.holds(url, known[aid]["sha256"]):
         row, computed = known[aid], False
         data = storage.read_bytes(url)
     else:
@@ -141,7 +140,10 @@ def train_task(root: str, cfg: AnnotatorConfig, ship: str | None = None) -> dict
     return {**{k: row[k] for k in keep}, "computed": computed, "model": url, "shipped_to": ship}
 
 
-def predictions(root: str, model: LogReg, wanted: dict[str, list[str]]) -> tuple[list[Item], object]:
+def predictions(root: str, model: LogReg, set_ids: list[str]) -> tuple[list[Item], object]:
+    """The model's vote distribution for every version of each set, items in sorted order."""
+    images = set_images(root, set(set_ids))
+    wanted = {s: sorted(f for f in images.get(s, {}) if f != "original") for s in set_ids}
     features = compute_features(root, wanted, "annotator-predict")
     items = sorted(features)
     return items, predict(model, items, features)
@@ -160,8 +162,7 @@ def triage_sets(root: str, candidates: list[str], order: str = "rank", skip_conf
         return {"annotate": [s for s in candidates if s not in skipped], "skipped": [s for s in candidates if s in skipped],
                 "keep_order": False, "annotator": None}
     aid, model, _ = load_annotator(root, which)
-    images = set_images(root, set(candidates))
-    items, proba = predictions(root, model, {s: sorted(f for f in images.get(s, {}) if f != "original") for s in candidates})
+    items, proba = predictions(root, model, candidates)
     effective = effective_proba(proba, annotators)  # the label the set would get from `annotators` people
     rows = triage_core.plan(candidates, all_similar_probability(items, effective), triage_core.set_uncertainty(items, effective),
                             order, skip_confident)
@@ -176,6 +177,5 @@ def triage_sets(root: str, candidates: list[str], order: str = "rank", skip_conf
 def learned_proxy_votes(root: str, set_ids: list[str], which: str) -> list[dict]:
     """Votes of the learned annotator's three proxy voters (source 'proxy') for ``set_ids``."""
     _, model, _ = load_annotator(root, which)
-    images = set_images(root, set(set_ids))
-    items, proba = predictions(root, model, {s: sorted(f for f in images.get(s, {}) if f != "original") for s in set_ids})
+    items, proba = predictions(root, model, set_ids)
     return triage_core.learned_votes(items, proba)

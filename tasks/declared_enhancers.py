@@ -43,7 +43,7 @@ def declared_row(spec: DeclaredEnhancer, root: str, cfg: HGGTConfig) -> tuple[di
     sha = storage.sha256_bytes(data)
     uri = catalog.enhancer_model(spec.version, suffix)
     target = storage.resolve(root, uri)
-    held = storage.exists(target) and storage.sha256_bytes(storage.read_bytes(target)) == sha
+    held = storage.holds(target, sha)
     if not held:
         storage.atomic_write(target, data)
     row = {

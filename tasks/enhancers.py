@@ -110,11 +110,13 @@ def adopt_enhancer(spec: EnhancerSpec, folder: str, root: str, cfg: HGGTConfig) 
     record = json.loads(storage.read_bytes(record_url)).get(spec.version, {}) if storage.exists(record_url) else {}
     uri = catalog.enhancer_model(spec.version)
     target = storage.resolve(root, uri)
-    held = storage.exists(target) and storage.sha256_bytes(storage.read_bytes(target)) == storage.sha256_bytes(data)
-    written = storage.atomic_write(target, data) if not held else None
+    sha = storage.sha256_bytes(data)
+    held = storage.holds(target, sha)
+    if not held:
+        storage.atomic_write(target, data)
     row = {
         "version": spec.version, "arch": spec.arch, "setting": spec.setting, "iterations": payload.get("iterations", 0),
-        "checkpoint_uri": uri, "sha256": written.sha256 if written else storage.sha256_bytes(data),
+        "checkpoint_uri": uri, "sha256": sha,
         "config_hash": cfg.section_hash("enhancers"), "parameters": parameter_count(generator),
         "perceptual": bool(record.get("perceptual", False)), "seconds": record.get("seconds"), "device": record.get("device"),
         **{k: record.get(k) for k in LOSS_COLUMNS},

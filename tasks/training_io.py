@@ -17,7 +17,6 @@ from hggt_core.training.history import LOSSES_FILE
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from hggt_core.training.recipe import RunHooks
-from hggt_core.training.store import model_intact
 from tasks import faults
 from tasks.progress import DashboardProgress, artifact_key, in_prefect_run
 
@@ -123,7 +122,7 @@ def verified_result(task: Task, params: dict, future: PrefectFuture, root: str, 
     row = future.result()
     if future.state.name != "Cached":
         return row, bool(row.get("reused"))  # a cache miss that found the finished model's record
-    if model_intact(storage.resolve(root, row["checkpoint_uri"]), row["sha256"]):
+    if storage.holds(storage.resolve(root, row["checkpoint_uri"]), row["sha256"]):
         return row, True
     get_run_logger().warning("%s: cached model file missing or altered; training again", what)
     row = task.with_options(refresh_cache=True).submit(**params).result()

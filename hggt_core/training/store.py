@@ -56,11 +56,6 @@ def checkpoint_writer(folder: str, key: str, keep: int) -> Callable[[int, dict],
     return write
 
 
-def model_intact(url: str, sha256: str) -> bool:
-    """Whether the model file at ``url`` is still the one recorded (its sha256) when it was trained."""
-    return storage.exists(url) and storage.sha256_bytes(storage.read_bytes(url)) == sha256
-
-
 def read_record(folder: str) -> dict | None:
     try:
         return json.loads(storage.read_bytes(storage.join(folder, RECORD)))
@@ -81,4 +76,4 @@ def finished_record(folder: str, key: str, iterations: int, model: str = "model.
     if not record or record.get("key") != key or record["row"].get("iterations") != iterations:
         return None
     row = record["row"]
-    return row if model_intact(storage.join(folder, model), row["sha256"]) else None
+    return row if storage.holds(storage.join(folder, model), row["sha256"]) else None
