@@ -15,6 +15,8 @@ API    := http://127.0.0.1:$(PORT)/api
 # Prefect's database, task-result cache and settings live under data/, not in ~/.prefect.
 export PREFECT_HOME ?= $(CURDIR)/data/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+# The authors' code for the conformance suite (tests/conformance skips without it).
+export HGGT_REFERENCE ?= $(abspath $(wildcard $(CURDIR)/../shared/reference/HGGT))
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
 	annotate-ingest split maps train-sr evaluate report export-dataset build annotator-train annotator-evaluate

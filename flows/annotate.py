@@ -25,7 +25,7 @@ class AnnotationDone(RunInput):
 
 
 @flow(name="annotate-export", task_runner=plain_runner(), log_prints=True)
-def annotate_export_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
+def annotate_export_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None,
                          annotators: list[str] | None = None, add_annotators: list[str] | None = None, order: str = "rank",
                          skip_confident: float | None = None, annotator: str = "latest", per_set: int | None = None,
                          batch_size: int | None = None, host: str | None = None, port: int | None = None) -> dict:
@@ -47,7 +47,7 @@ def annotate_export_flow(out: str, preset: str = "paper", overrides: list[str] |
 
 @flow(name="annotate-ingest", task_runner=plain_runner(), log_prints=True)
 def annotate_ingest_flow(
-    out: str, labels: str | None = None, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None
+    out: str, labels: str | None = None, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None
 ) -> dict:
     """Votes from the annotation app and from label files at `labels` (ours, or the published HGGT
     dataset, whose sets are imported) into votes.parquet, then labels.parquet and agreement."""
@@ -76,7 +76,7 @@ def _publish_agreement(report: dict, root: str) -> None:
 
 
 @flow(name="annotate", task_runner=plain_runner(), log_prints=True)
-def annotate_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+def annotate_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """The annotation step of build-dataset: export, then wait for people (a pause you resume in the
     dashboard) or, in proxy mode, let the proxy annotator vote; then ingest and aggregate."""
     root, cfg = Stage.open(out, preset, overrides, config_file)

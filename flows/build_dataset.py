@@ -42,7 +42,7 @@ from tasks.runs_cleanup import mark_orphaned_runs
 def build_dataset_flow(
     input: str,
     out: str,
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
     until: str | None = None,

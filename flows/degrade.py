@@ -19,7 +19,7 @@ from tasks.degradations import degrade_shard, lr_shard, merge_degradations, merg
 def degrade_flow(
     source: str,
     out: str,
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
     settings: list[str] | None = None,
@@ -39,7 +39,7 @@ def degrade_flow(
 def synthesize_lr_flow(
     source: str,
     out: str,
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
     seed: int | None = None,

@@ -13,7 +13,7 @@ from tasks.enhance import enhance_shard, merge_enhanced, plan_enhance
 
 
 @flow(name="enhance", task_runner=stage_runner(), log_prints=True)
-def enhance_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+def enhance_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """Run every enhancer on every ingested HR image (tiled) and crop the results at the patch
     coordinates: `{version}/{patch_id}_{version}.png` and `enhanced.parquet`."""
     root, cfg = Stage.open(out, preset, overrides, config_file)

@@ -49,7 +49,7 @@ def write_table3(root: str, test_set: str, reason: str | None = None) -> list[di
 
 @flow(name="evaluate", task_runner=stage_runner(), log_prints=True)
 def evaluate_flow(
-    out: str, run_id: str, test_set: str | None = None, preset: str = "paper", overrides: list[str] | None = None,
+    out: str, run_id: str, test_set: str | None = None, preset: str | None = None, overrides: list[str] | None = None,
     config_file: str | None = None, split: str = "test", allow_train_sets: bool = False,
 ) -> dict:
     """Run `run_id` (tiled) on the held-out test side of the dataset's split (or on `test_set`, an

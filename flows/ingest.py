@@ -14,7 +14,7 @@ from tasks.ingest import ingest_shard, merge_images, plan_ingest
 def ingest_flow(
     input: str,
     out: str,
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
 ) -> dict:

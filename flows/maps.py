@@ -16,7 +16,7 @@ from tasks.progress import artifact_key
 
 
 @flow(name="maps", task_runner=stage_runner(), log_prints=True)
-def maps_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+def maps_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """M_pos, M_neg and M_ind for each (positive, negative) pair of every usable set with a negative:
     `maps/<set>/<pos>_<neg>.npz` (float16), `maps/<set>/figure.jpg` and `maps.parquet`."""
     root, cfg = Stage.open(out, preset, overrides, config_file)

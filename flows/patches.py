@@ -17,7 +17,7 @@ from tasks.patches import extract_patch_shard, merge_patches, plan_patches
 def patches_flow(
     out: str,
     input: str | None = None,
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
     task_runner: str | None = None,

@@ -15,7 +15,7 @@ from tasks.select import select_task
 
 
 @flow(name="select", task_runner=stage_runner(), log_prints=True)
-def select_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
+def select_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None,
                 top_n: int | None = None, min_diff: float | None = None) -> dict:
     """Keep patches where the original or any enhanced version is textured, rank them by how much the
     enhancers changed them, and write the top `top_n` (default: select.top_n) at least `min_diff` apart

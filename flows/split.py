@@ -14,7 +14,7 @@ from tasks.split import STAGE, split_task
 
 
 @flow(name="split", task_runner=plain_runner(), log_prints=True)
-def split_flow(out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None) -> dict:
+def split_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """Write manifests/splits.parquet: up to `split.test_sets` sets with two or more positive versions
     on the test side, drawn photo by photo with the config seed; every other set of the other photos
     trains."""

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from flows.options import apply_options
 from hggt_core import storage
 from hggt_core.config import HGGTConfig
-from hggt_core.presets import resolve_config
+from hggt_core.build_record import record_build, resolve_for_dataset
 
 
 class Stage(NamedTuple):
@@ -17,12 +17,19 @@ class Stage(NamedTuple):
     cfg: HGGTConfig
 
     @classmethod
-    def open(cls, out: str, preset: str = "paper", overrides: list[str] | None = None, config_file: str | None = None,
+    def open(cls, out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None,
              **options: Any) -> Stage:
-        """``options`` are typed stage options (flows.options.STAGE_OPTIONS; None: not given)."""
-        return cls(storage.normalize_root(out), resolve_config(preset, apply_options(overrides, **options), config_file))
+        """``options`` are typed stage options (flows.options.STAGE_OPTIONS; None: not given). ``preset``
+        None: the one the dataset was built with (:mod:`hggt_core.build_record`); a new dataset
+        records the preset and overrides it is opened with."""
+        root = storage.normalize_root(out)
+        overrides = apply_options(overrides, **options)
+        cfg, record = resolve_for_dataset(root, preset, overrides, config_file)
+        if record is None:
+            record_build(root, preset, overrides, config_file)
+        return cls(root, cfg)
 
 
-def dataset_params(out: str, preset: str, overrides: list[str] | None, config_file: str | None) -> dict:
+def dataset_params(out: str, preset: str | None, overrides: list[str] | None, config_file: str | None) -> dict:
     """The flat parameters a flow passes on to the sub-flows of the same dataset and config."""
     return {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}

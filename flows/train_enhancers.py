@@ -38,7 +38,7 @@ def _gpu_threads() -> ThreadPoolTaskRunner:
 @flow(name="train-enhancers", task_runner=StartingTaskRunner(_gpu_threads), log_prints=True)
 def train_enhancers_flow(
     out: str,
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
     hr_folder: str | None = None,

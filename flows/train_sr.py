@@ -25,7 +25,7 @@ def train_sr_flow(
     out: str,
     arch: str = "rrdb",
     mode: str = "posneg",
-    preset: str = "paper",
+    preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
     init: str | None = None,

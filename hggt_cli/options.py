@@ -16,7 +16,11 @@ import typer
 
 Out = Annotated[str, typer.Option("--out", "-o", help="Dataset folder or fsspec URL (memory://, s3://...) to write to.")]
 Input = Annotated[str, typer.Option("--input", "-i", help="Folder, glob or fsspec URL of the HR photos.")]
-Preset = Annotated[str, typer.Option("--preset", "-p", help="Config preset: 'paper' (the paper's values) or 'demo' (small crops, fast).")]
+Preset = Annotated[
+    Optional[str],
+    typer.Option("--preset", "-p", help="Config preset: 'paper' (the paper's values) or 'demo' (small crops, fast). "
+                                        "Default: the preset the dataset was built with; paper for a new dataset."),
+]
 Overrides = Annotated[
     Optional[list[str]],
     typer.Option("--set", "-s", help="Override a config value, e.g. --set patches.step=256 (repeatable)."),
@@ -31,7 +35,7 @@ DaskAddress = Annotated[Optional[str], typer.Option("--dask-address", help="An e
 class DatasetConfig:
     """--preset, --set, --config: the config a stage runs with (flow parameters of the same names)."""
 
-    preset: Preset = "paper"
+    preset: Preset = None
     overrides: Overrides = None
     config_file: ConfigFile = None
 

@@ -96,11 +96,17 @@ def _preflight(params: dict) -> None:
     """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo."""
     from flows.options import apply_options, options_in
     from hggt_core import storage
+    from hggt_core.build_record import resolve_for_dataset
     from hggt_core.presets import resolve_config
 
     try:
+        out = params.get("out")
         if "preset" in params:
-            resolve_config(params["preset"], apply_options(params.get("overrides"), **options_in(params)), params.get("config_file"))
+            overrides = apply_options(params.get("overrides"), **options_in(params))
+            if out and storage.exists(out):
+                resolve_for_dataset(storage.normalize_root(out), params["preset"], overrides, params.get("config_file"))
+            else:
+                resolve_config(params["preset"] or "paper", overrides, params.get("config_file"))
         until = params.get("until")
         if until is not None:
             from hggt_core.stages import BUILD_STAGES as STAGES
@@ -109,7 +115,6 @@ def _preflight(params: dict) -> None:
                 close = difflib.get_close_matches(until, STAGES, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(STAGES)}"
                 raise ValueError(f"unknown stage {until!r}; {hint}")
-        out = params.get("out")
         makes_dataset = any(params.get(k) for k in ("input", "source", "hr_folder"))  # the others read an existing one
         if out and not makes_dataset and not storage.exists(out):
             raise ValueError(f"no dataset at {out}: build one first (`hggt build --input PHOTOS --out {out}`)")

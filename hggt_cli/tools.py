@@ -125,12 +125,19 @@ def server_stop():
 
 
 @app.command("show-config")
-def show_config(preset: Preset = "paper", overrides: Overrides = None, config: ConfigFile = None):
-    """Print the resolved config (preset + overrides) and its hash."""
+def show_config(preset: Preset = None, overrides: Overrides = None, config: ConfigFile = None,
+                out: Optional[str] = typer.Option(None, "--out", "-o", help="A dataset: its recorded build's config.")):
+    """Print the resolved config (preset + overrides; with --out, on top of the dataset's recorded build) and its hash."""
     from hggt_core.presets import resolve_config
 
     try:
-        cfg = resolve_config(preset, overrides, config)
+        if out:
+            from hggt_core import storage
+            from hggt_core.build_record import resolve_for_dataset
+
+            cfg = resolve_for_dataset(storage.normalize_root(out), preset, overrides, config)[0]
+        else:
+            cfg = resolve_config(preset or "paper", overrides, config)
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

@@ -11,6 +11,8 @@ import posixpath
 
 ORIGINAL_DIR = "original"
 MANIFESTS_DIR = "manifests"
+# The preset and overrides the dataset was built with (hggt_core.build_record).
+BUILD_RECORD = "build.json"
 
 
 def manifest(name: str) -> str:

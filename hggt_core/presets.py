@@ -142,6 +142,12 @@ def resolve_config(preset: str, overrides: list[str] | None, config_file: str | 
     """The config a command or flow runs with: preset, config file (which may name its own preset), overrides."""
     if not config_file:
         return config_from_options(preset, overrides)
+    data = read_config_file(config_file)
+    return config_from_options(data.pop("preset", preset), overrides, data)
+
+
+def read_config_file(config_file: str) -> dict[str, Any]:
+    """A YAML/JSON config file's nested sections (and its own ``preset``, if it names one)."""
     import yaml
 
     from hggt_core import storage
@@ -149,4 +155,4 @@ def resolve_config(preset: str, overrides: list[str] | None, config_file: str | 
     data = yaml.safe_load(storage.read_bytes(config_file)) or {}
     if not isinstance(data, dict):
         raise ValueError(f"config file {config_file} must hold a mapping of sections")
-    return config_from_options(data.pop("preset", preset), overrides, data)
+    return data

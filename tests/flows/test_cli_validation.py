@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.flows.conftest import write_good_photos
 
@@ -46,3 +47,16 @@ def test_a_command_on_a_missing_dataset_says_so_in_one_line(tmp_path, run_cli):
         assert proc.returncode == 1 and len(lines) == 1, lines
         assert f"no dataset at {missing}" in lines[0]
     assert not missing.exists()
+
+
+def test_the_cli_refuses_a_conflicting_preset_before_prefect_starts(tmp_path, run_cli):
+    root = tmp_path / "ds"
+    from flows.stage import Stage
+
+    Stage.open(str(root), "demo")
+    proc = run_cli("split", "--out", str(root), "--preset", "paper", check=False)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, lines
+    assert "built with --preset demo" in lines[0]
+    shown = run_cli("show-config", "--out", str(root))
+    assert json.loads(shown.stdout.split("\nconfig hash")[0])["preset"] == "demo"
