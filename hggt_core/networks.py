@@ -79,7 +79,10 @@ _ENTRIES = (
     ),
     Network(
         "swinir", "hggt_core.archs.swinir:SwinIR", SwinIRSize, "SwinIR", GENERATOR, scales=(4,),
-        legacy_options={"upsampler": "nearest+conv"}, spandrel="SwinIR", spandrel_exact={"num_feat": 64},
+        # Files from before `pad` and `drop_path_rate` padded to the next multiple and trained without stochastic depth.
+        # Spandrel's SwinIR pads to the next multiple too: at the authors' padding its outputs differ from ours.
+        legacy_options={"upsampler": "nearest+conv", "pad": "multiple", "drop_path_rate": 0.0}, spandrel="SwinIR",
+        spandrel_exact={"num_feat": 64, "pad": "multiple"},
         tiny={"embed_dim": 12, "depths": (2,), "num_heads": (2,), "window_size": 4, "num_feat": 8},
     ),
 )

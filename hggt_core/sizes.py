@@ -89,3 +89,14 @@ class SwinIRSize(Frozen):
         "pixelshuffle",
         description="pixelshuffle: the authors' (train_SwinIRGAN_PosNegGT_Blind_*_x4.yml); nearest+conv: SwinIR's real-SR models.",
     )
+    pad: Literal["always", "multiple"] = Field(
+        "always",
+        description="always: the authors' check_image_size, which reflect-pads window - size % window rows and columns, a whole "
+                    "extra window when the size is already a multiple (a 64 training patch is run at 72); multiple: pad only up "
+                    "to the next multiple, none when already one (hggt's earlier choice, and Spandrel's).",
+    )
+    drop_path_rate: float = Field(
+        0.1, ge=0, lt=1,
+        description="Stochastic depth in training (the authors' drop_path_rate): each Swin layer's two residual branches are "
+                    "dropped per sample at a rate rising linearly from 0 at the first layer to this at the last; no effect in eval.",
+    )

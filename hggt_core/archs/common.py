@@ -32,11 +32,16 @@ def conv3x3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
-def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, m: int, always: bool = False) -> torch.Tensor:
     """Reflect-pad the bottom and right to multiples of ``m`` (replicate for inputs too small to
-    reflect). Always one pad call, zero-width or not, so that an ONNX trace stays size-dynamic."""
+    reflect). ``always``: pad by ``m - size % m``, 1 to m, so a size that is already a multiple
+    gains a whole ``m`` (the HGGT authors' SwinIR check_image_size does; the extra reflected rows
+    change what the border windows attend to). Always one pad call, zero-width or not, so that an
+    ONNX trace stays size-dynamic."""
     h, w = x.shape[-2], x.shape[-1]
-    ph, pw = (m - h % m) % m, (m - w % m) % m
+    ph, pw = m - h % m, m - w % m
+    if not always:
+        ph, pw = ph % m, pw % m
     if torch.jit.is_tracing() or min(int(h), int(w)) > m:
         return F.pad(x, (0, pw, 0, ph), mode="reflect")
     return F.pad(x, (0, pw, 0, ph), mode="replicate")

@@ -3,7 +3,8 @@
 A first convolution, B residual-in-residual dense blocks (RRDB: three residual dense blocks of
 five densely connected convolutions with growth G, each block and the RRDB scaled by 0.2 before
 its skip), a body convolution closing a long skip, an x4 upsampler and two output convolutions;
-LeakyReLU(0.2) throughout. Two upsamplers:
+LeakyReLU(0.2) throughout. The dense blocks' convolutions start at a tenth of a Kaiming-normal
+draw with zero biases (the authors' initialisation). Two upsamplers:
 
 - ``pixelshuffle``: the HGGT authors' ``RRDBPSNet`` (BasicSR ``Upsample``: twice a convolution to
   4x the channels and a pixel shuffle x2, one LeakyReLU after both), what their Real-ISR configs
@@ -33,6 +34,17 @@ class ResidualDenseBlock(nn.Module):
         for i in range(5):
             cout = channels if i == 4 else growth
             setattr(self, f"conv{i + 1}", nn.Conv2d(channels + i * growth, cout, 3, 1, 1))
+        # As the authors' RRDBNet / RRDBPSNet (BasicSR's default_init_weights(..., 0.1)): Kaiming-normal
+        # weights (fan-in, gain sqrt(2)) scaled by 0.1 and zero biases, so that every dense block starts
+        # close to the identity through its skips; the layers outside the blocks keep PyTorch's default.
+        # Done right after the five are built, as theirs is: the random draws come in the same order,
+        # so one torch seed gives both implementations the same weights.
+        with torch.no_grad():
+            for i in range(5):
+                conv = getattr(self, f"conv{i + 1}")
+                nn.init.kaiming_normal_(conv.weight)
+                conv.weight.mul_(0.1)
+                conv.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]

@@ -11,8 +11,11 @@ after a convolution with LeakyReLU to ``num_feat`` channels:
 - ``nearest+conv`` (the real-SR models): two nearest-neighbour x2 steps each with a convolution,
   and two output convolutions.
 
-Inputs are reflect-padded to a multiple of the window and the output cropped. Module names follow
-the reference implementation's, so Spandrel tells the two upsamplers apart from the weights.
+Inputs are reflect-padded to a multiple of the window and the output cropped; by default (``pad``
+"always", the authors') by window - size % window, a whole extra window when the size is already a
+multiple. In training, stochastic depth drops each layer's residual branches per sample at a rate
+rising linearly over the layers (``drop_path_rate``). Module names follow the reference
+implementation's, so Spandrel tells the two upsamplers apart from the weights.
 """
 
 from __future__ import annotations
@@ -85,10 +88,22 @@ def _shift_mask(h, w, window: int, shift: int, device: torch.device) -> torch.Te
     return torch.where(diff != 0, torch.full_like(diff, -100.0), torch.zeros_like(diff))
 
 
+def _drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth (Huang et al., ECCV 2016) of a residual branch: in training, zeroed for each
+    sample with probability ``rate`` and scaled by 1 / (1 - rate) otherwise, so its expectation is
+    unchanged; the identity in eval and at rate 0. One uniform draw per sample and call, as the
+    authors' DropPath makes, so the same torch seed drops the same samples in both."""
+    if not training or rate == 0:
+        return x
+    keep = 1.0 - rate
+    kept = (torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device) + keep).floor()
+    return x / keep * kept
+
+
 class SwinTransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float, img_size: int):
+    def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float, img_size: int, drop_path: float):
         super().__init__()
-        self.window, self.shift, self.img_size = window, shift, img_size
+        self.window, self.shift, self.img_size, self.drop_path = window, shift, img_size, drop_path
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, window, heads)
         self.norm2 = nn.LayerNorm(dim)
@@ -120,15 +135,17 @@ class SwinTransformerBlock(nn.Module):
         y = _unwindows(self.attn(_windows(y, self.window), self._mask(h, w, x.device)), self.window, b, h, w)
         if self.shift:
             y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
-        x = x + y.reshape(b, h * w, c)
-        return x + self.mlp(self.norm2(x))
+        # Both branches are dropped independently, attention first (the order of the random draws).
+        x = x + _drop_path(y.reshape(b, h * w, c), self.drop_path, self.training)
+        return x + _drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 class BasicLayer(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, img_size: int):
+    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, img_size: int, drop_paths: list[float]):
         super().__init__()
         self.blocks = nn.ModuleList(
-            SwinTransformerBlock(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio, img_size) for i in range(depth)
+            SwinTransformerBlock(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio, img_size, drop_paths[i])
+            for i in range(depth)
         )
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -138,9 +155,9 @@ class BasicLayer(nn.Module):
 
 
 class RSTB(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, img_size: int):
+    def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, img_size: int, drop_paths: list[float]):
         super().__init__()
-        self.residual_group = BasicLayer(dim, depth, heads, window, mlp_ratio, img_size)
+        self.residual_group = BasicLayer(dim, depth, heads, window, mlp_ratio, img_size, drop_paths)
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -161,11 +178,12 @@ class PatchEmbedNorm(nn.Module):
 class SwinIR(nn.Module):
     """Options as :class:`hggt_core.sizes.SwinIRSize`, whose defaults are the paper's (SwinIR-M x4,
     the authors' train_SwinIRGAN_PosNegGT_Blind_*_x4.yml): embedding 180, 6 RSTBs of 6 layers, 6
-    heads, window 8, MLP ratio 2, 64 upsampler features, pixel-shuffle upsampler; LQ training size 64."""
+    heads, window 8, MLP ratio 2, 64 upsampler features, pixel-shuffle upsampler, padding by a whole
+    extra window, stochastic depth 0.1; LQ training size 64."""
 
     def __init__(
         self, *, embed_dim: int, depths: tuple[int, ...], num_heads: tuple[int, ...], window_size: int, mlp_ratio: float, num_feat: int,
-        upsampler: str, scale: int = 4, img_size: int = 64,
+        upsampler: str, pad: str, drop_path_rate: float, scale: int = 4, img_size: int = 64,
     ):
         super().__init__()
         if scale != 4:
@@ -174,11 +192,18 @@ class SwinIR(nn.Module):
             raise ValueError("depths and num_heads need one entry per RSTB")
         if upsampler not in ("pixelshuffle", "nearest+conv"):
             raise ValueError(f"unknown SwinIR upsampler {upsampler!r}; choose pixelshuffle or nearest+conv")
-        self.window, self.scale, self.upsampler = window_size, scale, upsampler
+        if pad not in ("always", "multiple"):
+            raise ValueError(f"unknown SwinIR pad {pad!r}; choose always or multiple")
+        self.window, self.scale, self.upsampler, self.pad = window_size, scale, upsampler, pad
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.conv_first = nn.Conv2d(3, embed_dim, 3, 1, 1)
         self.patch_embed = PatchEmbedNorm(embed_dim)
-        self.layers = nn.ModuleList(RSTB(embed_dim, d, h, window_size, mlp_ratio, img_size) for d, h in zip(depths, num_heads))
+        # Stochastic depth rising linearly over all layers; float32 linspace gives the authors' exact rates.
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        starts = [sum(depths[:i]) for i in range(len(depths))]
+        self.layers = nn.ModuleList(
+            RSTB(embed_dim, d, h, window_size, mlp_ratio, img_size, rates[s:s + d]) for d, h, s in zip(depths, num_heads, starts)
+        )
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
@@ -210,7 +235,7 @@ class SwinIR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        x = pad_to_multiple(x, self.window)
+        x = pad_to_multiple(x, self.window, always=self.pad == "always")
         feat = self.conv_first(x - self.mean)
         feat = self.conv_before_upsample(self.conv_after_body(self.forward_features(feat)) + feat)
         if self.upsampler == "pixelshuffle":

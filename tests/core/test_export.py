@@ -33,9 +33,10 @@ def _spandrel_load(model, tmp_path):
 @pytest.mark.parametrize("arch, upsampler", [("rrdb", "nearest"), ("swinir", "pixelshuffle")])  # nearest+conv: the tiny cases below
 def test_spandrel_detects_our_paper_size_generators(arch, upsampler, tmp_path):
     torch.manual_seed(0)
-    model = build_generator(arch, upsampler=upsampler).eval()
+    pad = {"pad": "multiple"} if arch == "swinir" else {}  # Spandrel's SwinIR pads to the next multiple only
+    model = build_generator(arch, upsampler=upsampler, **pad).eval()
     loaded = _spandrel_load(model, tmp_path)
-    assert loaded.architecture.name == spandrel_name(arch, {**_paper(arch), "upsampler": upsampler}) and loaded.scale == 4
+    assert loaded.architecture.name == spandrel_name(arch, {**_paper(arch), "upsampler": upsampler, **pad}) and loaded.scale == 4
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
         ours, theirs = model(x), loaded.model.eval()(x)
@@ -62,6 +63,8 @@ def _paper(arch):
     ("rrdb", {"blocks": 1, "channels": 8, "growth": 32, "upsampler": "pixelshuffle"}),
     ("swinir", {**TINY["swinir"], "num_feat": 64, "upsampler": "pixelshuffle"}),
     ("swinir", {**TINY["swinir"], "num_feat": 64, "upsampler": "nearest+conv"}),
+    ("swinir", {**TINY["swinir"], "num_feat": 64, "upsampler": "pixelshuffle", "pad": "multiple"}),
+    ("swinir", {**TINY["swinir"], "num_feat": 64, "upsampler": "nearest+conv", "pad": "multiple"}),
     ("swinir", {**TINY["swinir"], "upsampler": "pixelshuffle"}),
 ])
 def test_spandrel_name_says_exactly_when_spandrel_rebuilds_the_network(arch, options, tmp_path):
@@ -84,7 +87,8 @@ def test_exports_name_their_variant(tmp_path):
     assert meta["upsampler"] == "pixelshuffle" and meta["spandrel"] == "none" and meta["options"] == options
     assert variant("swinir", {"upsampler": "nearest+conv"}) == "nearest+conv" and variant("elan", TINY["elan"]) == ""
     assert "pixelshuffle upsampler" in describe("rrdb", options)
-    assert describe("swinir", _paper("swinir")) == "swinir (pixelshuffle upsampler); Spandrel loads it as SwinIR"
+    assert describe("swinir", {**_paper("swinir"), "pad": "multiple"}) == "swinir (pixelshuffle upsampler); Spandrel loads it as SwinIR"
+    assert "cannot load" in describe("swinir", _paper("swinir"))  # the authors' extra padding window: not Spandrel's
     from safetensors import safe_open
 
     path = tmp_path / "model.safetensors"

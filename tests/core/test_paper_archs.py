@@ -206,6 +206,17 @@ def test_model_files_without_the_new_options_keep_their_variant():
     elan = build_generator("elan", **elan_old, scaled_attention=True, img_range=1.0)
     loaded = generator_from_payload({"arch": "elan", "options": elan_old, "state_dict": elan.state_dict()})
     assert loaded.input_range.img_range == 1.0 and loaded.body[0].gmsas[0].scaled
+    # SwinIR files from before `pad` and `drop_path_rate`: padded to the next multiple, no stochastic depth
+    swin_old = {**TINY["swinir"], "num_feat": 8, "upsampler": "pixelshuffle"}
+    swin = build_generator("swinir", **swin_old, pad="multiple", drop_path_rate=0.0).eval()
+    loaded = generator_from_payload({"arch": "swinir", "options": swin_old, "state_dict": swin.state_dict()})
+    blocks = [b for layer in loaded.layers for b in layer.residual_group.blocks]
+    assert loaded.pad == "multiple" and all(b.drop_path == 0.0 for b in blocks)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(loaded(x), swin(x))
+    today = build_generator("swinir", **swin_old).eval()  # the authors' padding: an extra window at 8 x 8
+    today.load_state_dict(swin.state_dict())
+    assert not torch.allclose(today(x), swin(x), atol=1e-5)
 
 
 def test_paper_enhancers_train_without_ema_and_with_the_authors_queue():
