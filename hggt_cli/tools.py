@@ -17,7 +17,7 @@ from hggt_cli.options import Overrides, Preset, ConfigFile
 from hggt_cli.running import app, console
 
 
-weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 and DISTS): what is present, and fetching.", no_args_is_help=True)
+weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 for DISTS): what is present, and fetching.", no_args_is_help=True)
 
 
 @weights_app.command("status")

@@ -3,16 +3,22 @@
 PSNR and SSIM on uint8 RGB with a 4-pixel border cropped, matching scikit-image's definitions
 (SSIM: 11x11 Gaussian window with sigma 1.5, population covariances, the mean over the
 channels, windows overlapping the border excluded), vectorised with OpenCV. LPIPS (AlexNet,
-v0.1, inputs scaled to [-1, 1]) and DISTS (piq) in batches, with their pretrained weights
-resolved locally; when they are missing the metric is skipped and the reason reported.
+v0.1, inputs scaled to [-1, 1]) and DISTS in batches, with their pretrained backbones resolved
+locally; when they are missing the metric is skipped and the reason reported.
 :func:`image_scores` gives all four on the same cropped pair, as the authors' metric scripts
 crop the border before every metric (SPEC section 9).
+
+DISTS is the ``DISTS_pytorch`` model that the authors' script runs, at full resolution (SPEC
+section 9): piq's DISTS, used before, resizes inputs to a 256 short side, which changes the score
+of a 504 x 504 image about threefold. Its alpha and beta ship with the package; its VGG16 comes
+from the torch hub cache.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -53,7 +59,7 @@ def ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int = 4) -> float:
     return float(s[5:-5, 5:-5].mean())  # as scikit-image: windows that overlap the border do not count
 
 
-DEEP_WEIGHTS = {"lpips": ("alexnet",), "dists": ("vgg16", "dists")}
+DEEP_WEIGHTS = {"lpips": ("alexnet",), "dists": ("vgg16",)}
 
 
 def unavailable() -> dict[str, str]:
@@ -67,6 +73,19 @@ def unavailable() -> dict[str, str]:
                 out[metric] = str(exc)
                 break
     return out
+
+
+def load_dists() -> torch.nn.Module:
+    """``DISTS_pytorch.DISTS`` with the alpha and beta of its package. Its constructor takes VGG16
+    through torchvision's ``pretrained=True``, which reads the torch hub cache; callers check first
+    that the file is there (``unavailable``), so nothing is downloaded. The weights are read from
+    the package folder, not from ``sys.prefix`` where its own loader looks (absent in user installs)."""
+    import DISTS_pytorch
+
+    model = DISTS_pytorch.DISTS(load_weights=False)
+    weights = torch.load(Path(DISTS_pytorch.__file__).with_name("weights.pt"), map_location="cpu", weights_only=True)
+    model.alpha.data, model.beta.data = weights["alpha"], weights["beta"]
+    return model
 
 
 @dataclass
@@ -91,25 +110,29 @@ class DeepMetrics:
 
                 lpips_net = lpips.LPIPS(net="alex", version="0.1", verbose=False).to(device).eval()
             if "dists" not in skipped:
-                import piq
-
-                dists_net = piq.DISTS(reduction="none").to(device).eval()
+                dists_net = load_dists().to(device).eval()
         return cls(lpips_net, dists_net, skipped, device)
 
     @torch.no_grad()
     def __call__(self, sr: torch.Tensor, gt: torch.Tensor) -> dict[str, list[float]]:
-        """(B, 3, H, W) tensors in [0, 1]; per-image scores of the available metrics."""
+        """(B, 3, H, W) tensors in [0, 1]; per-image scores of the available metrics. The memory
+        layout is kept: DISTS' means and variances of the raw pixels are summed in an order that
+        depends on it (see :func:`image_scores`)."""
         sr, gt = sr.to(self.device).float(), gt.to(self.device).float()
         out: dict[str, list[float]] = {}
         if self.lpips is not None:
             out["lpips"] = self.lpips(sr * 2 - 1, gt * 2 - 1).flatten().tolist()
-        if self.dists is not None:
-            out["dists"] = self.dists(sr, gt).flatten().tolist()
+        if self.dists is not None:  # (reference, distorted): the authors' script's order
+            out["dists"] = self.dists(gt, sr).flatten().tolist()
         return out
 
 
-def _to_tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+def _cropped_tensor(img: np.ndarray, border: int) -> torch.Tensor:
+    """1 x 3 x H x W in [0, 1], contiguous, then border-cropped as a view: the authors' DISTS script
+    (ToTensor, then slicing) in the same memory layout, whose float32 sums DISTS reproduces to the
+    last bit only that way (a contiguous crop moved scores of 48 x 56 images by up to 4e-6)."""
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()[None].float() / 255
+    return t[..., border:-border, border:-border] if border else t
 
 
 def image_scores(sr: np.ndarray, gt: np.ndarray, crop_border: int, deep: DeepMetrics | None) -> dict[str, float | None]:
@@ -118,7 +141,7 @@ def image_scores(sr: np.ndarray, gt: np.ndarray, crop_border: int, deep: DeepMet
     _check(sr, gt)
     out: dict[str, float | None] = {"psnr": psnr(sr, gt, crop_border), "ssim": ssim(sr, gt, crop_border), "lpips": None, "dists": None}
     if deep is not None:
-        found = deep(_to_tensor(_crop(sr, crop_border)), _to_tensor(_crop(gt, crop_border)))
+        found = deep(_cropped_tensor(sr, crop_border), _cropped_tensor(gt, crop_border))
         out.update({m: values[0] for m, values in found.items()})
     return out
 

@@ -27,9 +27,7 @@ KNOWN = {
         Weights("alexnet", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
                 "233 MB", "LPIPS (its linear layers ship with the lpips package)"),
         Weights("vgg16", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth", "528 MB",
-                "DISTS (backbone)"),
-        Weights("dists", "dists_weights.pt", "https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt",
-                "17 kB", "DISTS (its alpha and beta)"),
+                "DISTS (its alpha and beta ship with the DISTS_pytorch package)"),
     )
 }
 
