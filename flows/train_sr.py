@@ -36,15 +36,17 @@ def train_sr_flow(
         raise ValueError(f"--arch must be one of {ARCHS} and --mode one of {MODES}")
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     # `init` stays a flow parameter, not a config field: in the config it would change the config
-    # hash, and so every run's cache key.
+    # hash, and so every run's cache key. (train_sr.psnr_init is config: the authors' PSNR configs
+    # name their start file, and a run's key holds only the sha256 of the file it starts from.)
     root, cfg = Stage.open(out, preset, overrides, config_file)
     if cfg.train_sr.scale not in network(arch).scales:
         raise ValueError(f"train_sr.scale {cfg.train_sr.scale}: {arch} is a x{' / x'.join(map(str, network(arch).scales))} generator")
     sets, images, data_fp, split_fp = plan_sr(root, mode)
-    init_spec = resolve_init(root, arch, mode, init or cfg.train_sr.init)
+    init_spec = resolve_init(root, arch, mode, init, cfg.train_sr)
     key = compatibility_key(arch, mode, cfg, data_fp, init_spec[1])
+    tcfg = cfg.train_sr.train_for(arch, mode)  # its iterations are not in the key (a run can be extended)
     params = dict(arch=arch, mode=mode, sets=sets, images=images, data_fp=data_fp, root=root, cfg=cfg,
-                  cache_key=fingerprint([key, cfg.train_sr.train.iterations, root]), device=cfg.train_sr.train.device,
+                  cache_key=fingerprint([key, tcfg.iterations, root]), device=tcfg.device,
                   resume=resume, init=init_spec)
     row, cached = verified_result(train_sr, params, train_sr.submit(**params), root, f"run {run_id(arch, mode, key)}")
     row = {**row, "split_fingerprint": split_fp}  # which sets were held out when it trained; evaluate checks it

@@ -199,7 +199,7 @@ def train_sr(
     out: Out,
     arch: Annotated[str, typer.Option("--arch", callback=_generator, help=f"Generator x4 (hggt_core.networks): {networks.choices(GENERATOR)}.")] = "rrdb",
     mode: Annotated[str, typer.Option("--mode", help="psnr (L1 pretraining), ori (original GT), pos (positive GT), posneg (positive + negative GTs).")] = "posneg",
-    init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a weight file: hggt model.pt, a BasicSR/Real-ESRGAN/ESRGAN .pth (params_ema, params or bare), or .safetensors; its keys must match the generator (read with weights_only=True).")] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a weight file: hggt model.pt, a BasicSR/Real-ESRGAN/ESRGAN .pth (params_ema, params or bare), or .safetensors; its keys must match the generator (read with weights_only=True). psnr: a weight file or none; default train_sr.psnr_init.<arch> (the authors: bicubic-PSNR weights), else random weights.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint.")] = True,
     dataset: DatasetConfig = None,
 ):

@@ -17,6 +17,7 @@ from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS, is_version
 from hggt_core import networks
 from hggt_core.networks import ENHANCER, GENERATOR, with_sizes
 from hggt_core.sizes import PAPER_ENHANCERS, DeclaredEnhancer, EnhancerSpec
+from hggt_core.dataset import TRAIN_MODES
 from hggt_core.training.config import TrainConfig
 
 PresetName = Literal["paper", "demo"]
@@ -120,7 +121,8 @@ class EnhancersConfig(_Section):
     )
     train: TrainConfig = Field(
         TrainConfig(ema_decay=None, pool_size=40),
-        description="The authors' train_Enhance*.yml: no EMA (ema_decay: 0), queue_size 40, GT 96, batch 4, 300k iterations.",
+        description="The authors' train_Enhance*.yml: no EMA (ema_decay: 0), queue_size 40, GT 96, batch 4, lr 1e-4 halved at "
+                    "200k, 300k iterations, shuffled epochs over the HR images with flips and transposes (use_hflip, use_rot).",
     )
     pretrained: str | None = Field(
         None,
@@ -168,7 +170,9 @@ class EnhanceConfig(_Section):
     overlap: int = Field(24, ge=0, description="Context pixels around each tile.")
     tile_batch: int = Field(0, ge=-1, description="Tiles per forward pass; 0 = 8 on CUDA, 1 on CPUs (a tile's output then never depends on the tiles sharing its pass: bit-reproducible); -1 = on CPUs, one or four per pass as measured on the first tiles (faster where batching pays; outputs may differ by one level between runs).")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
-    amp: bool = Field(True, description="Mixed precision on CUDA.")
+    amp: bool = Field(
+        False, description="bfloat16 autocast on CUDA (faster; outputs differ by about one 8-bit level). false: float32, as "
+                           "the authors' inference_rcannoup.py / inference_elan.py run the enhancers.")
     shard_size: int = Field(8, gt=0, description="HR images per enhancement task run.")
 
 
@@ -225,12 +229,17 @@ class MapsConfig(_Section):
 class TrainSRConfig(_Section):
     train: TrainConfig = Field(
         TrainConfig(batch_size=12, gt_size=256, pool_size=144),
-        description="SPEC section 7: GT crop 256 (LQ 64), batch 12, pool 144, 300k iterations, lr halved at 200k.",
+        description="The authors' train_RRDBGAN_PosNegGT_Blind_*_x4.yml: GT crop 256 (LQ 64), batch 12, queue 144, lr 1e-4 "
+                    "halved at 200k, 300k iterations, EMA 0.999, fp32, shuffled epochs with horizontal flips.",
     )
     arch_train: dict[str, dict[str, Any] | None] = Field(
-        {"swinir": {"batch_size": 8, "milestones": [200_000, 250_000, 275_000, 287_500]}},
-        description="Per-architecture changes applied on top of `train` (the authors' SwinIR config: batch 8, four "
-                    "milestones); null: none (e.g. --set train_sr.arch_train.swinir=null).",
+        {"swinir": {"batch_size": 8, "milestones": [200_000, 250_000, 275_000, 287_500],
+                    "modes": {"ori": {"pool_size": 160}, "pos": {"pool_size": 160},
+                              "psnr": {"lr": 2e-4, "milestones": [150_000, 240_000, 270_000, 285_000], "pool_size": 160}}}},
+        description="Per-architecture changes applied on top of `train`, and under `modes` per-mode changes on top of those "
+                    "(the authors' SwinIR configs: batch 8, four milestones; queue 160 in Ori and Pos, 144 in Pos+Neg; its "
+                    "PSNR pretraining lr 2e-4, milestones 150k/240k/270k/285k, queue 160. RRDB's PSNR config is `train`'s). "
+                    "null: none (e.g. --set train_sr.arch_train.swinir=null).",
     )
     scale: int = Field(4, description="Super-resolution factor (the generators here are x4).")
     negative_weight: float = Field(300.0, ge=0, description="Weight of the negative-GT term in posneg mode.")
@@ -241,19 +250,43 @@ class TrainSRConfig(_Section):
     clamp_negative: bool = Field(
         False, description="Clamp SR to [0, 1] inside the negative term (the authors' code does not; it bounds the term)."
     )
+    synthesis: Literal["batch", "sample"] = Field(
+        "batch", description="LQ synthesis: 'batch' (the authors' feed_data: whole patches degraded with per-batch resize and "
+                             "noise kind and a float-quality differentiable JPEG, then one crop position per batch) or 'sample' "
+                             "(hggt's: crop first, every draw per sample, integer-quality JPEG; more diverse batches).",
+    )
     init: str = Field("auto", description="GAN modes start from: 'auto' (the latest psnr run of the arch), 'none', or a model file.")
+    psnr_init: dict[str, str] = Field(
+        {},
+        description="Per architecture, the model file its psnr run starts from (hggt model.pt, BasicSR .pth or .safetensors); "
+                    "none: random weights, and the run says so. The authors start SwinIR from the classical-SR x4 SwinIR "
+                    "(001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth) and RRDB from RRDB_bicubic_PSNR.pth; hggt downloads nothing, "
+                    "e.g. --set train_sr.psnr_init.swinir=/models/001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth.",
+    )
 
     @model_validator(mode="after")
     def _arch_train(self) -> "TrainSRConfig":
-        for arch in self.arch_train:
-            if arch not in networks.names(GENERATOR):
-                raise ValueError(f"train_sr.arch_train: unknown architecture {arch!r}; choose {networks.choices(GENERATOR)}")
-            self.train_for(arch)  # validates the merged values now, not at training time
+        for field, archs in (("arch_train", self.arch_train), ("psnr_init", self.psnr_init)):
+            for arch in archs:
+                if arch not in networks.names(GENERATOR):
+                    raise ValueError(f"train_sr.{field}: unknown architecture {arch!r}; choose {networks.choices(GENERATOR)}")
+        for arch, changes in self.arch_train.items():
+            unknown = set((changes or {}).get("modes") or {}) - set(TRAIN_MODES)
+            if unknown:
+                raise ValueError(f"train_sr.arch_train.{arch}.modes: unknown mode(s) {sorted(unknown)}; choose from {TRAIN_MODES}")
+            for mode in TRAIN_MODES:
+                self.train_for(arch, mode)  # validates the merged values now, not at training time
         return self
 
-    def train_for(self, arch: str) -> TrainConfig:
-        """The training config of one architecture: `train` with its `arch_train` changes."""
-        return TrainConfig.model_validate({**self.train.model_dump(), **(self.arch_train.get(arch) or {})})
+    def train_for(self, arch: str, mode: str | None = None) -> TrainConfig:
+        """The training config of one run: `train`, then the arch's `arch_train` changes, then those of
+        its mode; psnr trains without the perceptual and GAN terms (L1 only)."""
+        changes = dict(self.arch_train.get(arch) or {})
+        by_mode = changes.pop("modes", None) or {}
+        merged = {**self.train.model_dump(), **changes, **((by_mode.get(mode) or {}) if mode else {})}
+        if mode == "psnr":
+            merged.update(gan_weight=0.0, perceptual_weight=0.0)
+        return TrainConfig.model_validate(merged)
 
 
 class SplitConfig(_Section):
@@ -265,7 +298,9 @@ class EvaluateConfig(_Section):
     overlap: int = Field(16, ge=0, description="LR context pixels around each tile.")
     crop_border: int = Field(4, ge=0, description="Pixels cropped from each border for PSNR and SSIM.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
-    amp: bool = Field(True, description="Mixed precision on CUDA.")
+    amp: bool = Field(
+        False, description="bfloat16 autocast on CUDA (faster; SR outputs differ slightly). false: float32, as the authors' "
+                           "test configs run (no fp16 or half setting in options/test).")
     shard_size: int = Field(16, gt=0, description="Test images per evaluation task run.")
 
 

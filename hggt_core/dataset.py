@@ -130,11 +130,14 @@ class HGGTDataset:
         return df
 
     def training_sets(self, mode: str, split: str | None = "train") -> tuple[list[dict], dict[str, dict[str, str]]]:
-        """The sets a Real-ISR mode trains on, as train-sr plans them: ``psnr`` and ``ori`` every
-        labelled set on ``split`` (as the authors' Ori models), ``pos`` and ``posneg`` the usable
-        ones, each ``{"set_id", "positive": [(version, votes)], "negative": [...]}`` sorted by set
-        id; and the full URLs of their images, ``{set_id: {file: url}}``. ``split=None`` takes
-        every labelled set whatever its side (no held-out split needed)."""
+        """The sets a Real-ISR mode trains on, as train-sr plans them and as the authors' dataset
+        classes choose them: ``psnr`` and ``ori`` every labelled set on ``split``
+        (``PosNegGTOriDataset``), ``pos`` the sets with at least one effective Positive
+        (``PosNegGTPosDataset``: its model always trains towards a positive), ``posneg`` the usable
+        ones, with a Positive or a Negative (``PosNegGTPosNeg_Dataset``). Each is ``{"set_id",
+        "positive": [(version, votes)], "negative": [...]}``, sorted by set id (``pos`` keeps the
+        negatives too; it never uses them); and the full URLs of their images, ``{set_id: {file:
+        url}}``. ``split=None`` takes every labelled set whatever its side (no held-out split needed)."""
         if mode not in TRAIN_MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {TRAIN_MODES}")
         label_rows = self.rows("labels")
@@ -150,6 +153,8 @@ class HGGTDataset:
             entries = {s: {"positive": [], "negative": []} for s in chosen}
         else:
             entries = {s: e for s, e in gt_versions(label_rows).items() if side is None or s in side}
+            if mode == "pos":
+                entries = {s: e for s, e in entries.items() if e["positive"]}
         images: dict[str, dict[str, str]] = defaultdict(dict)
         for r in self.rows("set_images"):
             if r["set_id"] in entries:
@@ -157,7 +162,8 @@ class HGGTDataset:
         if not entries:
             where = (f"{len(split_rows)} sets in splits.parquet, {len(side or ())} {split}" if split is not None
                      else f"{len({r['set_id'] for r in label_rows})} labelled sets")
-            raise ValueError(f"no {'labelled' if mode in ('psnr', 'ori') else 'usable labelled'} sets on the {split or 'any'} side "
+            kind = {"pos": "labelled sets with a positive version", "posneg": "usable labelled sets"}.get(mode, "labelled sets")
+            raise ValueError(f"no {kind} on the {split or 'any'} side "
                              f"to train {mode} on ({where}): annotate more sets, or lower split.test_sets and run `hggt split` again")
         return [{"set_id": s, **entries[s]} for s in sorted(entries)], dict(images)
 

@@ -16,7 +16,8 @@ from hggt_core.degradation import batched
 from hggt_core.degradation.settings import DegradationSettings, sample_record
 from hggt_core.networks import ENHANCER, network
 from hggt_core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize  # noqa: F401 - re-exported
-from hggt_core.training.data import HRCropSampler
+from hggt_core.training.data import CropSampler
+from hggt_core.training.sampling import EpochSampler
 
 
 def enhancer_options(arch: str, enhancers: BaseModel) -> dict:
@@ -31,7 +32,7 @@ def build_enhancer(arch: str, enhancers: BaseModel) -> torch.nn.Module:
 class EnhancerBatches:
     """(LQ, GT) batches: HR crops degraded on the fly with one setting, final size = input size."""
 
-    def __init__(self, sampler: HRCropSampler, settings: DegradationSettings, device: torch.device):
+    def __init__(self, sampler: EpochSampler | CropSampler, settings: DegradationSettings, device: torch.device):
         self.sampler, self.settings, self.device = sampler, settings, device
 
     def next_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:

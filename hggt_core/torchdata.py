@@ -3,13 +3,16 @@ path of hggt's own train-sr (through :class:`hggt_core.realisr.SRBatches`) and o
 (traiNNer-redux, BasicSR, a loop of your own).
 
 Each sample is a labelled set (paper Sec. 4-5): the same random GT crop and horizontal flip for
-the original and the versions used. By mode, ``gt`` is the original (``psnr``, ``ori``) or a
-random positive version P*, the original when there is none (``pos``, ``posneg``); ``posneg``
-adds a random negative N* (``neg``) and its indication map (``map``). The positive the map
-compares N* with is drawn separately from P* (``map_positive="independent"``, as the authors'
-model does) or is P* itself (``"target"``). The LQ input is not made here: it is the ORIGINAL
-crop (``ori``) degraded on the fly with the sample's Table 2 ``record`` (:func:`make_lq`), so the
-degradation can run batched on the GPU as train-sr does.
+the original and the versions used. The sets and GTs by mode are the authors' dataset classes':
+``psnr`` and ``ori`` every set on the split, ``gt`` the original (``PosNegGTOriDataset``);
+``pos`` only the sets with at least one Positive, ``gt`` a random positive version P*, never the
+original (``PosNegGTPosDataset``); ``posneg`` the usable sets (a Positive or a Negative), ``gt``
+P* or the original when a set has none, plus a random negative N* (``neg``) and its indication
+map (``map``) (``PosNegGTPosNeg_Dataset``). The positive the map compares N* with is drawn
+separately from P* (``map_positive="independent"``, as the authors' model does) or is P* itself
+(``"target"``). The LQ input is not made here: it is the ORIGINAL crop (``ori``) degraded on the
+fly with the sample's Table 2 ``record`` (:func:`make_lq`), so the degradation can run batched on
+the GPU as train-sr does.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ import torch
 from torch.utils.data import Dataset
 
 from hggt_core import storage
+from hggt_core.build_record import resolve_for_dataset
 from hggt_core.dataset import TRAIN_MODES, open_dataset
 from hggt_core.degradation import batched
 from hggt_core.degradation.settings import TABLE_2, DegradationRecord, DegradationSettings, sample_record
 from hggt_core.images import decode_png
 from hggt_core.maps import indication_maps_torch
 from hggt_core.seeding import item_rng
-from hggt_core.training.data import CropSampler, cut_group, pad_to, place_crop
+from hggt_core.training.data import cut_group, pad_to, place_crop
+from hggt_core.training.sampling import Sampling, make_sampler
 
 MODES = TRAIN_MODES
 STAGE = "hggt-train-set"
@@ -48,8 +53,11 @@ def draw_versions(
     entry: dict, mode: str, map_positive: str, rng: np.random.Generator,
 ) -> tuple[tuple[str, int], tuple[str, int], tuple[str, int] | None]:
     """(GT P*, the positive behind the indication map, N* or None), each as (version, votes), for
-    one sample; the original (0 votes) stands in where a set has no positive."""
+    one sample; the original (0 votes) stands in where a set has no positive (ori, psnr; posneg).
+    A pos set always has one: the authors' Pos model trains on positives only."""
     positives = entry["positive"] if mode in ("pos", "posneg") else []
+    if mode == "pos" and not positives:
+        raise ValueError(f"set {entry.get('set_id')} has no positive version: pos mode trains only on sets with one")
     negatives = entry["negative"] if mode == "posneg" else []
     draw = lambda versions: versions[int(rng.integers(len(versions)))] if versions else ("original", 0)  # noqa: E731
     target = draw(positives)
@@ -76,22 +84,29 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 
 class HGGTTrainSet(Dataset):
     """``HGGTTrainSet(root, mode, split="train", gt_size=256)``: one item per set of the mode
-    (``psnr``/``ori``: every set on ``split``; ``pos``/``posneg``: the usable ones), each a dict
-    of ``gt`` and ``ori`` (3 x gt_size x gt_size float in [0, 1]), ``record`` (the Table 2
-    degradation record, a dict of the record columns), ``set_id``, ``gt_version``, ``top``,
-    ``left``, ``hflip``; in ``posneg`` also ``neg`` (zeros without a negative), ``map``
-    (1 x gt_size x gt_size, M_ind; zeros without a negative), ``has_neg``, ``neg_version`` and
-    ``map_pos_version``. Every random draw of item ``i`` comes from (seed, epoch, i), so items
+    (``psnr``/``ori``: every set on ``split``; ``pos``: those with a positive; ``posneg``: the
+    usable ones), each a dict of ``gt`` and ``ori`` (3 x gt_size x gt_size float in [0, 1]),
+    ``record`` (the Table 2 degradation record, a dict of the record columns), ``set_id``,
+    ``gt_version``, ``top``, ``left``, ``hflip``; in ``posneg`` also ``neg`` (zeros without a
+    negative), ``map`` (1 x gt_size x gt_size, M_ind; zeros without a negative), ``has_neg``,
+    ``neg_version`` and ``map_pos_version``. Every random draw of item ``i`` comes from (seed, epoch, i), so items
     do not depend on the order they are read in or on DataLoader workers; ``set_epoch`` gives
     new crops and draws each epoch. Images are decoded on every read, as BasicSR's datasets do;
-    :meth:`stream` keeps a buffer of decoded sets instead (train-sr's sampling)."""
+    :meth:`stream` is train-sr's sampling (shuffled epochs, or a buffer of decoded sets).
+    ``settings``, ``map_positive`` and ``ksize`` default to those of the dataset's recorded build
+    (:mod:`hggt_core.build_record`), so the items are what ``hggt train-sr`` trains on there."""
 
     def __init__(
         self, root: str, mode: str, split: str | None = "train", gt_size: int = 256, *, seed: int = 0,
-        settings: DegradationSettings = TABLE_2, map_positive: str = "independent", ksize: int = 3,
+        settings: DegradationSettings | None = None, map_positive: str | None = None, ksize: int | None = None,
     ):
-        sets, images = open_dataset(root).training_sets(mode, split)
-        self._setup(sets, url_loader(images), mode, gt_size, seed, settings, map_positive, ksize)
+        ds = open_dataset(root)
+        sets, images = ds.training_sets(mode, split)
+        # What train-sr uses on this dataset: the config of its recorded build (hggt_core.build_record)
+        cfg = resolve_for_dataset(ds.root, None, None, None)[0]
+        settings = settings if settings is not None else cfg.degrade.table_2
+        map_positive = map_positive or cfg.train_sr.map_positive
+        self._setup(sets, url_loader(images), mode, gt_size, seed, settings, map_positive, ksize or cfg.maps.ksize)
 
     @classmethod
     def from_sets(
@@ -122,10 +137,11 @@ class HGGTTrainSet(Dataset):
         """The decoded images of set ``index``, in the order of ``self.files[index]``."""
         return self.load(self.sets[index]["set_id"], self.files[index])
 
-    def draw(self, picks: list[tuple[int, list[np.ndarray]]], rng: np.random.Generator) -> list[dict]:
+    def draw(self, picks: list[tuple[int, list[np.ndarray]]], rng: np.random.Generator, records: bool = True) -> list[dict]:
         """Samples from cropped sets ``(index, crops)``: every sample's versions, then every
         sample's degradation record, all from ``rng`` (train-sr's order of draws). Crops stay
-        H x W x 3 uint8; ``neg`` is None without a negative."""
+        H x W x 3 uint8; ``neg`` is None without a negative. ``records=False``: no records (the
+        batch synthesis draws its own, :mod:`hggt_core.degradation.batch_synthesis`)."""
         out = []
         for index, crops in picks:
             crop = dict(zip(self.files[index], crops))
@@ -136,7 +152,7 @@ class HGGTTrainSet(Dataset):
                 "neg": crop[negative[0]] if negative else None, "neg_version": negative[0] if negative else "",
                 "n_neg": negative[1] if negative else 0,
             })
-        for sample in out:
+        for sample in out if records else ():
             sample["record"] = sample_record(self.settings, rng)
         return out
 
@@ -166,24 +182,33 @@ class HGGTTrainSet(Dataset):
         item = self.to_item(self.draw([(index, crops)], rng)[0])
         return {**item, "top": top, "left": left, "hflip": bool(flips[0])}
 
-    def stream(self, seed: int, buffer: int = 144, refresh_every: int = 1) -> SampleStream:
+    def stream(self, seed: int, buffer: int = 16, refresh_every: int = 1, sampling: Sampling = "epochs") -> SampleStream:
         """train-sr's sampling of this dataset (what ``hggt train-sr`` trains on for that seed)."""
-        return SampleStream(self, seed, buffer, refresh_every)
+        return SampleStream(self, seed, buffer, refresh_every, sampling)
 
 
 class SampleStream:
-    """Samples drawn as train-sr draws them: sets from a buffer of decoded sets that refreshes one
-    slot every ``refresh_every`` batches (:class:`CropSampler`), with replacement; per batch, all
-    crops, then every sample's versions, then every sample's record, from one seeded generator
-    whose state (with the buffer) is the resumable ``state_dict``."""
+    """Samples drawn as train-sr draws them: sets in shuffled epochs, each once per epoch and a
+    batch of distinct ones (:class:`~hggt_core.training.sampling.EpochSampler`, the authors'),
+    or from a buffer of ``buffer`` decoded sets that refreshes one slot every ``refresh_every``
+    batches, with replacement (``sampling="buffer"``); per batch, all crops, then every sample's
+    versions, then every sample's record, from one seeded generator whose state (with the epoch
+    position or the buffer) is the resumable ``state_dict``. Flips are horizontal only, as the
+    authors' Real-ISR configs set (``use_hflip: True``, ``use_rot: False``)."""
 
-    def __init__(self, dataset: HGGTTrainSet, seed: int, buffer: int, refresh_every: int):
+    def __init__(self, dataset: HGGTTrainSet, seed: int, buffer: int, refresh_every: int, sampling: Sampling = "epochs"):
         self.dataset = dataset
-        self.sampler = CropSampler(len(dataset), dataset.load_group, dataset.gt_size, buffer, refresh_every, seed, dihedral=False)
+        self.sampler = make_sampler(sampling, len(dataset), dataset.load_group, dataset.gt_size, seed, dihedral=False,
+                                    buffer=buffer, refresh_every=refresh_every)
 
     def next(self, n: int) -> list[dict]:
         """``n`` samples as :meth:`HGGTTrainSet.draw` gives them (``dataset.to_item`` makes items)."""
         return self.dataset.draw(self.sampler.sample_groups(n), self.sampler.rng)
+
+    def next_whole(self, n: int) -> list[dict]:
+        """``n`` samples of whole (flipped, uncropped) sets, their versions drawn, no records: what
+        the authors' batch synthesis degrades before it crops (train-sr's ``paper`` path)."""
+        return self.dataset.draw(self.sampler.next_sets(n), self.sampler.rng, records=False)
 
     def state_dict(self) -> dict:
         return self.sampler.state_dict()

@@ -15,14 +15,16 @@ from hggt_core.enhancement import EnhancerBatches, EnhancerSpec, enhancer_option
 from hggt_core.images import decode_image
 from hggt_core.networks import ENHANCER
 from hggt_core.seeding import item_seed_sequence
-from hggt_core.training.data import HRCropSampler
+from hggt_core.training.data import single_images
 from hggt_core.training.recipe import LOSS_COLUMNS, GANRun, train_gan
+from hggt_core.training.sampling import make_sampler
 from hggt_core.training.store import NOT_IN_KEY, finished_record, read_record, write_record
-from tasks.caching import KEYED_CACHE, code_version, fingerprint
-from tasks.training_io import RECIPE_CODE, run_hooks
+from tasks.caching import KEYED_CACHE, fingerprint
+from tasks.code_closure import code_version_of
+from tasks.training_io import run_hooks
 
 STAGE = "train-enhancers"
-CODE = code_version(*networks.modules(ENHANCER), *RECIPE_CODE, "hggt_core.enhancement")
+CODE = code_version_of(__name__, *networks.modules(ENHANCER))
 
 
 def enhancer_dir(root: str, version: str) -> str:
@@ -48,7 +50,9 @@ def enhancer_run(spec: EnhancerSpec, hr_uris: list[str], root: str, cfg: HGGTCon
         return decode_image(storage.read_bytes(hr_uris[i]), cfg.ingest.max_pixels).rgb
 
     def batches(seed: int, dev) -> EnhancerBatches:
-        sampler = HRCropSampler(len(hr_uris), load, tcfg.gt_size, tcfg.image_buffer, tcfg.refresh_every, seed)
+        # Flips and transposes: the authors' enhancer configs set use_hflip and use_rot.
+        sampler = make_sampler(tcfg.sampling, len(hr_uris), single_images(load), tcfg.gt_size, seed, dihedral=True,
+                               buffer=tcfg.image_buffer, refresh_every=tcfg.refresh_every)
         return EnhancerBatches(sampler, cfg.degrade.named(spec.setting), dev)
 
     return GANRun(

@@ -29,32 +29,35 @@ from hggt_core.training.losses import negative_gt_loss
 from hggt_core.training.recipe import GANRun, train_gan
 from hggt_core.training.store import NOT_IN_KEY
 from hggt_core.training.trainer import ExtraLoss, GANTrainer
-from tasks.caching import KEYED_CACHE, code_version, fingerprint
+from tasks.caching import KEYED_CACHE, fingerprint
+from tasks.code_closure import code_version_of
+from tasks.shard_engine.records import portable
 from tasks.torchrun import launch_torchrun
-from tasks.training_io import RECIPE_CODE, publish_markdown, run_hooks, run_logger
+from tasks.training_io import publish_markdown, run_hooks, run_logger
 
 STAGE = "train-sr"
-CODE = code_version(
-    *networks.modules(GENERATOR), *RECIPE_CODE, "hggt_core.realisr", "hggt_core.maps", "hggt_core.checkpoints",
-    "hggt_core.torchdata", "hggt_core.dataset",
-)
+# What the authors' PSNR configs start from (train_{SwinIR,RRDB}_DF2K_OST_Blind_x4.yml, pretrain_network_g).
+PSNR_START = {"swinir": "the classical-SR x4 SwinIR, 001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth",
+              "rrdb": "RRDB_bicubic_PSNR.pth"}
+CODE = code_version_of(__name__, *networks.modules(GENERATOR))
 
 
 @task(name="plan-train-sr", persist_result=False)
 def plan_sr(root: str, mode: str) -> tuple[list[dict], dict[str, dict[str, str]], str, str]:
     """The train side's sets a mode trains on (psnr and ori: all of them, as the authors' Ori
-    models; pos and posneg: the usable ones) with their positive and negative versions, their
-    images, a fingerprint of both, and the fingerprint of the split."""
+    models; pos: those with a positive version; posneg: the usable ones) with their positive and
+    negative versions, their images, a fingerprint of both, and the fingerprint of the split."""
     ds = open_dataset(root)
     sets, images = ds.training_sets(mode, TRAIN)  # the selection HGGTTrainSet makes too
-    data_fp = fingerprint([sets, sorted((s, sorted(v.items())) for s, v in images.items())])
+    # the images as "<root>/..." (records.portable): a copied or moved dataset keeps its runs' ids
+    data_fp = fingerprint([sets, portable(sorted((s, sorted(v.items())) for s, v in images.items()), ds.root)])
     return sets, images, data_fp, split_fingerprint(ds.rows("splits"))
 
 
 def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
     sr = cfg.train_sr
-    parts = [arch, mode, network(arch, GENERATOR).options_in(sr), sr.train_for(arch).model_dump(mode="json", exclude=set(NOT_IN_KEY)),
-             sr.scale, sr.negative_weight, sr.map_positive, sr.clamp_negative, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
+    parts = [arch, mode, network(arch, GENERATOR).options_in(sr), sr.train_for(arch, mode).model_dump(mode="json", exclude=set(NOT_IN_KEY)),
+             sr.scale, sr.negative_weight, sr.map_positive, sr.clamp_negative, sr.synthesis, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
              init_sha, CODE]
     return fingerprint(parts)
 
@@ -63,10 +66,17 @@ def run_id(arch: str, mode: str, key: str) -> str:
     return f"{arch}-{mode}-{key[:8]}"
 
 
-def resolve_init(root: str, arch: str, mode: str, init: str) -> tuple[str | None, str | None, str | None]:
-    """(model file, its sha256, what runs.parquet records as init_run) the GAN modes start from:
-    the psnr run's id, or `file:<path>` for a user-given file (ours, BasicSR's or safetensors)."""
-    if mode == "psnr" or init == "none":
+def resolve_init(root: str, arch: str, mode: str, init: str | None, sr: TrainSRConfig) -> tuple[str | None, str | None, str | None]:
+    """(model file, its sha256, what runs.parquet records as init_run) a run starts from. GAN modes:
+    ``init`` (else ``train_sr.init``): 'auto' (the latest psnr run of the arch, recorded by its id),
+    'none' or a file (ours, BasicSR's or safetensors; recorded as `file:<path>`). psnr: ``init``
+    if it names a file, else ``train_sr.psnr_init.<arch>`` (the authors' bicubic-PSNR weights);
+    ``train_sr.init`` is the GAN modes' and never applies to psnr."""
+    if mode == "psnr":
+        init = init if init not in (None, "auto") else sr.psnr_init.get(arch, "none")
+    else:
+        init = init or sr.init
+    if init == "none":
         return None, None, None
     if init != "auto":
         return init, storage.sha256_bytes(storage.read_bytes(init)), f"file:{init}"
@@ -81,9 +91,9 @@ def sr_batches(sets: list[dict], images: dict[str, dict[str, str]], mode: str, a
                seed: int) -> SRBatches:
     """train-sr's batches: HGGTTrainSet's samples of the planned sets, drawn as its stream draws them."""
     sr = cfg.train_sr
-    tcfg = sr.train_for(arch)
+    tcfg = sr.train_for(arch, mode)
     return SRBatches(sets, url_loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev, tcfg.image_buffer,
-                     tcfg.refresh_every, seed, cfg.maps.ksize, sr.map_positive)
+                     tcfg.refresh_every, seed, cfg.maps.ksize, sr.map_positive, tcfg.sampling, sr.synthesis)
 
 
 def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
@@ -144,9 +154,7 @@ def train_sr_run(run: SRRun) -> dict | None:
     of a torchrun launch, which draw their own batches and checkpoint through rank 0)."""
     logger = run_logger()
     arch, mode, cfg, sr = run.arch, run.mode, run.cfg, run.cfg.train_sr
-    tcfg = sr.train_for(arch)
-    if mode == "psnr":
-        tcfg = tcfg.model_copy(update={"gan_weight": 0.0, "perceptual_weight": 0.0})
+    tcfg = sr.train_for(arch, mode)  # psnr: L1 only
     seed = int(item_seed_sequence(cfg.seed, STAGE, f"{arch}/{mode}").generate_state(1)[0])
     init_path, init_sha, init_run = run.init
     key = compatibility_key(arch, mode, cfg, run.data_fp, init_sha)
@@ -160,6 +168,11 @@ def train_sr_run(run: SRRun) -> dict | None:
                              "re-run the psnr run it came from, or start train-sr again")
         what = load_weights(generator, init_bytes, init_path, f"the {arch} generator of this run")
         logger.info("%s/%s starts from %s (%s)", arch, mode, init_run or init_path, what)
+
+    if mode == "psnr" and not init_path:
+        say = logger.warning if cfg.preset == "paper" else logger.info
+        say("%s/psnr starts from random weights (runs.parquet: init_run empty); the authors start it from %s: "
+            "set train_sr.psnr_init.%s to that file", arch, PSNR_START.get(arch, "bicubic-PSNR weights"), arch)
 
     spec = GANRun(
         name=rid, arch=arch, options=options, train=tcfg, seed=seed, device=run.device,

@@ -1,8 +1,9 @@
-"""Random training crops, deterministic and resumable.
+"""Random training crops, deterministic and resumable: the crop helpers and buffer sampling.
 
-A small buffer of decoded images (or groups of aligned images, such as the five versions of a
-set) is kept and one of them is replaced every few iterations, so thousands of photos can be
-sampled without decoding one per crop or holding them all.
+Buffer sampling (``TrainConfig.sampling="buffer"``): a small buffer of decoded images (or groups
+of aligned images, such as the five versions of a set) is kept and one of them is replaced every
+few iterations, so thousands of photos can be sampled without decoding one per crop or holding
+them all. The authors' shuffled epochs are :mod:`hggt_core.training.sampling`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from hggt_core.training import distributed
 
 
 def pad_to(img: np.ndarray, crop: int) -> np.ndarray:
@@ -30,14 +33,15 @@ def place_crop(shape: tuple[int, ...], crop: int, rng: np.random.Generator) -> t
 
 def cut_group(group: list[np.ndarray], crop: int, top: int, left: int, flips: np.ndarray, dihedral: bool) -> list[np.ndarray]:
     """The same crop and flips of every (padded) image of an aligned group."""
-    return [_augment(img[top : top + crop, left : left + crop], flips, dihedral) for img in group]
+    return [augment(img[top : top + crop, left : left + crop], flips, dihedral) for img in group]
 
 
 def crop_group(group: list[np.ndarray], crop: int, rng: np.random.Generator, dihedral: bool) -> list[np.ndarray]:
     return cut_group(group, crop, *place_crop(group[0].shape, crop, rng), dihedral)
 
 
-def _augment(patch: np.ndarray, flips: np.ndarray, dihedral: bool) -> np.ndarray:
+def augment(patch: np.ndarray, flips: np.ndarray, dihedral: bool) -> np.ndarray:
+    """BasicSR's ``augment`` order (hflip, vflip, transpose), on views: nothing is copied."""
     hflip, vflip, transpose = flips
     if hflip:
         patch = patch[:, ::-1]
@@ -51,17 +55,17 @@ def _augment(patch: np.ndarray, flips: np.ndarray, dihedral: bool) -> np.ndarray
 class CropSampler:
     """Crops of image groups: ``load(i)`` returns a list of aligned H x W x 3 arrays, and every
     image of a group is cut at the same place with the same flips. ``dihedral`` adds vertical
-    flips and transposes to the horizontal flip."""
+    flips and transposes to the horizontal flip. Under torchrun each rank draws from ``seed + rank``."""
 
     def __init__(
         self, count: int, load: Callable[[int], list[np.ndarray]], crop: int, buffer: int, refresh_every: int, seed: int,
-        dihedral: bool = True,
+        dihedral: bool = True, shard: tuple[int, int] | None = None,
     ):
         if count <= 0:
             raise ValueError("no HR images to train on")
         self.count, self.load, self.crop, self.dihedral = count, load, crop, dihedral
         self.buffer, self.refresh_every = min(buffer, count), refresh_every
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed + (shard or distributed.shard())[0])
         self.buffer_ids: list[int] = []
         self.calls = 0
         self._images: dict[int, list[np.ndarray]] = {}
@@ -84,22 +88,33 @@ class CropSampler:
 
     def sample_groups(self, n: int) -> list[tuple[int, list[np.ndarray]]]:
         """n (group index, crops) pairs."""
-        self._refresh()
-        self.calls += 1
-        out = []
-        for _ in range(n):
-            index = self.buffer_ids[int(self.rng.integers(len(self.buffer_ids)))]
-            out.append((index, crop_group(self._group(index), self.crop, self.rng, self.dihedral)))
-        return out
+        return [(i, crop_group(self._group(i), self.crop, self.rng, self.dihedral)) for i in self._indices(n)]
 
     def sample(self, n: int) -> np.ndarray:
         """(n, crop, crop, 3) uint8 crops of the first image of each group."""
         return np.stack([crops[0] for _, crops in self.sample_groups(n)])
 
+    def next_sets(self, n: int) -> list[tuple[int, list[np.ndarray]]]:
+        """n (group index, whole flipped group) pairs from the buffer, uncropped."""
+        out = []
+        for index in self._indices(n):
+            flips = self.rng.random(3) < 0.5
+            out.append((index, [augment(img, flips, self.dihedral) for img in self._group(index)]))
+        return out
+
+    def _indices(self, n: int):
+        # A generator: each index is drawn just before its crop, the order of draws every seed relies on.
+        self._refresh()
+        self.calls += 1
+        for _ in range(n):
+            yield self.buffer_ids[int(self.rng.integers(len(self.buffer_ids)))]
+
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "buffer_ids": list(self.buffer_ids), "calls": self.calls}
+        return {"sampling": "buffer", "rng": self.rng.bit_generator.state, "buffer_ids": list(self.buffer_ids), "calls": self.calls}
 
     def load_state_dict(self, state: dict) -> None:
+        if "buffer_ids" not in state:
+            raise ValueError("this checkpoint's data state is not of buffer sampling (train.sampling differs)")
         self.rng.bit_generator.state = state["rng"]
         self.buffer_ids = list(state["buffer_ids"])
         self.calls = state["calls"]
@@ -107,7 +122,12 @@ class CropSampler:
 
 
 class HRCropSampler(CropSampler):
-    """Single HR images, with flips and 90-degree rotations (enhancer training)."""
+    """Single HR images, with flips and 90-degree rotations (enhancer training, buffer sampling)."""
 
     def __init__(self, count: int, load: Callable[[int], np.ndarray], crop: int, buffer: int, refresh_every: int, seed: int):
-        super().__init__(count, lambda i: [load(i)], crop, buffer, refresh_every, seed, dihedral=True)
+        super().__init__(count, single_images(load), crop, buffer, refresh_every, seed, dihedral=True)
+
+
+def single_images(load: Callable[[int], np.ndarray]) -> Callable[[int], list[np.ndarray]]:
+    """``load(i)`` of one HR image as a group of one (what the samplers take)."""
+    return lambda index: [load(index)]

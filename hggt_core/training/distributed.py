@@ -24,3 +24,8 @@ def global_batch_count(local: int, device: torch.device | str = "cpu") -> torch.
     total = torch.tensor([float(local)], dtype=torch.float64, device=device)
     dist.all_reduce(total)
     return (total / world_size()).squeeze()
+
+
+def shard() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torchrun."""
+    return (dist.get_rank(), dist.get_world_size()) if active() else (0, 1)

@@ -47,7 +47,9 @@ class GANRun:
     train: TrainConfig
     seed: int
     device: str  # auto, cpu, cuda, cuda:N
-    batches: Callable[[int, torch.device], BatchSource]  # (seed, device) -> the run's batch stream
+    # (seed, device) -> the run's batch stream; under torchrun its sampler shards each epoch and offsets
+    # its own draws by the rank (hggt_core.training.sampling), so every rank gets the run's seed.
+    batches: Callable[[int, torch.device], BatchSource]
     root: str  # the dataset root that model_uri is relative to
     model_uri: str
     checkpoints: str  # URL of the folder of iter_<n>.pt
@@ -111,7 +113,7 @@ def train_gan(run: GANRun, hooks: RunHooks) -> Trained | None:
     generator = build_generator(run.arch, **run.options)
     if run.prepare is not None:
         run.prepare(generator)
-    data = run.batches(run.seed + rank, dev)
+    data = run.batches(run.seed, dev)
     trainer = GANTrainer(generator, UNetDiscriminator(tcfg.discriminator_channels), tcfg, perceptual, dev, run.seed + rank)
     key = run.key + (f"-ddp{world}" if world > 1 else "")
     state = latest_checkpoint(run.checkpoints, key) if run.resume else None

@@ -62,7 +62,7 @@ class GANTrainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, list(cfg.milestones), cfg.lr_gamma)
         self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, list(cfg.milestones), cfg.lr_gamma)
-        self.ema = EMA(_bare(self.G), cfg.ema_decay) if cfg.ema_decay else None
+        self.ema = EMA(_bare(self.G), cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay else None
         self.pool = PairPool(cfg.pool_size, seed)
         self.iteration = 0
 

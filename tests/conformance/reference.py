@@ -9,6 +9,7 @@ copied or edited: the tests run them as they are.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import logging
 import os
@@ -50,6 +51,31 @@ def _stub_torchvision_functional_tensor() -> None:
         sys.modules["torchvision.transforms.functional_tensor"] = shim
 
 
+def _lazy_exports(package: types.ModuleType, folder: Path) -> None:
+    """Their package ``__init__`` re-exports names of its submodules (``from .img_util import
+    imfromfile``) and defines registry helpers that import every sibling (``build_network``). The
+    former are imported from their own submodule on first use; the latter raise when called."""
+    tree = ast.parse((folder / "__init__.py").read_text(encoding="utf-8"))
+    source = {a.asname or a.name: node.module for node in tree.body
+              if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module for a in node.names if a.name != "*"}
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+    def unavailable(name: str):
+        def call(*args, **kwargs):
+            raise RuntimeError(f"{package.__name__}.{name} (their package __init__) is not available in the tests")
+
+        return call
+
+    def __getattr__(name: str):
+        if name in source:
+            return getattr(importlib.import_module(f"{package.__name__}.{source[name]}"), name)
+        if name in defined:
+            return unavailable(name)
+        raise AttributeError(f"module {package.__name__!r} has no attribute {name!r}")
+
+    package.__getattr__ = __getattr__
+
+
 class Reference:
     """``Reference(root, "PosNegGTSR").module("basicsr.archs.swinir_arch")``: their module, imported
     from their file. Two trees both call their package ``basicsr``: :meth:`activate` swaps the
@@ -72,6 +98,7 @@ class Reference:
         top = _package("basicsr", self.base)
         for sub in sorted(p for p in self.base.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
             setattr(top, sub.name, _package(f"basicsr.{sub.name}", sub))
+            _lazy_exports(getattr(top, sub.name), sub)
         ops = _package("basicsr.ops", None)
         dcn = _package("basicsr.ops.dcn", None)
         dcn.ModulatedDeformConvPack = _MissingOp

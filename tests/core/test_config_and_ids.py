@@ -86,6 +86,13 @@ def test_the_paper_preset_follows_the_authors_code():
     assert (sr.train_for("rrdb").batch_size, sr.train_for("rrdb").milestones) == (12, (200_000,))
     assert (sr.train_for("swinir").batch_size, sr.train_for("swinir").milestones) == (8, (200_000, 250_000, 275_000, 287_500))
     assert sr.train_for("swinir").gt_size == 256 and sr.train_for("swinir").pool_size == 144
+    # their SwinIR Ori and Pos configs queue 160, Pos+Neg 144; their SwinIR PSNR config: lr 2e-4, four milestones, queue 160
+    assert [sr.train_for("swinir", m).pool_size for m in ("ori", "pos", "posneg")] == [160, 160, 144]
+    psnr = sr.train_for("swinir", "psnr")
+    assert (psnr.lr, psnr.milestones, psnr.pool_size, psnr.gan_weight, psnr.perceptual_weight) == (
+        2e-4, (150_000, 240_000, 270_000, 285_000), 160, 0.0, 0.0)
+    assert sr.train_for("rrdb", "psnr").lr == 1e-4 and sr.psnr_init == {}
+    assert not sr.train.amp and not sr.train.ema_warmup and sr.train.sampling == "epochs"
     assert sr.map_positive == "independent" and sr.clamp_negative is False and sr.negative_weight == 300
     assert cfg.split.test_sets == 100
     text = config_from_options("paper", ["degrade.table_2.gray_noise_probability=0.1", "train_sr.arch_train.swinir=null",
@@ -94,6 +101,10 @@ def test_the_paper_preset_follows_the_authors_code():
     assert text.train_sr.clamp_negative is True
     with pytest.raises(ValueError, match="arch_train"):
         config_from_options("paper", ["train_sr.arch_train.vdsr={}"])
+    with pytest.raises(ValueError, match=r"arch_train.swinir.modes: unknown mode"):
+        config_from_options("paper", ["train_sr.arch_train.swinir.modes.gan={}"])
+    with pytest.raises(ValueError, match="psnr_init"):
+        config_from_options("paper", ["train_sr.psnr_init.vdsr=/x.pth"])
 
 
 def test_the_shipped_demo_enhancers_fit_the_demo_preset():

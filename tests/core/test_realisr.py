@@ -69,7 +69,9 @@ def _load(set_id, files):
 
 
 def _batches(mode, seed=0):
-    return SRBatches(_sets(), _load, mode, 32, 4, TABLE_2, torch.device("cpu"), 3, 1, seed)
+    # pos trains only on the sets with a positive (training_sets chooses them, as the authors' PosNegGTPosDataset)
+    sets = [s for s in _sets() if mode != "pos" or s["positive"]]
+    return SRBatches(sets, _load, mode, 32, 4, TABLE_2, torch.device("cpu"), 3, 1, seed)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -87,10 +89,10 @@ def test_the_lq_input_always_comes_from_the_original(mode):
         assert abs(float(lq[i].mean()) - crops[0].mean() / 255) < 5 / 255
 
 
-def test_pos_never_trains_on_the_original_when_a_positive_exists():
+def test_pos_always_trains_on_a_positive():
     data = _batches("pos", 3)
     files = data.files
-    assert files == [["original", "01", "02"], ["original"], ["original", "02"]]
+    assert files == [["original", "01", "02"], ["original", "02"]]
     rng_state = data.state_dict()
     groups = data.sampler.sample_groups(8)
     data.load_state_dict(rng_state)
@@ -98,10 +100,9 @@ def test_pos_never_trains_on_the_original_when_a_positive_exists():
     for (index, crops), g in zip(groups, gt):
         g8 = np.round(g.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         matches = [f for f, c in zip(files[index], crops) if np.array_equal(c, g8)]
-        if data.sets[index]["positive"]:
-            assert matches and "original" not in matches
-        else:
-            assert matches == ["original"]
+        assert matches and "original" not in matches
+    with pytest.raises(ValueError, match="set b has no positive version"):
+        SRBatches(_sets(), _load, "pos", 32, 4, TABLE_2, torch.device("cpu"), 3, 1, 0).next_batch(8)
 
 
 def test_ori_always_trains_on_the_original():
@@ -227,3 +228,36 @@ def test_the_map_positive_is_drawn_independently_of_the_target():
     alone = {"positive": [], "negative": [("04", 3)]}
     assert draw_versions(alone, "posneg", "independent", rng) == (("original", 0), ("original", 0), ("04", 3))
     assert draw_versions(entry, "pos", "independent", rng)[2] is None
+
+
+@pytest.mark.parametrize("mode", ["ori", "posneg"])
+def test_batch_synthesis_degrades_whole_patches_then_crops_them_at_one_position(mode):
+    """The authors' feed_data order: the whole 80x80 originals degraded with one batch draw, then
+    one crop for the LQ and every GT image. Recomputed here from the whole sets the stream gives
+    (batch_synthesis itself is checked against their code in tests/conformance)."""
+    from hggt_core.degradation import batch_synthesis
+
+    sets = [s for s in _sets() if mode != "pos" or s["positive"]]
+    data = SRBatches(sets, _load, mode, 32, 4, TABLE_2, torch.device("cpu"), 3, 1, 7, synthesis="batch")
+    state = data.state_dict()
+    whole = data.stream.next_whole(4)
+    after_versions = data.sampler.rng.bit_generator.state
+    data.load_state_dict(state)
+    batch = data.next_batch(4)
+    lq, gt = batch[0], batch[1]
+    assert lq.shape == (4, 3, 8, 8) and gt.shape == (4, 3, 32, 32)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = after_versions
+    draw = batch_synthesis.draw_batch(TABLE_2, 4, rng)
+    stack = lambda key: torch.from_numpy(  # noqa: E731
+        np.stack([np.ascontiguousarray(s[key] if s[key] is not None else np.zeros_like(s["ori"])) for s in whole])
+    ).permute(0, 3, 1, 2).float() / 255
+    full = batch_synthesis.synthesize(stack("ori"), draw, 4)
+    top, left = data.last_crop
+    assert full.shape == (4, 3, 20, 20) and torch.equal(lq, full[..., top : top + 8, left : left + 8])
+    assert torch.equal(gt, stack("gt")[..., 4 * top : 4 * top + 32, 4 * left : 4 * left + 32])
+    if mode == "posneg":
+        neg = batch[2]
+        for i, s in enumerate(whole):
+            if s["neg"] is not None:
+                assert torch.equal(neg[i], stack("neg")[i, :, 4 * top : 4 * top + 32, 4 * left : 4 * left + 32])

@@ -17,7 +17,9 @@ from hggt_core.weights import WeightsMissing
 from hggt_core.degradation.settings import SETTING_1
 from hggt_core.enhancement import EnhancerBatches
 from hggt_core.training.config import TrainConfig
-from hggt_core.training.data import HRCropSampler
+from hggt_core.training.data import HRCropSampler, single_images
+from hggt_core.training.ema import EMA
+from hggt_core.training.sampling import EpochSampler
 from hggt_core.training.loop import restore, run_training
 from hggt_core.training.losses import PerceptualLoss
 from hggt_core.training.pool import PairPool
@@ -99,6 +101,25 @@ def test_sampler_is_deterministic_and_resumable():
     c.load_state_dict(state)
     assert np.array_equal(c.sample(4), after)
     assert len({i for i in range(5) if i in c.buffer_ids}) == 2
+
+
+def test_epoch_sampler_visits_every_image_once_per_epoch_and_resumes():
+    imgs = _images(5)
+    a = EpochSampler(5, single_images(imgs.__getitem__), 32, seed=3, cache=2)
+    epochs = [[i for _ in range(2) for i in a.next_indices(2)] for _ in range(3)]  # 5 images, batches of 2: one dropped
+    assert all(len(set(e)) == 4 for e in epochs) and len({tuple(e) for e in epochs}) == 3
+    state = a.state_dict()
+    after = [a.sample(2) for _ in range(3)]
+    b = EpochSampler(5, single_images(imgs.__getitem__), 32, seed=99)
+    b.load_state_dict(state)
+    assert all(np.array_equal(x, b.sample(2)) for x in after)
+
+
+def test_ema_decays_by_a_constant_unless_warmed_up():
+    model = torch.nn.Linear(2, 2)
+    assert [EMA(model, 0.999).decay_at(t) for t in (0, 5, 10_000)] == [0.999] * 3
+    assert [EMA(model, 0.999, warmup=True).decay_at(t) for t in (0, 5, 10_000)] == [0.1, 6 / 15, 0.999]
+    assert TrainConfig().ema_warmup is False and TrainConfig().amp is False and TrainConfig().sampling == "epochs"
 
 
 def _trainer(seed=0, **cfg) -> tuple[GANTrainer, EnhancerBatches]:

@@ -143,7 +143,8 @@ def _u8(t: torch.Tensor) -> np.ndarray:
 def test_items_are_crops_of_the_drawn_versions(mapped, mode):
     root, _ = mapped
     ds, table = HGGTTrainSet(str(root), mode, gt_size=32, seed=3), open_dataset(str(root)).sets().set_index("set_id")
-    assert len(ds) == (4 if mode in ("psnr", "ori") else 3)  # the fourth set is not usable
+    # the fourth set is not usable; pos trains only on the two with a positive (the authors' PosNegGTPosDataset)
+    assert len(ds) == {"psnr": 4, "ori": 4, "pos": 2, "posneg": 3}[mode]
     seen = set()
     for i in range(len(ds)):
         item = ds[i]
@@ -155,6 +156,8 @@ def test_items_are_crops_of_the_drawn_versions(mapped, mode):
         assert np.array_equal(_u8(item["gt"]), _crop(row[item["gt_version"]], *place))
         if mode in ("psnr", "ori"):
             assert item["gt_version"] == "original" and "neg" not in item
+        elif mode == "pos":
+            assert item["gt_version"] in row["positives"]
         else:
             assert item["gt_version"] in (row["positives"] or ["original"])
         seen.add(item["gt_version"])
@@ -195,7 +198,9 @@ def test_items_depend_on_seed_epoch_and_index_only(mapped):
 @pytest.mark.parametrize("mode", ["pos", "posneg"])
 def test_train_sr_batches_are_the_class_stream_for_the_same_seed(mapped, mode):
     root, _ = mapped
-    cfg = config_from_options("demo", ["train_sr.train.gt_size=32", "train_sr.train.image_buffer=2", "train_sr.train.refresh_every=1"])
+    # hggt's per-sample synthesis: the records of the class's items (the authors' batch synthesis draws per batch)
+    cfg = config_from_options("demo", ["train_sr.train.gt_size=32", "train_sr.train.image_buffer=2", "train_sr.train.refresh_every=1",
+                                       "train_sr.synthesis=sample"])
     sets, images, _, _ = plan_sr.fn(storage.normalize_root(str(root)), mode)
     train_sr = sr_batches(sets, images, mode, "rrdb", cfg, torch.device("cpu"), seed=11)
     ds = HGGTTrainSet(str(root), mode, gt_size=32, settings=cfg.degrade.table_2, map_positive=cfg.train_sr.map_positive,
@@ -208,3 +213,21 @@ def test_train_sr_batches_are_the_class_stream_for_the_same_seed(mapped, mode):
         if mode == "posneg":
             assert torch.equal(ours[2], batch["neg"]) and torch.equal(ours[4], batch["has_neg"].float())
             torch.testing.assert_close(ours[3], batch["map"], rtol=0, atol=1e-6)
+
+
+def test_the_class_uses_the_degradations_the_dataset_was_built_with(mapped, tmp_path):
+    """HGGTTrainSet(root, mode) without settings: the recorded build's Table 2, map positive and
+    window, as train-sr on that dataset uses them (here a build with gray noise 0.1 and ksize 5)."""
+    import json
+
+    local, _ = mapped
+    root = tmp_path / "ds"
+    shutil.copytree(local, root)
+    record = json.loads((root / "build.json").read_text())
+    assert record["preset"] == "demo"
+    record["overrides"] = {**record["overrides"], "degrade": {"table_2": {"gray_noise_probability": 0.1}}, "maps": {"ksize": 5},
+                           "train_sr": {"map_positive": "target"}}
+    (root / "build.json").write_text(json.dumps(record))
+    ds = HGGTTrainSet(str(root), "posneg", gt_size=32)
+    assert ds.settings.gray_noise_probability == 0.1 and ds.ksize == 5 and ds.map_positive == "target"
+    assert HGGTTrainSet(str(root), "posneg", gt_size=32, ksize=3).ksize == 3  # what the caller names wins

@@ -38,3 +38,22 @@ def test_a_gan_run_starts_from_a_basicsr_file(labelled, tmp_path):
     torch.save({"params_ema": build_generator("rrdb", **{**options, "blocks": 2}).state_dict()}, wrong)
     with pytest.raises(CheckpointError, match=r"(?s)deeper.pth .*does not fit the rrdb generator.*unexpected in the file.*body\.1\."):
         train_sr_flow(out=str(root), arch="rrdb", mode="pos", preset="demo", overrides=TINY, init=str(wrong))
+
+
+def test_a_psnr_run_starts_from_train_sr_psnr_init(labelled, tmp_path):
+    """The authors start their PSNR pretraining from bicubic-PSNR weights: train_sr.psnr_init names
+    the file per architecture, and train_sr.init (the GAN modes' start) does not apply to psnr."""
+    src, _ = labelled
+    root = tmp_path / "ds"
+    shutil.copytree(src, root)
+    options = resolve_config("demo", TINY, None).train_sr.rrdb.model_dump()
+    torch.manual_seed(3)
+    bicubic = build_generator("rrdb", **options)
+    init = tmp_path / "RRDB_bicubic_PSNR.pth"
+    torch.save({"params_ema": bicubic.state_dict()}, init)
+    overrides = [*TINY, f"train_sr.psnr_init.rrdb={init}", "train_sr.init=/no/such/file.pth"]
+    summary = train_sr_flow(out=str(root), arch="rrdb", mode="psnr", preset="demo", overrides=overrides)
+    assert summary["init_run"] == f"file:{init}"
+    payload = torch.load(root / "runs" / summary["run_id"] / "model.pt", weights_only=True)
+    start = bicubic.state_dict()
+    assert all(torch.allclose(v, start[k], atol=1e-6) for k, v in payload["state_dict"].items())
