@@ -1,29 +1,19 @@
 """Content-keyed task caching.
 
 A shard task's cache key is built from what determines its output: the content fingerprint of
-its input shard, the stage config hash, the dataset root and the source of the hggt_core modules
-it calls (TASK_SOURCE only covers the task function itself). Prefect's default policy would
-include the flow run id and never hit across separate runs.
+its input shard, the stage config hash, the dataset root and the stage's code version
+(tasks.code_closure: the source of every module its task module imports; TASK_SOURCE only covers
+the task function itself). Prefect's default policy would include the flow run id and never hit
+across separate runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 import json
 from typing import Any
 
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy, CachePolicy
-
-import hggt_core
-
-
-def code_version(*modules: str) -> str:
-    digest = hashlib.sha256(hggt_core.__version__.encode())
-    for name in sorted(modules):
-        digest.update(inspect.getsource(importlib.import_module(name)).encode())
-    return digest.hexdigest()[:16]
 
 
 def fingerprint(obj: Any) -> str:

@@ -15,11 +15,11 @@ from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.declared_enhancers import DeclaredModelError, DeclaredNet, check_scale, describe, load_descriptor, model_suffix
 from hggt_core.sizes import DeclaredEnhancer
-from tasks.caching import code_version
+from tasks.code_closure import code_version_of
 from tasks.runs import record_stage_run
 
 STAGE = "train-enhancers"
-CODE = code_version("hggt_core.declared_enhancers", "hggt_core.tiling")
+CODE = code_version_of(__name__)
 KIND = "declared"
 
 

@@ -15,12 +15,12 @@ from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import sample_record
 from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
-from tasks.caching import SHARD_CACHE, code_version
+from tasks.caching import SHARD_CACHE
+from tasks.code_closure import code_version_of
 from tasks.retries import RETRIES
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
-CODE = code_version("hggt_core.degradation.settings", "hggt_core.degradation.kernels", "hggt_core.degradation.cpu",
-                    "hggt_core.degradation.resize", "hggt_core.seeding", "hggt_core.images")
+CODE = code_version_of(__name__)
 # LR_TEST names synthesize-lr's seed stream, parts folder and shard keys: "lr_test" (after its manifest)
 # since the first datasets; evaluation draws external test sets' LR from the same stream.
 DEGRADE, LR_TEST = "degrade", "lr_test"

@@ -10,24 +10,25 @@ import numpy as np
 import torch
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
+from hggt_core import catalog, manifests, networks, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.archs import generator_from_payload
 from hggt_core.images import ImageRejected, decode_image, encode_png
+from hggt_core.networks import ENHANCER
 from hggt_core.patches import crop_textures
 from hggt_core.selection import mean_difference
 from hggt_core.declared_enhancers import enhance_declared, inference_dtype
 from hggt_core.tiling import AUTO, auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
-from tasks.caching import SHARD_CACHE, code_version
-from tasks.declared_enhancers import CODE as DECLARED_CODE
+from tasks.caching import SHARD_CACHE
+from tasks.code_closure import code_version_of
 from tasks.declared_enhancers import KIND, load_declared
 from tasks.retries import RETRIES
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 from tasks.training_io import load_trained
 
 ENHANCE = "enhance"
-CODE = code_version("hggt_core.tiling", "hggt_core.enhancement", "hggt_core.patches", "hggt_core.selection", "hggt_core.images")
+CODE = code_version_of(__name__, *networks.modules(ENHANCER))
 
 
 @task(name="plan-enhance", persist_result=False)
@@ -35,9 +36,8 @@ def plan_enhance(root: str, cfg: HGGTConfig) -> list[ShardWork]:
     images = {r["image_id"]: r for r in manifests.read(root, "images").to_pylist() if r["status"] == "ok"}
     enhancers = sorted(manifests.read(root, "enhancers").to_pylist(), key=lambda r: r["version"])
     wanted = cfg.enhancers.names
-    # A declared model's entry carries its code version, so the shard keys of trained-only datasets stay as they were.
     models = [{"version": r["version"], "uri": r["checkpoint_uri"], "sha256": r["sha256"],
-               **({"declared": DECLARED_CODE} if r.get("kind") == KIND else {})} for r in enhancers if r["version"] in wanted]
+               **({"declared": True} if r.get("kind") == KIND else {})} for r in enhancers if r["version"] in wanted]
     missing = sorted(set(wanted) - {m["version"] for m in models})
     if missing:
         raise ValueError(f"enhancers {missing} are not trained or recorded yet: run `hggt train-enhancers` first")

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import torch
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
+from hggt_core import catalog, manifests, networks, storage
 from hggt_core.archs import generator_from_payload
 from hggt_core.config import HGGTConfig
 from hggt_core.degradation import cpu
@@ -19,12 +19,14 @@ from hggt_core.degradation.settings import sample_record
 from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.maps import indication_map
 from hggt_core.metrics import DeepMetrics, artifact_rate, image_scores
+from hggt_core.networks import GENERATOR
 from hggt_core.seeding import item_rng
 from hggt_core.splits import TEST, TRAIN
 from hggt_core.test_sets import SINGLE_GT, gt_for_lq, mod_crop
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
-from tasks.caching import SHARD_CACHE, code_version
+from tasks.caching import SHARD_CACHE
+from tasks.code_closure import code_version_of
 from tasks.degradations import LR_TEST
 from tasks.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
 from tasks.retries import RETRIES
@@ -33,8 +35,7 @@ from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, m
 from tasks.training_io import load_trained
 
 STAGE = "evaluate"
-CODE = code_version("hggt_core.metrics", "hggt_core.tiling", "hggt_core.weights", "hggt_core.degradation.cpu", "hggt_core.maps",
-                    "hggt_core.test_sets")
+CODE = code_version_of(__name__, *networks.modules(GENERATOR))
 __all__ = ["plan_evaluate", "evaluate_shard", "merge_metrics", "run_row", "test_set_name"]
 
 

@@ -9,13 +9,14 @@ from prefect import task
 from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.ingest import image_ids, inspect_image, mark_duplicates
-from tasks.caching import SHARD_CACHE, code_version
+from tasks.caching import SHARD_CACHE
+from tasks.code_closure import code_version_of
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 
 STAGE = "ingest"
-CODE = code_version("hggt_core.ingest", "hggt_core.images")
+CODE = code_version_of(__name__)
 
 
 @task(name="plan-ingest", persist_result=False)

@@ -17,12 +17,13 @@ from hggt_core.config import HGGTConfig
 from hggt_core.figures import map_figure
 from hggt_core.images import ImageRejected, decode_png
 from hggt_core.maps import indication_map
-from tasks.caching import SHARD_CACHE, code_version
+from tasks.caching import SHARD_CACHE
+from tasks.code_closure import code_version_of
 from tasks.retries import RETRIES
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "maps"
-CODE = code_version("hggt_core.maps", "hggt_core.figures", "hggt_core.annotation.pairs")
+CODE = code_version_of(__name__)
 
 
 @task(name="plan-maps", persist_result=False)

@@ -12,12 +12,13 @@ from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
-from tasks.caching import SHARD_CACHE, code_version
+from tasks.caching import SHARD_CACHE
+from tasks.code_closure import code_version_of
 from tasks.retries import RETRIES
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
 
 STAGE = "patches"
-CODE = code_version("hggt_core.patches", "hggt_core.images", "hggt_core.seeding")
+CODE = code_version_of(__name__)
 
 
 @task(name="plan-patches", persist_result=False)

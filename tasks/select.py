@@ -9,11 +9,11 @@ from prefect import task
 from hggt_core import manifests
 from hggt_core.config import HGGTConfig
 from hggt_core.selection import select_sets
-from tasks.caching import code_version
+from tasks.code_closure import code_version_of
 from tasks.runs import record_stage_run
 
 SELECT = "select"
-CODE = code_version("hggt_core.selection")
+CODE = code_version_of(__name__)
 
 @task(name="select-sets", persist_result=False)
 def select_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:

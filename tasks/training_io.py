@@ -20,15 +20,6 @@ from hggt_core.training.recipe import RunHooks
 from tasks import faults
 from tasks.progress import DashboardProgress, artifact_key, in_prefect_run
 
-# The code both training stages run (the GAN recipe, its networks' shared parts, the on-the-fly
-# degradation): part of each stage's code version, so a change here retrains both.
-RECIPE_CODE = (
-    "hggt_core.archs", "hggt_core.archs.common", "hggt_core.archs.discriminator", "hggt_core.archs.vgg",
-    "hggt_core.training.recipe", "hggt_core.training.store", "hggt_core.training.trainer", "hggt_core.training.loop",
-    "hggt_core.training.data", "hggt_core.training.pool", "hggt_core.training.ema", "hggt_core.training.losses",
-    "hggt_core.degradation.batched", "hggt_core.degradation.settings", "hggt_core.degradation.kernels",
-)
-
 
 def load_trained(url: str, sha256: str, rerun: str) -> dict:
     """A trained-model file's payload, refused when its bytes are not those recorded at training."""

@@ -15,6 +15,7 @@ from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import DegradationRecord
 from hggt_core.images import decode_png
 from tests.flows.conftest import write_good_photos
+from tests.source_tree import copy_packages, edit_module, python_in
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,21 @@ def test_a_deleted_patch_is_reported_not_fatal(dataset, tmp_path):
     summary = degrade_flow(source=str(copy), out=str(copy), preset="demo")
     assert summary["rejected"] == 1 and summary["reasons"][0][0] == victim
     assert victim not in set(manifests.read(str(copy), "degradations").column("patch_id").to_pylist())
+
+
+@pytest.mark.slow
+def test_an_edit_of_a_module_degrade_imports_recomputes_every_item(dataset, tmp_path, prefect_server):
+    """From the source, not a patched CODE: a copy of the packages re-runs degrade from its cache
+    until a module it imports (poisson, which no hand-written list named) is edited."""
+    out = str(tmp_path / "lq")
+    first = degrade_flow(source=dataset, out=out, preset="demo")
+    made = manifests.read(out, "degradations")
+    tree = copy_packages(tmp_path / "tree")
+    rerun = ("import json, tasks.degradations as d\nfrom flows.degrade import degrade_flow\n"
+             f"print(json.dumps({{**degrade_flow(source={dataset!r}, out={out!r}, preset='demo'), 'file': d.__file__}}, default=str))")
+    moved = python_in(tree, rerun, PREFECT_API_URL=prefect_server)
+    assert moved["file"].startswith(str(tree)) and moved["computed"] == 0 and moved["shards_cached"] == moved["shards"]
+    edit_module(tree, "hggt_core.degradation.poisson")
+    edited = python_in(tree, rerun, PREFECT_API_URL=prefect_server)
+    assert edited["shards_cached"] == 0 and edited["computed"] == edited["inputs"] == first["inputs"] > 0
+    assert manifests.read(out, "degradations").equals(made)  # the edit changed no result, yet nothing was reused
