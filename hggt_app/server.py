@@ -3,7 +3,9 @@
 Security model: every API call carries a token (``Authorization: Bearer``), looked up by its
 SHA-256 before the request body is read (hggt_app.guard); an annotator reads and writes only the
 sets assigned to them; the coordinator's token opens a read-only status view and nothing else;
-images are addressed by set id and slot, never by a path from the client; state-changing calls
+images are addressed by set id and slot, never by a path from the client, and read from the
+dataset root the app was started on (the store names them relative to it and refuses a name
+leading out of it: a copied dataset serves its own files, not the original's); state-changing calls
 must come from the app's own origin, under a host name the server knows, as small JSON bodies.
 Error messages never echo the input. All assets are served from the package; nothing comes from a CDN.
 

@@ -3,7 +3,8 @@ hash), sets with their images and display order, assignments, votes, and the qua
 repeats with their own votes (kept apart so that a repeat never counts twice in the labels).
 
 The database and its connections are in store_db, the write path in store_writes, the reads in
-store_queries; callers import all of it from here.
+store_queries, how images are named (relative to the dataset root) in store_paths; callers import
+all of it from here.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ def store_for(root: str) -> "AnnotationStore":
 
     fs, path = storage.url_to_fs(root)
     if type(fs).__name__ == "LocalFileSystem":
-        return AnnotationStore(Path(path) / "annotation" / "votes.sqlite")
+        return AnnotationStore(Path(path) / "annotation" / "votes.sqlite", root=path)
     state = Path(os.environ.get("HGGT_STATE_DIR", Path.home() / ".cache" / "hggt")).expanduser()
     digest = hashlib.sha256(json.dumps(root, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    return AnnotationStore(state / "annotation" / digest / "votes.sqlite")
+    return AnnotationStore(state / "annotation" / digest / "votes.sqlite", root=storage.normalize_root(root))
 
 
 class AnnotationStore(StoreWrites, StoreQueries):

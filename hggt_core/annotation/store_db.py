@@ -15,6 +15,12 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from hggt_core.annotation.store_paths import relocate
+
+# PRAGMA user_version. 1: a set's images are named relative to the dataset root (store_paths);
+# 0, before: absolute paths, which served the old folder's files from a copied dataset.
+VERSION = 1
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotators (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS sets (set_id TEXT PRIMARY KEY, display_order TEXT NOT NULL, images TEXT NOT NULL);
@@ -57,9 +63,32 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def upgrade(conn: sqlite3.Connection, root: str) -> None:
+    """Bring an older database to VERSION in place. One IMMEDIATE transaction: all of it or none
+    (SQLite's journal), and the version is read again inside it, so of several processes opening
+    the database at once one migrates and the others find it done."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+            rows = {s: json.loads(i) for s, i in conn.execute("SELECT set_id, images FROM sets")}
+            conn.executemany("UPDATE sets SET images = ? WHERE set_id = ?",
+                             [(json.dumps(images), s) for s, images in relocate(root, rows).items()])
+            conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class StoreDatabase:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, root: str | None = None):
+        """``root``: the dataset root the images are named from; by default the folder above
+        annotation/, where a local dataset keeps its database."""
         self.path = Path(path)
+        self.root = root or os.path.dirname(os.path.dirname(os.path.abspath(self.path)))
         self._local = threading.local()
         self._migrated = False
         # Writers of this process queue here rather than in SQLite's busy handler, whose sleeps
@@ -75,8 +104,9 @@ class StoreDatabase:
             conn.execute("PRAGMA busy_timeout = 60000")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn, self._local.pid = conn, os.getpid()
-            if not self._migrated:  # databases from before the QC tables gain them here
+            if not self._migrated:  # databases from before the QC tables gain them here, and relative paths
                 conn.executescript(SCHEMA)
+                upgrade(conn, self.root)
                 self._migrated = True
         return conn
 

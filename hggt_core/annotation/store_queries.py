@@ -6,6 +6,7 @@ import json
 import secrets
 
 from hggt_core.annotation.store_db import NotFound, StoreDatabase, slots, token_hash
+from hggt_core.annotation.store_paths import EscapesRoot, resolve
 
 
 class StoreQueries(StoreDatabase):
@@ -65,14 +66,20 @@ class StoreQueries(StoreDatabase):
         return {"set_id": key, "labels": {str(i + 1): votes.get(v) for i, v in enumerate(order)}}
 
     def image_url(self, annotator: str, key: str, slot: str) -> str:
-        """The file behind slot 'original' or '1'..'n' of an owned set."""
+        """The file behind slot 'original' or '1'..'n' of an owned set, taken from this store's
+        dataset root; NotFound for a name that would lead out of it."""
         with self._connect() as c:
             _, order, images, _ = self._owned(c, annotator, key)
         if slot == "original":
-            return images["original"]
-        if slot in slots(len(order)):
-            return images[order[int(slot) - 1]]
-        raise NotFound(slot)
+            stored = images["original"]
+        elif slot in slots(len(order)):
+            stored = images[order[int(slot) - 1]]
+        else:
+            raise NotFound(slot)
+        try:
+            return resolve(self.root, stored)
+        except EscapesRoot:
+            raise NotFound(slot) from None
 
     def votes(self) -> list[dict]:
         """The votes that count: repeats' votes are not among them."""
@@ -104,7 +111,8 @@ class StoreQueries(StoreDatabase):
     def sets(self) -> list[dict]:
         with self._connect() as c:
             rows = c.execute("SELECT set_id, display_order, images FROM sets ORDER BY set_id").fetchall()
-        return [{"set_id": s, "display_order": json.loads(o), "images": json.loads(i)} for s, o, i in rows]
+        return [{"set_id": s, "display_order": json.loads(o), "images": {f: resolve(self.root, u) for f, u in json.loads(i).items()}}
+                for s, o, i in rows]
 
     def annotators(self) -> list[str]:
         with self._connect() as c:

@@ -8,7 +8,8 @@ import sqlite3
 import time
 
 from hggt_core.annotation.labels import LABELS, MAX_VERSIONS
-from hggt_core.annotation.store_db import SCHEMA, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
+from hggt_core.annotation.store_db import SCHEMA, VERSION, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
+from hggt_core.annotation.store_paths import stored_form
 
 MAX_SECONDS = 7 * 24 * 3600
 
@@ -21,6 +22,7 @@ class StoreWrites(StoreDatabase):
         conn = sqlite3.connect(self.path)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version = {VERSION}")
         conn.close()
         tokens = self.add_annotators(sorted({a["annotator"] for a in assignments}))
         self.add_sets(sets, assignments, repeats)
@@ -34,9 +36,11 @@ class StoreWrites(StoreDatabase):
         return tokens
 
     def add_sets(self, sets: list[dict], assignments: list[dict], repeats: list[dict] = ()) -> None:
+        """Images are recorded relative to the dataset root (those inside it), so the campaign moves with it."""
+        rows = [(s["set_id"], json.dumps(s["display_order"]), json.dumps({f: stored_form(self.root, u) for f, u in s["images"].items()}))
+                for s in sets]
         with self._connect(write=True) as c:
-            c.executemany("INSERT INTO sets VALUES (?, ?, ?)",
-                          [(s["set_id"], json.dumps(s["display_order"]), json.dumps(s["images"])) for s in sets])
+            c.executemany("INSERT INTO sets VALUES (?, ?, ?)", rows)
             c.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?)",
                           [(a["set_id"], a["annotator"], a["batch"], a["position"]) for a in assignments])
             c.executemany("INSERT INTO repeats VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,4 +1,5 @@
-"""Data facts that must survive a Prefect cache miss, a recomputed artifact and a moved dataset."""
+"""Data facts that must survive a Prefect cache miss, a recomputed artifact and a moved dataset:
+its stage caches, its runs and its annotation campaign."""
 
 from __future__ import annotations
 
@@ -16,8 +17,15 @@ from flows.select import select_flow
 from flows.patches import patches_flow
 from flows.annotate import annotate_export_flow
 from flows.train_enhancers import train_enhancers_flow
-from hggt_core import manifests, storage
+from flows.train_sr import train_sr_flow
+from hggt_core import catalog, manifests, storage
+from hggt_core.annotation.store import store_for
+from hggt_core.dataset import open_dataset
+from hggt_core.splits import assign_splits
+from tests.app.conftest import Server
+from tests.app.test_app import call
 from tests.flows.conftest import TINY, write_good_photos
+from tests.flows.test_train_sr_stage import SR_TINY
 
 FACTS = ("final_l1", "final_gan", "final_d_real", "final_d_fake", "seconds", "sha256", "iterations")
 UNTIL = "select"
@@ -106,3 +114,56 @@ def test_a_dataset_moved_to_object_storage_recomputes_nothing(built):
     assert set(_computed(result["stages"]).values()) == {0}, str(_computed(result["stages"]))
     assert manifests.read(target, "degradations").equals(manifests.read(str(source), "degradations"))
     assert storage.exists(storage.join(target, "enhancers", "01", "model.pt"))
+
+
+def _train_a_run(root: Path) -> dict:
+    """A psnr run on hand-made labels (every set on the train side)."""
+    versions = sorted({r["file"] for r in manifests.read(str(root), "set_images").to_pylist()} - {"original"})
+    sets = manifests.read(str(root), "sets").column("set_id").to_pylist()
+    rows = [{"set_id": s, "version": v, "effective_label": "Similar", "vote_count": 3, "usable": True, "source": "human"}
+            for s in sets for v in versions]
+    manifests.write(str(root), "labels", manifests.to_table("labels", rows))
+    manifests.write(str(root), "splits", manifests.to_table("splits", assign_splits(rows, {}, 0, 0)))
+    return train_sr_flow(out=str(root), arch="rrdb", mode="psnr", preset="demo", overrides=SR_TINY)
+
+
+def _named_elsewhere(root: Path, old: Path) -> list[str]:
+    """What the dataset stores that still names the folder it was copied from: URI columns of its
+    manifests (as the dataset API resolves them) and the plain bytes of everything else it writes."""
+    found = []
+    ds = open_dataset(str(root))
+    for name in ds.manifests():
+        table = ds.table(name)
+        found += [f"{name}.{col}: {u}" for col in table.columns if catalog.is_uri_column(col)
+                  for u in table[col].dropna() if str(old) + "/" in u]
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix not in (".parquet", ".png", ".pt", ".npz", ".jpg") and str(old).encode() + b"/" in path.read_bytes():
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def test_a_copied_then_moved_dataset_serves_its_campaign_and_keeps_its_runs(built, tmp_path):
+    _, source = built
+    first, copy, moved = tmp_path / "first", tmp_path / "copy", tmp_path / "moved"
+    shutil.copytree(source, first, copy_function=shutil.copy2)
+    exported = annotate_export_flow(out=str(first), preset="demo", overrides=TINY)
+    run = _train_a_run(first)
+    shutil.copytree(first, copy, copy_function=shutil.copy2)  # cp -a
+    os.rename(copy, moved)  # mv
+    shutil.rmtree(first)
+    assert _named_elsewhere(moved, first) == []
+
+    store = store_for(str(moved))
+    name, token = sorted(exported["tokens"].items())[0]
+    set_id = store.queue(name)[0]["set_id"]
+    order = next(s["display_order"] for s in store.sets() if s["set_id"] == set_id)
+    uris = {r["file"]: r["uri"] for r in manifests.read(str(moved), "set_images").to_pylist() if r["set_id"] == set_id}
+    with Server(store) as server:
+        for slot, file in zip(("original", *map(str, range(1, len(order) + 1))), ("original", *order)):
+            status, body, _ = call(server, f"/api/sets/{set_id}/images/{slot}", token)
+            assert status == 200 and body == (moved / uris[file]).read_bytes(), slot
+
+    row = {r["run_id"]: r for r in manifests.read(str(moved), "runs").to_pylist()}[run["run_id"]]
+    assert storage.holds(str(moved / row["checkpoint_uri"]), row["sha256"])
+    again = train_sr_flow(out=str(moved), arch="rrdb", mode="psnr", preset="demo", overrides=SR_TINY)
+    assert again["run_id"] == run["run_id"] and manifests.read(str(moved), "runs").num_rows == 1
