@@ -50,7 +50,8 @@ def annotate_ingest_flow(
     out: str, labels: str | None = None, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None
 ) -> dict:
     """Votes from the annotation app and from label files at `labels` (ours, or the published HGGT
-    dataset, whose sets are imported) into votes.parquet, then labels.parquet and agreement."""
+    dataset, whose sets are imported: into a new dataset as its own, see tasks.published_import)
+    into votes.parquet, then labels.parquet and agreement."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     root, cfg = Stage.open(out, preset, overrides, config_file)
     ingested = ingest_task(labels, root, cfg, started_at)
@@ -58,7 +59,8 @@ def annotate_ingest_flow(
     labels = aggregate_task(root, cfg, dt.datetime.now(dt.timezone.utc))
     _publish_agreement(labels["report"], root)
     summary = publish_summary("annotate-aggregate", root, {k: v for k, v in labels.items() if k != "report"}, started)
-    return {**summary, "votes": ingested["items"], "ingest_rejected": ingested["rejected"],
+    imported = {k: ingested[k] for k in ("published_sets", "imported", "already", "linked", "copied") if k in ingested}
+    return {**summary, **imported, "votes": ingested["items"], "ingest_rejected": ingested["rejected"],
             "reasons": ingested["reasons"] + labels["reasons"], "report": labels["report"]}
 
 

@@ -155,11 +155,17 @@ def annotate_ingest(
     dataset: DatasetConfig = None,
 ):
     """Read votes (the app's database in OUT, label files at INPUT) into votes.parquet; aggregate
-    them into labels.parquet by the paper's rule and report agreement. Bad files are reported and skipped."""
+    them into labels.parquet by the paper's rule and report agreement. Bad files are reported and skipped.
+    With the published HGGT dataset as INPUT and no dataset at OUT, creates one from it (its Test
+    tree becomes the held-out test side)."""
 
     summary = run_flow("flows.annotate:annotate_ingest_flow", None, dataset, out=out, labels=input)
     report = summary.pop("report")
     print_summary("annotate ingest", summary)
+    if summary.get("imported"):
+        how = ", ".join(f"{n} {word}" for n, word in ((summary["linked"], "hard-linked"), (summary["copied"], "copied")) if n)
+        console.print(f"Imported {summary['imported']} published sets into {out} ({how}); next: `hggt split --out {out}`, "
+                      f"`hggt maps --out {out}`, `hggt train-sr --out {out}`", soft_wrap=True)
     for source, r in report.items():
         kappa = "n/a" if r["fleiss_kappa"] is None else f"{r['fleiss_kappa']:.3f}"
         ds = r["dawid_skene"]["agreement_with_paper_rule"]

@@ -115,7 +115,8 @@ def _preflight(params: dict) -> None:
                 close = difflib.get_close_matches(until, STAGES, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(STAGES)}"
                 raise ValueError(f"unknown stage {until!r}; {hint}")
-        makes_dataset = any(params.get(k) for k in ("input", "source", "hr_folder"))  # the others read an existing one
+        # the others read an existing one; `annotate ingest` creates one from the published layout
+        makes_dataset = any(params.get(k) for k in ("input", "source", "hr_folder", "labels"))
         if out and not makes_dataset and not storage.exists(out):
             raise ValueError(f"no dataset at {out}: build one first (`hggt build --input PHOTOS --out {out}`)")
         for key in ("input", "source", "labels"):  # what the command's --input names, in the flow's words

@@ -85,7 +85,10 @@ def counts(d: ReportInputs) -> list[tuple[str, object]]:
         out.append(("images", n("images")))
     else:
         ok = sum(r["status"] == "ok" for r in images)
-        out += [("images (ok)", ok), ("images (rejected)", len(images) - ok)]
+        published = sum(r["status"] == "published" for r in images)  # photos known only by their published crops
+        out += [("images (ok)", ok), ("images (rejected)", len(images) - ok - published)]
+        if published:
+            out.append(("images (published crops only)", published))
     for label, name in _COUNTS:
         out.append((label, n(name)))
         if name == "patches" and d.tables.get("patches") is not None:

@@ -6,7 +6,8 @@ follows the paper's Test-100 rule: sets with at least two Positive versions, up 
 of them, photos drawn in a seeded random order. Every other set of a photo that is not on the test
 side is ``train`` (usable or not: the authors' Ori models train on all of them). A test photo's
 sets that fail the rule (fewer than two positives) are ``excluded``: they cannot be test sets, and
-training on them would put that photo on both sides.
+training on them would put that photo on both sides. A dataset imported from the published
+layout keeps the published Test tree as its test side instead (:func:`imported_splits`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ def image_of(set_id: str) -> str:
     return found.group("image") if found else set_id
 
 
+def _tally(labels: Iterable[Mapping], images: Mapping[str, str]) -> tuple[dict[str, int], dict[str, bool], dict[str, str]]:
+    """Per labelled set: its number of effective positives, whether it is usable, its photo."""
+    positives: dict[str, int] = defaultdict(int)
+    usable: dict[str, bool] = {}
+    for r in labels:
+        positives[r["set_id"]] += r["effective_label"] == "Positive"
+        usable[r["set_id"]] = bool(r["usable"])
+    return positives, usable, {s: images.get(s) or image_of(s) for s in usable}
+
+
 def assign_splits(labels: Iterable[Mapping], images: Mapping[str, str], test_sets: int, seed: int) -> list[dict]:
     """Rows of splits.parquet for every labelled set.
 
@@ -42,12 +53,7 @@ def assign_splits(labels: Iterable[Mapping], images: Mapping[str, str], test_set
     many crops each), the first photo of that order goes to the test side with ``test_sets`` of its
     qualifying sets drawn at random, the rest of them excluded.
     """
-    positives: dict[str, int] = defaultdict(int)
-    usable: dict[str, bool] = {}
-    for r in labels:
-        positives[r["set_id"]] += r["effective_label"] == "Positive"
-        usable[r["set_id"]] = bool(r["usable"])
-    photo = {s: images.get(s) or image_of(s) for s in usable}
+    positives, usable, photo = _tally(labels, images)
     qualifying: dict[str, int] = defaultdict(int)
     for s in usable:
         if positives[s] >= MIN_TEST_POSITIVES:
@@ -78,6 +84,17 @@ def assign_splits(labels: Iterable[Mapping], images: Mapping[str, str], test_set
             side = TEST if qualifies else EXCLUDED
         rows.append({"set_id": s, "image_id": photo[s], "split": side, "positives": positives[s], "usable": usable[s]})
     return rows
+
+
+def imported_splits(labels: Iterable[Mapping], images: Mapping[str, str], test_ids: set[str]) -> list[dict]:
+    """Rows of splits.parquet when the test side was imported (the published Test tree): exactly
+    the labelled sets of ``test_ids`` test, whatever their positives; every other set trains,
+    except those of a photo that also has a test set, which are ``excluded`` (no photo on both
+    sides, as for a drawn split)."""
+    positives, usable, photo = _tally(labels, images)
+    test_photos = {photo[s] for s in usable if s in test_ids}
+    return [{"set_id": s, "image_id": photo[s], "split": TEST if s in test_ids else EXCLUDED if photo[s] in test_photos else TRAIN,
+             "positives": positives[s], "usable": usable[s]} for s in sorted(usable)]
 
 
 def split_fingerprint(rows: Iterable[Mapping]) -> str:

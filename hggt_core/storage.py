@@ -156,6 +156,25 @@ def _local_atomic_write(path: str, data: bytes) -> None:
         raise
 
 
+def link_or_write(src: str, dst: str, data: bytes | None = None) -> bool:
+    """Put the file ``src`` at ``dst``: a hard link where both are local on one filesystem (no
+    second copy of large image trees), else the bytes (``data`` when already read). Atomic either
+    way; True when linked."""
+    if "://" not in src and "://" not in dst:
+        parent = os.path.dirname(dst)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f"{TMP_MARK}{uuid.uuid4().hex}-{os.path.basename(dst)}")
+        try:
+            os.link(src, tmp)
+            os.replace(tmp, dst)  # a reader never sees the file missing
+            return True
+        except OSError:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+    atomic_write(dst, read_bytes(src) if data is None else data)
+    return False
+
+
 def remove_temporaries(folder: str) -> int:
     """Delete half-written files that a killed process left in ``folder`` (call when no write is in flight)."""
     fs, path = url_to_fs(folder)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from prefect import task
 
@@ -15,15 +15,16 @@ from hggt_core.annotation.proxy import features, proxy_votes
 from hggt_core.annotation.published import LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
 from hggt_core.annotation.store import AnnotationStore, store_for  # noqa: F401 - store_for: the tasks' public name too
 from hggt_core.config import HGGTConfig
+from hggt_core.dataset import HGGTDataset
 from hggt_core.images import decode_png
 from tasks.annotation_export import export_task, write_admin_token, write_tokens  # noqa: F401 - the stage's tasks in one place
-from tasks.caching import code_version
+from tasks.code_closure import code_version_of
+from tasks.published_import import import_published
 from tasks.runs import record_stage_run
 from tasks.shard_engine import merge_rejected
 
 EXPORT, INGEST, AGGREGATE = "annotate-export", "annotate-ingest", "annotate-aggregate"
-CODE = code_version("hggt_core.annotation.labels", "hggt_core.annotation.published", "hggt_core.annotation.agreement",
-                    "hggt_core.annotation.assignment", "hggt_core.annotation.proxy")
+CODE = code_version_of(__name__)
 UTC = dt.timezone.utc
 
 
@@ -56,33 +57,6 @@ def _timestamp(value) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=value.tzinfo or UTC)
     return dt.datetime.fromtimestamp(value, UTC)
-
-
-def _import_published_sets(root: str, files: list[storage.ListedFile], rejected: list[dict]) -> set[str]:
-    """Sets found in a published-layout images/ tree, recorded in sets.parquet and set_images.parquet."""
-    found: dict[str, dict[str, str]] = defaultdict(dict)
-    for f in files:
-        parsed = image_path(f.relpath)
-        if parsed:
-            found[parsed[0]][parsed[1]] = f.url
-    # Every set of one import has the same versions (the published dataset's: 01..04): the files most
-    # sets have, with the original; a set lacking some of them is incomplete.
-    shapes = Counter(frozenset(imgs) for imgs in found.values() if "original" in imgs and len(imgs) >= 3)
-    expected = max(shapes, key=lambda s: (shapes[s], len(s)), default=frozenset(("original", "01", "02", "03", "04")))
-    complete = {s: imgs for s, imgs in found.items() if set(imgs) == expected}
-    for s in sorted(set(found) - set(complete)):
-        lacking = ", ".join(sorted(expected - set(found[s]))) or f"exact file set ({', '.join(sorted(expected))})"
-        rejected.append({"stage": INGEST, "item_id": f"images/{s}", "uri": None, "reason": f"set {s} lacks its {lacking} image(s)"})
-    if complete:
-        known = manifests.read_or_empty(root, "sets")
-        start = (max(known.column("rank").to_pylist(), default=0) or 0) + 1
-        new = [s for s in sorted(complete) if s not in set(known.column("set_id").to_pylist())]
-        rows = [{"set_id": s, "patch_id": s, "rank": start + i, "max_diff": None} for i, s in enumerate(new)]
-        manifests.write_if_changed(root, "sets", manifests.merge("sets", [known, manifests.to_table("sets", rows)]))
-        images = [{"set_id": s, "file": f, "uri": u} for s, imgs in complete.items() for f, u in imgs.items()]
-        existing = manifests.read_or_empty(root, "set_images")
-        manifests.write_if_changed(root, "set_images", manifests.merge("set_images", [existing, manifests.to_table("set_images", images)]))
-    return set(complete)
 
 
 def _write_app_label_files(root: str, store: AnnotationStore, votes: list[dict]) -> set[str]:
@@ -123,7 +97,11 @@ def ingest_task(input_url: str | None, root: str, cfg: HGGTConfig, started_at: d
             votes.append({**v, "started_at": _timestamp(v["started_at"]), "ended_at": _timestamp(v["ended_at"])})
     files = storage.list_files(input_url, (".json", ".png")) if input_url else []
     known = set(manifests.read_or_empty(root, "sets").column("set_id").to_pylist())
-    known |= _import_published_sets(root, files, rejected)
+    if input_url and not HGGTDataset(root).manifests() and not any(image_path(f.relpath) for f in files):
+        raise ValueError(f"no dataset at {root}, and {input_url} is not the published HGGT layout (no images/<range>/original/*.png) "
+                         "to create one from: build one first (`hggt build --input PHOTOS --out ...`)")
+    imported, refused, import_counts = import_published(root, input_url, files, cfg, rejected, INGEST) if files else (set(), set(), {})
+    known |= imported
     label_files = 0
     for f in files:
         where = label_path(f.relpath)
@@ -134,6 +112,9 @@ def ingest_task(input_url: str | None, root: str, cfg: HGGTConfig, started_at: d
         def reject(reason: str, f=f) -> None:
             rejected.append({"stage": INGEST, "item_id": f.relpath, "uri": f.url, "reason": reason})
 
+        if where.set_id in refused and where.set_id not in known:
+            reject(f"set {where.set_id} was not imported: its images were rejected (see images/{where.set_id})")
+            continue
         if where.set_id not in known:
             reject(f"unknown set {where.set_id}: not in sets.parquet nor among the images")
             continue
@@ -155,7 +136,7 @@ def ingest_task(input_url: str | None, root: str, cfg: HGGTConfig, started_at: d
     table = manifests.merge("votes", [manifests.to_table("votes", votes)])
     manifests.write_if_changed(root, "votes", table)
     manifests.write_if_changed(root, "rejected", merge_rejected(root, INGEST, [], rejected))
-    counts = {"items": table.num_rows, "rejected": len(rejected), "label_files": label_files,
+    counts = {"items": table.num_rows, "rejected": len(rejected), "label_files": label_files, **import_counts,
               "sets_with_votes": len({v["set_id"] for v in votes}), "shards": 0, "shards_cached": 0, "computed": table.num_rows}
     counts["run_id"] = record_stage_run(root, INGEST, cfg, CODE, started_at, counts)
     counts["reasons"] = [(r["item_id"], r["reason"]) for r in rejected]

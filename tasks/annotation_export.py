@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -54,16 +53,7 @@ def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[s
             if _is_current(src, dst):
                 continue
             replaced += storage.exists(dst)
-            if "://" not in src and "://" not in dst:
-                os.makedirs(posixpath.dirname(dst), exist_ok=True)
-                tmp = f"{dst}.{os.getpid()}.link"
-                try:
-                    os.link(src, tmp)
-                    os.replace(tmp, dst)  # atomic: a reader never sees the copy missing
-                    continue
-                except OSError:
-                    pass
-            storage.atomic_write(dst, storage.read_bytes(src))
+            storage.link_or_write(src, dst)
     return replaced
 
 

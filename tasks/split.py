@@ -9,12 +9,12 @@ from prefect import task
 
 from hggt_core import manifests
 from hggt_core.config import HGGTConfig
-from hggt_core.splits import EXCLUDED, MIN_TEST_POSITIVES, TEST, TRAIN, assign_splits, split_fingerprint
-from tasks.caching import code_version
+from hggt_core.splits import EXCLUDED, MIN_TEST_POSITIVES, TEST, TRAIN, assign_splits, imported_splits, split_fingerprint
+from tasks.code_closure import code_version_of
 from tasks.runs import record_stage_run
 
 STAGE = "split"
-CODE = code_version("hggt_core.splits")
+CODE = code_version_of(__name__)
 
 
 def source_photos(root: str) -> dict[str, str]:
@@ -30,23 +30,28 @@ def split_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
     labels = manifests.read(root, "labels").select(["set_id", "effective_label", "usable"]).to_pylist()
     if not labels:
         raise ValueError("labels.parquet has no labelled set: annotate first (`hggt annotate ingest`)")
-    rows = assign_splits(labels, source_photos(root), cfg.split.test_sets, cfg.seed)
+    imported = {r["set_id"] for r in manifests.read_or_empty(root, "set_sources").to_pylist() if r["side"] == TEST}
+    if imported:  # the published Test tree is the paper's Test-100: kept, never redrawn
+        rows = imported_splits(labels, source_photos(root), imported)
+    else:
+        rows = assign_splits(labels, source_photos(root), cfg.split.test_sets, cfg.seed)
     changed = manifests.write_if_changed(root, "splits", manifests.to_table("splits", rows))
     sides = Counter(r["split"] for r in rows)
     photos = {side: len({r["image_id"] for r in rows if r["split"] == side}) for side in (TRAIN, TEST)}
     reasons = []
-    if sides[TEST] < cfg.split.test_sets:
+    if not imported and sides[TEST] < cfg.split.test_sets:
         qualifying = sum(r["positives"] >= MIN_TEST_POSITIVES for r in rows)
         reasons.append(("test side", f"{sides[TEST]} test sets of the {cfg.split.test_sets} asked for: {qualifying} sets have "
                                      f"{MIN_TEST_POSITIVES}+ positives and whole photos must fit"))
     if sides[EXCLUDED]:
-        reasons.append(("excluded", f"{sides[EXCLUDED]} sets of test photos have fewer than {MIN_TEST_POSITIVES} positives: "
-                                    "neither tested nor trained on"))
+        why = ("Train-tree sets share a photo with a Test-tree set" if imported
+               else f"sets of test photos have fewer than {MIN_TEST_POSITIVES} positives")
+        reasons.append(("excluded", f"{sides[EXCLUDED]} {why}: neither tested nor trained on"))
     counts = {
         "items": len(rows), "train": sides[TRAIN], "test": sides[TEST], "excluded": sides[EXCLUDED],
         "train_usable": sum(r["usable"] for r in rows if r["split"] == TRAIN), "train_photos": photos[TRAIN],
-        "test_photos": photos[TEST], "fingerprint": split_fingerprint(rows), "rejected": 0, "computed": int(changed),
-        "shards": 1, "shards_cached": int(not changed),
+        "test_photos": photos[TEST], "test_side": "the imported Test tree" if imported else "drawn (Test-100 rule)",
+        "fingerprint": split_fingerprint(rows), "rejected": 0, "computed": int(changed), "shards": 1, "shards_cached": int(not changed),
     }
     counts["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     counts["reasons"] = reasons

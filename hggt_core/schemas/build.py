@@ -115,6 +115,17 @@ SET_IMAGES = manifest_spec(
     ],
 )
 
+SET_SOURCES = manifest_spec(
+    "set_sources", 1, ("set_id",), "hggt annotate ingest --input PUBLISHED",
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("side", pa.string()),  # train / test: the published tree (Train/, Test/) it came from; null in a bare images/ tree
+        pa.field("range", pa.string(), nullable=False),  # its range folder there, e.g. 0-20193
+        pa.field("source_uri", pa.string(), nullable=False),  # its original's full URL in the input, as provenance (like images.uri)
+        pa.field("transfer", pa.string(), nullable=False),  # link (hard links), copy, or reference (images left at the input)
+    ],
+)
+
 ASSIGNMENTS = manifest_spec(
     "assignments", 1, ("set_id", "annotator"), "hggt annotate export",
     [

@@ -57,7 +57,7 @@ def test_training_keeps_each_loss_curve_beside_its_model(reported):
 def test_the_report_has_every_section_plot_and_reason(reported):
     root, sets, run, summary = reported
     page = Path(root, "reports", "dataset.html").read_text()
-    assert "<title>HGGT dataset my-photos</title>" in page and summary["missing_manifests"] == ["annotator_evaluations", "annotators", "assignments", "lr_test", "triage"]
+    assert "<title>HGGT dataset my-photos</title>" in page and summary["missing_manifests"] == ["annotator_evaluations", "annotators", "assignments", "lr_test", "set_sources", "triage"]
     for key in SECTIONS:
         assert f'<section id="{key}">' in page, key
     assert not re.search(r"https?://", page) and "<script" not in page and "<link" not in page
