@@ -26,14 +26,15 @@ class BuildRecord(NamedTuple):
 
 
 def read_build(root: str) -> BuildRecord | None:
-    """The dataset's recorded build, or None for a new (or foreign) folder."""
+    """The dataset's recorded build, or None for a new folder. A record counts once a stage has
+    finished on the dataset: a first command that failed (a typo in its input) binds nothing."""
+    runs = manifests.read_or_empty(root, "stage_runs")
+    if runs.num_rows == 0:
+        return None
     url = storage.join(root, catalog.BUILD_RECORD)
     if storage.exists(url):
         data = json.loads(storage.read_bytes(url))
         return BuildRecord(data["preset"], data.get("overrides") or {}, "record")
-    runs = manifests.read_or_empty(root, "stage_runs")
-    if runs.num_rows == 0:
-        return None
     first = runs.sort_by([("started_at", "ascending")]).slice(0, 1).to_pylist()[0]
     return BuildRecord(json.loads(first["config_json"])["preset"], {}, "stage run")
 
@@ -69,9 +70,10 @@ def resolve_for_dataset(
 
 
 def record_build(root: str, preset: str, overrides: list[str] | None, config_file: str | None) -> None:
-    """Write the build record of a new dataset (never replaces one)."""
+    """Write the build record of a new dataset (one no stage has finished on; never replaces the
+    record of a dataset that has stage runs)."""
     url = storage.join(root, catalog.BUILD_RECORD)
-    if storage.exists(url):
+    if read_build(root) is not None:
         return
     file_preset, nested = _nested(overrides, config_file)
     load_config(preset or file_preset or DEFAULT_PRESET, nested)  # only a valid config is recorded

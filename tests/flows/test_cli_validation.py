@@ -51,9 +51,14 @@ def test_a_command_on_a_missing_dataset_says_so_in_one_line(tmp_path, run_cli):
 
 def test_the_cli_refuses_a_conflicting_preset_before_prefect_starts(tmp_path, run_cli):
     root = tmp_path / "ds"
+    import datetime as dt
+
     from flows.stage import Stage
+    from hggt_core.presets import load_config
+    from tasks.runs import record_stage_run
 
     Stage.open(str(root), "demo")
+    record_stage_run(str(root), "ingest", load_config("demo"), "c", dt.datetime.now(dt.timezone.utc), {"items": 1})
     proc = run_cli("split", "--out", str(root), "--preset", "paper", check=False)
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1, lines
