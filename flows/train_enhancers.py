@@ -19,6 +19,7 @@ from tasks.caching import fingerprint
 from tasks.declared_enhancers import record_declared
 from tasks.enhancers import CODE, STAGE, adopt_enhancer, compatibility_key, merge_enhancers, plan_training, train_enhancer
 from tasks.runs import record_stage_run
+from tasks.stopping import cancelled_messages, stop_requests, stopped_run
 from tasks.training_io import verified_result
 
 
@@ -62,10 +63,14 @@ def train_enhancers_flow(
     uris, hr_fp = plan_training(root, hr_folder, cfg)
     devices = _devices(cfg.enhancers.train.device, len(specs))
     futures = []
-    for spec, device in zip(specs, devices):
-        key = fingerprint([compatibility_key(spec, cfg, hr_fp), cfg.enhancers.train.iterations])
-        params = dict(spec=spec, hr_uris=uris, hr_fingerprint=hr_fp, root=root, cfg=cfg, cache_key=key, device=device, resume=resume)
-        futures.append((train_enhancer.submit(**params), params))
+    with stop_requests():  # SIGTERM, Ctrl-C or cancelling this flow run: stop after an iteration, checkpointed
+        for spec, device in zip(specs, devices):
+            key = fingerprint([compatibility_key(spec, cfg, hr_fp), cfg.enhancers.train.iterations])
+            params = dict(spec=spec, hr_uris=uris, hr_fingerprint=hr_fp, root=root, cfg=cfg, cache_key=key, device=device, resume=resume)
+            futures.append((train_enhancer.submit(**params), params))
+        stopped = cancelled_messages([f for f, _ in futures])
+    if stopped:  # the enhancers that finished keep their model files and records; the rest resume
+        return stopped_run(root, STAGE, cfg, CODE, started_at, stopped, computed=len(futures) - len(stopped))
     rows, cached = [], 0
     for future, params in futures:
         row, reused = verified_result(train_enhancer, params, future, root, f"enhancer {params['spec'].version}")

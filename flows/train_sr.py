@@ -14,6 +14,7 @@ from hggt_core.networks import GENERATOR, names, network
 from hggt_core.realisr import MODES
 from tasks.caching import fingerprint
 from tasks.runs import record_stage_run
+from tasks.stopping import cancelled_messages, stop_requests, stopped_run
 from tasks.train_sr import CODE, STAGE, compatibility_key, plan_sr, record_run, resolve_init, run_id, train_sr
 from tasks.training_io import verified_result
 
@@ -48,7 +49,12 @@ def train_sr_flow(
     params = dict(arch=arch, mode=mode, sets=sets, images=images, data_fp=data_fp, root=root, cfg=cfg,
                   cache_key=fingerprint([key, tcfg.iterations, root]), device=tcfg.device,
                   resume=resume, init=init_spec)
-    row, cached = verified_result(train_sr, params, train_sr.submit(**params), root, f"run {run_id(arch, mode, key)}")
+    with stop_requests():  # SIGTERM, Ctrl-C or cancelling this flow run: stop after an iteration, checkpointed
+        future = train_sr.submit(**params)
+        stopped = cancelled_messages([future])
+    if stopped:
+        return stopped_run(root, STAGE, cfg, CODE, started_at, stopped)
+    row, cached = verified_result(train_sr, params, future, root, f"run {run_id(arch, mode, key)}")
     row = {**row, "split_fingerprint": split_fp}  # which sets were held out when it trained; evaluate checks it
     record_run(root, row)
     counts = {"items": 1, "rejected": 0, "shards": 1, "shards_cached": int(cached), "computed": int(not cached)}

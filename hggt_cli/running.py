@@ -59,7 +59,13 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
             execution = execution or Execution()
             return with_runner(flow_obj, execution.task_runner, execution.dask_address, execution.workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
+        from prefect.exceptions import CancelledRun
+
         from hggt_core.manifests import ManifestError
+
+        if isinstance(exc, CancelledRun):  # stopped on request (training: SIGTERM, Ctrl-C, cancelled)
+            console.print(f"[bold yellow]stopped:[/] {exc or 'the flow run was cancelled'}", soft_wrap=True)
+            raise typer.Exit(1) from None
 
         console.print(f"[bold red]error:[/] {exc or type(exc).__name__}", soft_wrap=True)
         if debug:

@@ -103,7 +103,7 @@ def latest_stage_runs(d: ReportInputs) -> list[dict]:
     for r in sorted(d.tables.get("stage_runs") or [], key=lambda r: r["started_at"]):
         latest[r["stage"]] = {"stage": r["stage"], "started": str(r["started_at"])[:19], "seconds": round(r["seconds"], 1),
                               "items": r["items"], "rejected": r["rejected"], "cached shards": f"{r['shards_cached']}/{r['shards']}",
-                              "config": r["config_hash"]}
+                              "config": r["config_hash"], "state": r.get("state") or "completed"}
     return list(latest.values())
 
 

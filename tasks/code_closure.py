@@ -26,7 +26,7 @@ PACKAGES = ("hggt_core", "tasks")
 # module missing from it only widens the keys (tasks.shard_engine.merge alone would pull the
 # learned annotator into every shard stage's key).
 ORCHESTRATION = ("tasks.caching", "tasks.code_closure", "tasks.faults", "tasks.progress", "tasks.retries",
-                 "tasks.runs", "tasks.shard_engine", "tasks.torchrun")
+                 "tasks.runs", "tasks.shard_engine", "tasks.stopping", "tasks.torchrun")
 
 
 def is_orchestration(name: str) -> bool:

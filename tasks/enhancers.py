@@ -87,6 +87,7 @@ def train_enhancer(
     prior = read_record(folder)
     hooks = run_hooks(f"enhancer-{spec.version}", f"enhancer {spec.version} ({spec.arch}, setting {spec.setting})", iterations,
                       root, STAGE, f"enhancer {spec.version}", folder, f"enhancer {spec.version}", logger)
+    # A stop request raises TrainingStopped: a failed task run is never cached, so the next one resumes.
     trained = train_gan(enhancer_run(spec, hr_uris, root, cfg, key, device, resume), hooks)
     row = {"version": spec.version, "arch": spec.arch, "setting": spec.setting, **trained.row, "source": "trained"}
     if trained.resumed and prior and prior.get("key") == key:  # an extended run adds the time of the run it continues

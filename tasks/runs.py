@@ -10,7 +10,8 @@ from hggt_core.config import HGGTConfig
 
 
 def record_stage_run(
-    root: str, stage: str, cfg: HGGTConfig, code_version: str, started_at: dt.datetime, counts: dict
+    root: str, stage: str, cfg: HGGTConfig, code_version: str, started_at: dt.datetime, counts: dict,
+    state: str = "completed",
 ) -> str:
     run_id = counts.get("run_id") or uuid.uuid4().hex
     row = {
@@ -26,6 +27,7 @@ def record_stage_run(
         "computed": counts.get("computed", 0),
         "shards": counts.get("shards", 0),
         "shards_cached": counts.get("shards_cached", 0),
+        "state": state,
     }
     table = manifests.merge("stage_runs", [manifests.read_or_empty(root, "stage_runs"), manifests.to_table("stage_runs", [row])])
     manifests.write(root, "stage_runs", table)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,9 @@ from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from hggt_core.training import stopping
+from hggt_core.training.stopping import TrainingStopped
 
 Spec = TypeVar("Spec")
 
@@ -31,10 +35,22 @@ def launch_torchrun(nproc: int, entry: Callable[[Spec], Any], spec: Spec) -> Any
         job.write_bytes(pickle.dumps((entry, spec)))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "tasks.torchrun", str(job), str(result)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        relayed = False
+        while True:
+            try:
+                _, err = proc.communicate(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping.requested() and not relayed:  # torchrun passes SIGTERM on to every rank
+                    proc.send_signal(signal.SIGTERM)
+                    relayed = True
+        value = pickle.loads(result.read_bytes()) if result.exists() else None
+        if isinstance(value, TrainingStopped):
+            raise value
         if proc.returncode != 0:
-            raise RuntimeError(f"torchrun with {nproc} processes failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        return pickle.loads(result.read_bytes())
+            raise RuntimeError(f"torchrun with {nproc} processes failed ({proc.returncode}):\n{err[-4000:]}")
+        return value
 
 
 def main(job: str, result: str) -> None:
@@ -42,11 +58,16 @@ def main(job: str, result: str) -> None:
     cuda = torch.cuda.is_available()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dist.init_process_group("nccl" if cuda else "gloo")
+    for sig in (signal.SIGTERM, signal.SIGINT):  # every rank stops at the same iteration (training.recipe)
+        signal.signal(sig, lambda signum, _: stopping.request(signal.Signals(signum).name))
     try:
         if cuda:
             torch.cuda.set_device(local)
             spec = dataclasses.replace(spec, device=f"cuda:{local}")
-        value = entry(spec)
+        try:
+            value = entry(spec)
+        except TrainingStopped as stopped:  # handed to the launching task, which reports it
+            value = stopped
         if dist.get_rank() == 0:
             Path(result).write_bytes(pickle.dumps(value))
     finally:

@@ -206,6 +206,7 @@ def train_sr(
     that many DDP processes (one per GPU; gloo on the CPU)."""
     run = SRRun(arch, mode, sets, images, data_fp, root, cfg, device, resume, init)
     nproc = cfg.train_sr.train.nproc
+    # A stop request raises TrainingStopped: a failed task run is never cached, so the next one resumes.
     return train_sr_run(run) if nproc <= 1 else launch_torchrun(nproc, train_sr_run, run)
 
 

@@ -67,7 +67,7 @@ REJECTED = manifest_spec(
 )
 
 STAGE_RUNS = manifest_spec(
-    "stage_runs", 1, ("run_id",), "every stage",
+    "stage_runs", 2, ("run_id",), "every stage",
     [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("stage", pa.string(), nullable=False),
@@ -81,6 +81,8 @@ STAGE_RUNS = manifest_spec(
         pa.field("computed", pa.int64(), nullable=False),
         pa.field("shards", pa.int64(), nullable=False),
         pa.field("shards_cached", pa.int64(), nullable=False),
+        # v2: "completed", or how a run ended early, e.g. "stopped at 60/100 (SIGTERM)"; null in v1 rows (completed)
+        pa.field("state", pa.string()),
     ],
 )
 

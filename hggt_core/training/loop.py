@@ -8,6 +8,7 @@ from typing import Protocol
 
 import torch
 
+from hggt_core.training.stopping import TrainingStopped
 from hggt_core.training.trainer import GANTrainer
 
 
@@ -55,9 +56,11 @@ def run_training(
     on_log: Callable[[int, dict], None] | None = None,
     on_checkpoint: Callable[[int, dict], None] | None = None,
     step_kwargs: dict | None = None,
+    should_stop: Callable[[], str | None] | None = None,
 ) -> dict:
     """Train until ``trainer.iteration == iterations``; returns the last logs. The run's speed
-    report is left in ``trainer.speed``."""
+    report is left in ``trainer.speed``. ``should_stop`` is asked after every iteration: a reason
+    checkpoints that iteration (through ``on_checkpoint``) and raises :class:`TrainingStopped`."""
     cfg = trainer.cfg
     meter = SpeedMeter(cfg.batch_size, 10 if trainer.device.type == "cuda" else 1)
     logs: dict = {}
@@ -79,7 +82,14 @@ def run_training(
         it = trainer.iteration
         if on_log is not None and (it % cfg.log_every == 0 or it == iterations):
             on_log(it, logs)
-        if on_checkpoint is not None and (it % cfg.checkpoint_every == 0 or it == iterations):
+        checkpointed = it % cfg.checkpoint_every == 0 or it == iterations
+        if on_checkpoint is not None and checkpointed:
             on_checkpoint(it, full_state(trainer, data))
+        reason = should_stop() if should_stop is not None and it < iterations else None
+        if reason:
+            if on_checkpoint is not None and not checkpointed:
+                on_checkpoint(it, full_state(trainer, data))
+            trainer.speed = meter.report()
+            raise TrainingStopped(it, iterations, reason)
     trainer.speed = meter.report()
     return logs

@@ -24,10 +24,11 @@ from hggt_core import storage
 from hggt_core.archs import build_generator, parameter_count
 from hggt_core.archs.discriminator import UNetDiscriminator
 from hggt_core.archs.vgg import resolve_vgg19_weights
-from hggt_core.training import distributed
+from hggt_core.training import distributed, stopping
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.loop import BatchSource, restore, run_training
 from hggt_core.training.losses import PerceptualLoss
+from hggt_core.training.stopping import TrainingStopped
 from hggt_core.training.store import checkpoint_writer, latest_checkpoint, to_bytes
 from hggt_core.training.trainer import ExtraLoss, GANTrainer, resolve_device, seed_everything
 
@@ -94,6 +95,23 @@ def _gather(obj) -> list:
     return out
 
 
+def _stop_check(world: int, dev: torch.device) -> Callable[[], str | None]:
+    """This process's stop requests; under torchrun every rank stops at the same iteration when any
+    rank was asked to (one all-reduce of a flag per iteration)."""
+    if world == 1:
+        return stopping.requested
+    reasons = ("SIGTERM", "SIGINT", "cancelled")
+
+    def agreed() -> str | None:
+        own = stopping.requested()
+        flag = torch.tensor([reasons.index(own) + 1 if own in reasons else (len(reasons) + 1 if own else 0)], device=dev)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        code = int(flag.item())
+        return None if code == 0 else (reasons[code - 1] if code <= len(reasons) else "stop requested")
+
+    return agreed
+
+
 def train_gan(run: GANRun, hooks: RunHooks) -> Trained | None:
     """Train ``run`` to ``run.train.iterations`` (continuing its latest compatible checkpoint when
     ``run.resume``) and write its model file; None on ranks other than 0 of a torchrun launch,
@@ -134,7 +152,9 @@ def train_gan(run: GANRun, hooks: RunHooks) -> Trained | None:
 
     try:
         logs = run_training(trainer, data, tcfg.iterations, on_log, on_checkpoint,
-                            {"extra_loss": run.extra_loss} if run.extra_loss else None)
+                            {"extra_loss": run.extra_loss} if run.extra_loss else None, _stop_check(world, dev))
+    except TrainingStopped as stopped:  # named after the run; the flow reports it
+        raise TrainingStopped(stopped.iteration, stopped.total, stopped.reason, run.name) from None
     finally:
         if on_log is not None:
             on_log.close()

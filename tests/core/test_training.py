@@ -20,7 +20,9 @@ from hggt_core.training.config import TrainConfig
 from hggt_core.training.data import HRCropSampler, single_images
 from hggt_core.training.ema import EMA
 from hggt_core.training.sampling import EpochSampler
+from hggt_core.training import stopping
 from hggt_core.training.loop import restore, run_training
+from hggt_core.training.stopping import TrainingStopped
 from hggt_core.training.losses import PerceptualLoss
 from hggt_core.training.pool import PairPool
 from hggt_core.training.trainer import GANTrainer, seed_everything
@@ -149,6 +151,25 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run():
             other = second.state_dict()[key]
             assert all(torch.equal(value[k], other[k]) for k in value), key
     assert straight.opt_g.param_groups[0]["lr"] == second.opt_g.param_groups[0]["lr"] == 0.5e-4
+
+
+def test_a_stop_request_checkpoints_its_iteration_and_resuming_gives_the_uninterrupted_weights():
+    straight, data = _trainer()
+    run_training(straight, data, 6)
+
+    first, data1 = _trainer()
+    saved: dict[int, bytes] = {}
+    with pytest.raises(TrainingStopped, match=r"stopped at iteration 2/6 \(SIGTERM\)") as stopped:
+        run_training(first, data1, 6, on_checkpoint=lambda it, state: saved.update({it: _to_bytes(state)}),
+                     should_stop=lambda: "SIGTERM" if first.iteration >= 2 else None)
+    assert list(saved) == [2] and stopped.value.state == "stopped at 2/6 (SIGTERM)"  # not a checkpoint_every multiple
+    assert stopping.state_in(str(stopped.value)) == "stopped at 2/6 (SIGTERM)"
+    second, data2 = _trainer(seed=123)
+    restore(second, data2, torch.load(io.BytesIO(saved[2]), weights_only=True))
+    run_training(second, data2, 6)
+    for key in ("generator", "discriminator", "ema"):
+        ours, theirs = second.state_dict()[key], straight.state_dict()[key]
+        assert all(torch.equal(theirs[k], ours[k]) for k in theirs), key
 
 
 def _to_bytes(state) -> bytes:
