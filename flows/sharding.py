@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +17,10 @@ from prefect.futures import as_completed
 from flows.publish import publish_summary
 from hggt_core.config import HGGTConfig
 from tasks.progress import DashboardProgress
-from tasks.shard_engine import STOP, PartResult, ShardWork, part_problems
+from tasks.shard_engine import STOP, TALLY, PartResult, ShardWork, part_problems
+
+
+ITEM_PROGRESS_S = 1.0  # how often items finished inside running shards are counted
 
 
 class ShardFailure(RuntimeError):
@@ -29,15 +34,30 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     counts ``units`` of each item (default 1: the unit of the stage's summary). A caller that
     passes its own ``dashboard`` waits for its last update itself."""
     logger = get_run_logger()
-    sizes = [sum(units(item) for item in w.items) if units else len(w.items) for w in works]
+    # units done after each item of a shard (items run in order), for progress while shards run
+    prefix = [list(itertools.accumulate((units(item) if units else 1 for item in w.items), initial=0)) for w in works]
+    sizes = [p[-1] for p in prefix]
     STOP.clear()
+    TALLY.forget(works)
     futures = {task.submit(work=w, **kwargs): i for i, w in enumerate(works)}
     own_dashboard = dashboard is None
     dashboard = dashboard or DashboardProgress(stage, sum(sizes), works[0].root if works else None)
     results: list[PartResult | None] = [None] * len(works)
     cached_flags = [False] * len(works)
+    finished = [False] * len(works)
     failures: list[str] = []
-    done = 0
+
+    def units_done() -> int:
+        return sum(sizes[i] if finished[i] else prefix[i][min(TALLY.done(w), len(w.items))] for i, w in enumerate(works))
+
+    ended = threading.Event()
+
+    def watch_items() -> None:
+        while not ended.wait(ITEM_PROGRESS_S):
+            dashboard.update(units_done())
+
+    watcher = threading.Thread(target=watch_items, name=f"{stage}-items", daemon=True)
+    watcher.start()
     try:
         for future in as_completed(list(futures)):
             i = futures[future]
@@ -48,13 +68,16 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
                 cached_flags[i] = future.state.name == "Cached"
                 # A cached result describes the run that computed it; this run computed nothing.
                 results[i] = dataclasses.replace(outcome, computed=0, seconds=0.0, core_seconds=0.0) if cached_flags[i] else outcome
-            done += sizes[i]
-            dashboard.update(done)
+            finished[i] = True
+            dashboard.update(units_done())
     except BaseException as exc:
         if not isinstance(exc, Exception):  # a termination signal or Ctrl-C, not a failed shard
             STOP.set()
         raise
     finally:
+        ended.set()
+        watcher.join()
+        TALLY.forget(works)
         if own_dashboard:
             dashboard.wait()
     if failures:

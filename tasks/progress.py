@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from prefect import get_run_logger
@@ -22,7 +23,8 @@ from hggt_core import storage
 
 console = Console(stderr=True)
 PROGRESS_INTERVAL_S = 1.0  # the progress artifact: updated in place, so a value a second is cheap
-CARD_INTERVAL_S = 5.0  # markdown cards: each post is a new artifact version kept by the server
+TABLE_INTERVAL_S = 600.0  # tables (loss curves): each post is a new artifact version kept by the server
+ETA_WINDOW_S = 120.0  # the ETA follows the rate of the last two minutes
 PLAIN_INTERVAL_S = 5.0  # plain lines in logs: often enough to see a run move, rarely enough to read
 
 
@@ -76,6 +78,8 @@ class DashboardProgress:
         self.key = artifact_key(f"{stage}-progress" if title is None else f"{stage}-{title}-progress", root)
         self.card_key = artifact_key(f"{stage}-{title or ''}-status", root) if card else None
         self._started, self._start_done = time.monotonic(), done
+        self._samples: deque[tuple[float, int]] = deque()
+        self._eta_lock = threading.Lock()
         self._latest: tuple[int, dict, str] = (done, {}, "")
         self._deferred: Callable[[], None] | None = None
         self._cond = threading.Condition()
@@ -105,7 +109,22 @@ class DashboardProgress:
     close = wait
 
     def eta(self, done: int) -> float | None:
-        rate = (done - self._start_done) / max(time.monotonic() - self._started, 1e-9)
+        """Seconds left at the rate of the last ETA_WINDOW_S (so cached work done in a burst at the
+        start, or a slow first shard, does not mislead for the rest of a long run)."""
+        with self._eta_lock:
+            return self._eta(done)
+
+    def _eta(self, done: int) -> float | None:
+        now = time.monotonic()
+        samples = self._samples
+        if not samples or samples[-1] != (now, done):
+            samples.append((now, done))
+        while len(samples) > 2 and now - samples[1][0] >= ETA_WINDOW_S:
+            samples.popleft()
+        (t0, d0), (t1, d1) = samples[0], samples[-1]
+        if t1 - t0 < 1.0:  # too little observed yet: since the start
+            t0, d0 = self._started, self._start_done
+        rate = (d1 - d0) / max(t1 - t0, 1e-9)
         return (self.total - done) / rate if rate > 0 else None
 
     def line(self, done: int, losses: dict) -> str:
@@ -125,34 +144,36 @@ class DashboardProgress:
             get_run_logger().warning("%s: could not update the progress artifact: %r", self.stage, exc)
 
     def _post(self) -> None:
+        # One progress artifact per stage and run, updated in place: its value and its description
+        # (the latest losses and the ETA). Cards and tables are new artifact versions each time, so
+        # the status card is posted once, when the run ends, and the loss table at most every
+        # TABLE_INTERVAL_S while it runs: a multi-day run leaves a handful, not thousands.
         sent = self._latest[0]
-        artifact_id = create_progress_artifact(
-            progress=self._percent(sent), key=self.key, description=f"{self.title}: {self.unit} done out of {self.total}",
-        )
-        card_sent, card_pending = float("-inf"), self.card_key is not None
+        sent_line = self._latest[2]
+        artifact_id = create_progress_artifact(progress=self._percent(sent), key=self.key, description=self._description(sent_line))
+        table_sent = time.monotonic()
         while True:
             with self._cond:
-                due = max(0.0, card_sent + CARD_INTERVAL_S - time.monotonic()) if card_pending else None
-                self._cond.wait_for(lambda: self._dirty or self._closed, timeout=due)
-                if self._dirty:
-                    card_pending = card_pending or self.card_key is not None or self._deferred is not None
-                    self._dirty = False
-                (done, losses, _), deferred, closing = self._latest, self._deferred, self._closed
-            if done != sent:
-                update_progress_artifact(artifact_id, progress=self._percent(done))
-                sent = done
-            if card_pending and (closing or time.monotonic() - card_sent >= CARD_INTERVAL_S):
-                if self.card_key:
-                    create_markdown_artifact(key=self.card_key, markdown=self._card(done, losses), description=f"{self.title}: live status")
-                if deferred is not None:
-                    deferred()
-                    with self._cond:
-                        self._deferred = None if self._deferred is deferred else self._deferred
-                card_sent, card_pending = time.monotonic(), False
+                self._cond.wait_for(lambda: self._dirty or self._closed)
+                self._dirty = False
+                (done, losses, line), deferred, closing = self._latest, self._deferred, self._closed
+            if done != sent or line != sent_line:
+                update_progress_artifact(artifact_id, progress=self._percent(done), description=self._description(line))
+                sent, sent_line = done, line
+            if deferred is not None and (closing or time.monotonic() - table_sent >= TABLE_INTERVAL_S):
+                deferred()
+                with self._cond:
+                    self._deferred = None if self._deferred is deferred else self._deferred
+                table_sent = time.monotonic()
             if closing:
+                if self.card_key:
+                    create_markdown_artifact(key=self.card_key, markdown=self._card(done, losses), description=f"{self.title}: final status")
                 return
             with self._cond:  # at most one round of posts a second, however often the work reports
                 self._cond.wait_for(lambda: self._closed, timeout=PROGRESS_INTERVAL_S)
+
+    def _description(self, line: str) -> str:
+        return line or f"{self.title}: {self.unit} done out of {self.total}"
 
     def _percent(self, done: int) -> float:
         return 100.0 * done / self.total if self.total else 100.0

@@ -15,12 +15,12 @@ import sys
 
 from tasks.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
 from tasks.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
-from tasks.shard_engine.records import STOP, ShardStopped, portable, run_shard
+from tasks.shard_engine.records import STOP, TALLY, ShardStopped, portable, run_shard
 from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
 
 # Shard results persisted before the engine moved name their classes as tasks.shards.*: this
 # alias lets a re-run still load them (their cache keys are unchanged) instead of failing.
 sys.modules.setdefault("tasks.shards", sys.modules[__name__])
 
-__all__ = ["STOP", "ItemOutput", "PartResult", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
+__all__ = ["STOP", "TALLY", "ItemOutput", "PartResult", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
            "merge_parts", "merge_rejected", "part_problems", "parts_dir", "portable", "prune_parts", "run_shard", "shard_items"]

@@ -79,6 +79,36 @@ class ShardStopped(RuntimeError):
     pass
 
 
+class ItemTally:
+    """How many items each running shard of this process has finished, for live progress: the
+    flow that submitted the shards reads it every second (shards run in its task threads; shards
+    run by Dask workers in other processes show up as each shard ends)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._done: dict[tuple[str, str, str], int] = {}
+
+    @staticmethod
+    def key(work: ShardWork) -> tuple[str, str, str]:
+        return work.root, work.stage, work.shard_key
+
+    def tick(self, work: ShardWork) -> None:
+        with self._lock:
+            self._done[self.key(work)] = self._done.get(self.key(work), 0) + 1
+
+    def done(self, work: ShardWork) -> int:
+        with self._lock:
+            return self._done.get(self.key(work), 0)
+
+    def forget(self, works: list[ShardWork]) -> None:
+        with self._lock:
+            for work in works:
+                self._done.pop(self.key(work), None)
+
+
+TALLY = ItemTally()
+
+
 def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput]) -> PartResult:
     started = time.perf_counter()
     rows: list[dict] = []
@@ -97,6 +127,7 @@ def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput]) -> PartRes
             faults.checkpoint(work.stage.split("/")[0])
         rows.extend(out.rows)
         rejected.extend(out.rejected)
+        TALLY.tick(work)
     base = parts_dir(work.root, work.stage)
     part = storage.join(base, f"{work.shard_key}.parquet")
     written = manifests.write_table(part, work.manifest, manifests.to_table(work.manifest, rows))

@@ -17,9 +17,13 @@ from tasks.training_io import loss_logger
 from tests.flows.conftest import write_good_photos
 
 
-def _latest(key: str):
+def _versions(key: str) -> list:
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50)
+        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50)
+
+
+def _latest(key: str):
+    found = _versions(key)
     assert found, f"no artifact {key}"
     return max(found, key=lambda a: a.created)
 
@@ -65,13 +69,17 @@ def test_training_progress_shows_iterations_losses_and_eta(tmp_path):
     assert "40 / 40 iterations" in card.data and "0.0125" in card.data and card.description
     losses = _latest(artifact_key("enhancer-01-losses", root))
     assert [r["iteration"] for r in (json.loads(losses.data) if isinstance(losses.data, str) else losses.data)] == [10, 20, 30, 40]
+    # four reports: one progress artifact updated in place, one status card and one loss table, not one per report
+    assert [len(_versions(artifact_key(k, root))) for k in ("train-enhancers-enhancer 01-progress", "train-enhancers-enhancer 01-status",
+                                                             "enhancer-01-losses")] == [1, 1, 1]
+    assert "40/40 iterations, l1 0.0125" in done.description
 
 
 def test_updates_are_throttled_and_plain_lines_printed_off_a_terminal(monkeypatch, capsys):
     monkeypatch.delenv("HGGT_NO_PROGRESS", raising=False)
     monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 0.0)
     sent = []
-    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress))
+    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact_id, progress, description: sent.append(progress))
 
     @flow
     def busy() -> None:
@@ -98,5 +106,52 @@ def test_build_stage_list_marks_done_failed_and_pending(tmp_path):
 
     with pytest.raises(ZeroDivisionError):
         build_like()
-    card = _latest(artifact_key("build-dataset-stages", root)).data
-    assert "| ingest | done | 3 |" in card and "| patches | failed |" in card and "| degrade | pending |" in card
+    (card,) = _versions(artifact_key("build-dataset-stages", root))  # one card, when the build ended
+    assert "| ingest | done | 3 |" in card.data and "| patches | failed |" in card.data and "| degrade | pending |" in card.data
+    (bar,) = _versions(artifact_key("build-dataset-progress", root))  # one progress artifact, updated in place
+    assert float(bar.data) == pytest.approx(100 / 3) and "1/3 stages done" in bar.description and "✗ patches" in bar.description
+
+
+def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
+    import time
+
+    from prefect import task
+
+    from flows.sharding import run_shards
+    from tasks.shard_engine import ItemOutput, ShardWork, run_shard
+
+    @task(name="slow-shard")
+    def slow_shard(work):
+        return run_shard(work, lambda item: (time.sleep(0.2), ItemOutput())[1])
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def update(self, done, *_):
+            self.seen.append(done)
+
+        def wait(self):
+            pass
+
+    works = [ShardWork(stage="probe", manifest="images", root=str(tmp_path), shard_key=f"s{i}", config_hash="c", code_version="v",
+                       items=tuple({"item_id": f"{i}-{j}"} for j in range(20))) for i in range(2)]
+    recorder = Recorder()
+    flow(lambda: run_shards(slow_shard, works, "probe", dashboard=recorder, units=lambda item: 2))()
+    # two shards of 20 items of 2 units each: before this change the bar went 0, 40, 80
+    between = [d for d in recorder.seen if d not in (0, 40, 80)]
+    assert len(between) >= 3 and recorder.seen == sorted(recorder.seen) and recorder.seen[-1] == 80, recorder.seen
+
+
+def test_the_eta_follows_the_recent_rate_not_a_burst_at_the_start(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("HGGT_NO_PROGRESS", "1")
+    bar = DashboardProgress("enhance", 1000, None)  # outside a flow run: no dashboard, nothing sent
+    bar.update(500)  # half the items were cached: done at once
+    for _ in range(300):  # then 1 item a second
+        clock[0] += 1.0
+        bar.update(bar._latest[0] + 1)
+    bar.wait()
+    # 200 items left at 1 a second: 200 s (the average since the start would say 120 s)
+    assert bar.eta(800) == pytest.approx(200, rel=0.02)
