@@ -19,7 +19,9 @@ def enhance_flow(out: str, preset: str | None = None, overrides: list[str] | Non
     root, cfg = Stage.open(out, preset, overrides, config_file)
     # Progress in the summary's unit: enhanced patches (patches x versions), not images.
     summary = sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, merge_enhanced,
-                            units=lambda item: len(item["patches"]) * len(item["models"]), unit="enhanced patches")
+                            units=lambda item: len(item["patches"]) * len(item["models"]), unit="enhanced patches",
+                            # at most an uncompressed RGB crop per enhanced patch
+                            item_bytes=lambda item: len(item["patches"]) * len(item["models"]) * 3 * cfg.patches.crop_size ** 2)
     rows = manifests.read(root, "enhanced").to_pylist()
     if rows:
         first = rows[0]["patch_id"]

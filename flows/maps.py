@@ -20,7 +20,9 @@ def maps_flow(out: str, preset: str | None = None, overrides: list[str] | None =
     """M_pos, M_neg and M_ind for each (positive, negative) pair of every usable set with a negative:
     `maps/<set>/<pos>_<neg>.npz` (float16), `maps/<set>/figure.jpg` and `maps.parquet`."""
     root, cfg = Stage.open(out, preset, overrides, config_file)
-    summary = sharded_stage("maps", root, cfg, lambda: plan_maps(root, cfg), maps_shard, merge_maps)
+    # three float16 maps per pair (npz, at most uncompressed) and a figure of six panels per set
+    summary = sharded_stage("maps", root, cfg, lambda: plan_maps(root, cfg), maps_shard, merge_maps,
+                            item_bytes=lambda item: len(item["pairs"]) * 6 * cfg.patches.crop_size ** 2 + 18 * cfg.maps.figure_size ** 2)
     figures = [r["figure_uri"] for r in manifests.read(root, "maps").to_pylist() if r["figure_uri"]][:4]
     if figures:
         pictures = "\n\n".join(

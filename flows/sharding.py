@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import posixpath
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,11 +17,12 @@ from prefect import Task, get_run_logger
 from prefect.futures import as_completed
 
 from flows.publish import publish_summary
+from hggt_core import storage
 from hggt_core.config import HGGTConfig
 from tasks.progress import DashboardProgress
-from tasks.shard_engine import STOP, TALLY, PartResult, ShardWork, part_problems
+from tasks.shard_engine import STOP, TALLY, PartResult, ShardWork, part_problems, parts_dir
 
-
+_PATHS = re.compile(r"[^ ]*/[^ ]*")  # a file or URL in an error message
 ITEM_PROGRESS_S = 1.0  # how often items finished inside running shards are counted
 
 
@@ -45,7 +48,7 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     results: list[PartResult | None] = [None] * len(works)
     cached_flags = [False] * len(works)
     finished = [False] * len(works)
-    failures: list[str] = []
+    failures: list[tuple[int, BaseException]] = []
 
     def units_done() -> int:
         return sum(sizes[i] if finished[i] else prefix[i][min(TALLY.done(w), len(w.items))] for i, w in enumerate(works))
@@ -63,7 +66,7 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
             i = futures[future]
             outcome = future.result(raise_on_failure=False)
             if isinstance(outcome, BaseException):
-                failures.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {outcome!r}")
+                failures.append((i, outcome))
             else:
                 cached_flags[i] = future.state.name == "Cached"
                 # A cached result describes the run that computed it; this run computed nothing.
@@ -81,7 +84,7 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
         if own_dashboard:
             dashboard.wait()
     if failures:
-        raise ShardFailure(f"{len(failures)} of {len(works)} {stage} shards failed; finished items are kept, re-run to retry:\n" + "\n".join(failures))
+        raise ShardFailure(failure_message(stage, works, failures))
     stale, listings = [], {}
     for i, r in enumerate(results):
         problems = part_problems(works[i].root, r, listings) if cached_flags[i] else []
@@ -98,12 +101,47 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     return [r for r in results if r is not None], sum(cached_flags)
 
 
+def _finished_items(root: str, stage: str) -> set[str]:
+    """Items of the stage whose record is written (done, whatever process or machine ran them)."""
+    fs, path = storage.url_to_fs(storage.join(parts_dir(root, stage), "items"))
+    return {posixpath.basename(p).removesuffix(".json") for p in fs.ls(path, detail=False)} if fs.exists(path) else set()
+
+
+def failure_message(stage: str, works: list[ShardWork], failures: list[tuple[int, BaseException]]) -> str:
+    """One message for failed shards: each distinct cause once (a full disk fails every shard alike),
+    with how many shards it stopped, and how many of their items were finished and are kept."""
+    causes: dict[str, list[tuple[int, BaseException]]] = {}
+    for i, exc in failures:  # the same cause with another file or item named is the same cause
+        causes.setdefault(type(exc).__name__ + ": " + _PATHS.sub("<path>", str(exc)), []).append((i, exc))
+    items = [item["item_id"] for i, _ in failures for item in works[i].items]
+    kept = len(set(items) & _finished_items(works[0].root, works[0].stage)) if works else 0
+    lines = [f"{len(failures)} of {len(works)} {stage} shards failed; "
+             + (f"{kept} of their {len(items)} items were finished and are kept: " if kept else f"none of their {len(items)} items was finished: ")
+             + "fix the cause, then run the same command again"]
+    for same in causes.values():
+        i, exc = same[0]
+        more = f" (and {len(same) - 1} more shards with the same error)" if len(same) > 1 else ""
+        lines.append(f"shard {i} ({len(works[i].items)} items, first {works[i].items[0]['item_id']}): {exc}{more}")
+    return "\n".join(lines)
+
+
+def preflight(stage: str, root: str, works: list[ShardWork], item_bytes: Callable[[dict], int] | None = None) -> None:
+    """Before any item is computed: the dataset must accept files and, on a local disk, have room for
+    the items not finished yet (``item_bytes``: an upper estimate of one item's output)."""
+    needed = 0
+    if item_bytes is not None and works:
+        finished = _finished_items(root, works[0].stage)
+        needed = sum(item_bytes(item) for w in works for item in w.items if item["item_id"] not in finished)
+    storage.check_destination(root, needed, f"`hggt {stage}`")
+
+
 def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], list[ShardWork]], shard_task: Task, merge: Task,
-                  units: Callable[[dict], int] | None = None, unit: str = "items") -> dict:
+                  units: Callable[[dict], int] | None = None, unit: str = "items", item_bytes: Callable[[dict], int] | None = None) -> dict:
     """Plan shards, run them (cached, with progress in ``units`` of each item), merge their parts,
-    publish the summary."""
+    publish the summary. ``item_bytes`` estimates an item's output for the free-space check."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     works = plan()
+    preflight(stage, root, works, item_bytes)
     total = sum(sum(units(item) for item in w.items) if units else len(w.items) for w in works)
     dashboard = DashboardProgress(stage, total, root, unit=unit)
     try:

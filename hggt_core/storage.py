@@ -7,9 +7,11 @@ its manifests. Inputs outside the dataset keep their full URL.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
+import shutil
 import uuid
 from dataclasses import dataclass
 
@@ -126,6 +128,35 @@ def atomic_write(url: str, data: bytes) -> Written:
             "and has free space; finished work is kept, so re-run once it is fixed"
         ) from exc
     return Written(sha256=sha256_bytes(data), size=len(data))
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def check_destination(url: str, needed: int = 0, what: str = "this stage") -> None:
+    """Refuse to start work whose output could not be kept: ``url`` (a folder, created if missing)
+    must accept a file, and a local one must have ``needed`` bytes free. Raises StorageWriteError
+    naming the folder, the cause and what to do, before anything is computed."""
+    probe = join(url, f"{TMP_MARK}probe-{uuid.uuid4().hex}")
+    try:
+        fs, path = url_to_fs(probe)
+        fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        fs.pipe_file(path, b"")
+        fs.rm_file(path)
+    except OSError as exc:
+        raise StorageWriteError(exc.errno, f"cannot write to {url}: {exc.strerror or exc}. Make it writable (or choose "
+                                "another --out) before running " + what + "; nothing was computed") from exc
+    if needed > 0 and isinstance(fs, LocalFileSystem):
+        free = shutil.disk_usage(posixpath.dirname(path)).free
+        if free < needed:
+            raise StorageWriteError(errno.ENOSPC, f"not enough free space at {url} for {what}: it needs about "
+                                    f"{_human(needed)}, {_human(free)} is free. Free some space (or choose another --out) "
+                                    "and run it again; nothing was computed")
 
 
 _made_dirs: set[str] = set()
