@@ -13,7 +13,7 @@ from prefect.input import RunInput
 
 from flows.publish import publish_summary
 from flows.runners import plain_runner
-from flows.stage import Stage, dataset_params
+from flows.stage import Stage, dataset_params, run_name
 from tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
 from tasks.progress import artifact_key
 
@@ -24,7 +24,7 @@ class AnnotationDone(RunInput):
     proceed: bool = True
 
 
-@flow(name="annotate-export", task_runner=plain_runner(), log_prints=True)
+@flow(name="annotate-export", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def annotate_export_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None,
                          annotators: list[str] | None = None, add_annotators: list[str] | None = None, order: str = "rank",
                          skip_confident: float | None = None, annotator: str = "latest", per_set: int | None = None,
@@ -45,7 +45,7 @@ def annotate_export_flow(out: str, preset: str | None = None, overrides: list[st
     return summary
 
 
-@flow(name="annotate-ingest", task_runner=plain_runner(), log_prints=True)
+@flow(name="annotate-ingest", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def annotate_ingest_flow(
     out: str, labels: str | None = None, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None
 ) -> dict:
@@ -77,7 +77,7 @@ def _publish_agreement(report: dict, root: str) -> None:
                               description=f"{source} annotators of {root}")
 
 
-@flow(name="annotate", task_runner=plain_runner(), log_prints=True)
+@flow(name="annotate", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def annotate_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """The annotation step of build-dataset: export, then wait for people (a pause you resume in the
     dashboard) or, in proxy mode, let the proxy annotator vote; then ingest and aggregate."""

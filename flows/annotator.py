@@ -17,9 +17,10 @@ from hggt_core.report_annotator import plot_calibration
 from tasks.annotator import train_task
 from tasks.annotator_eval import evaluate_task
 from tasks.progress import artifact_key
+from flows.stage import run_name
 
 
-@flow(name="annotator-train", task_runner=plain_runner(), log_prints=True)
+@flow(name="annotator-train", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def annotator_train_flow(out: str, features: str = "full", votes: str = "human", l2: float = 1e-3, iterations: int = 50,
                          ship: str | None = None) -> dict:
     """Fit the learned annotator on the `votes` (human or proxy) of the train side of the split;
@@ -50,7 +51,7 @@ def _publish(result: dict, root: str) -> None:
                                       f"accuracy |\n|---|---|---|---|\n{rows}\n")
 
 
-@flow(name="annotator-evaluate", task_runner=plain_runner(), log_prints=True)
+@flow(name="annotator-evaluate", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def annotator_evaluate_flow(out: str, annotator: str = "latest", votes: str | None = None) -> dict:
     """Score a learned annotator (`latest`, an id, `demo` or a model.json) on the held-out sets."""
     started = time.perf_counter()
@@ -64,7 +65,7 @@ def annotator_evaluate_flow(out: str, annotator: str = "latest", votes: str | No
     return result
 
 
-@flow(name="annotator", task_runner=plain_runner(), log_prints=True)
+@flow(name="annotator", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def annotator_flow(out: str, features: str = "full", votes: str = "human", l2: float = 1e-3, iterations: int = 50,
                    evaluate: bool = True) -> dict:
     """Train the learned annotator, then (by default) score it on the held-out sets."""

@@ -31,14 +31,14 @@ from flows.progress import StageList
 from flows.runners import stage_runner, with_runner
 from flows.select import select_flow
 from flows.split import split_flow
-from flows.stage import dataset_params
+from flows.stage import dataset_params, run_name
 from flows.train_enhancers import train_enhancers_flow
 from hggt_core import storage
 from hggt_core.stages import BUILD_STAGES as STAGES
 from tasks.runs_cleanup import mark_orphaned_runs
 
 
-@flow(name="build-dataset", task_runner=stage_runner(), log_prints=True)
+@flow(name="build-dataset", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def build_dataset_flow(
     input: str,
     out: str,

@@ -10,12 +10,12 @@ from prefect import flow
 from flows.publish import publish_examples
 from flows.runners import stage_runner
 from flows.sharding import sharded_stage
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from hggt_core import manifests
 from tasks.degradations import degrade_shard, lr_shard, merge_degradations, merge_lr_test, plan_degrade, plan_lr
 
 
-@flow(name="degrade", task_runner=stage_runner(), log_prints=True)
+@flow(name="degrade", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def degrade_flow(
     source: str,
     out: str,
@@ -35,7 +35,7 @@ def degrade_flow(
     return summary
 
 
-@flow(name="synthesize-lr", task_runner=stage_runner(), log_prints=True)
+@flow(name="synthesize-lr", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def synthesize_lr_flow(
     source: str,
     out: str,

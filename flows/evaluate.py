@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.publish import publish_examples, publish_summary
 from flows.runners import plain_runner, stage_runner
 from flows.sharding import run_shards
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from hggt_core import catalog, manifests, storage
 from hggt_core.evaluation import TRAIN_SETS_NOTE, on_train_sets, table3, to_csv, to_markdown
 from hggt_core.figures import sample_grid
@@ -47,7 +47,7 @@ def write_table3(root: str, test_set: str, reason: str | None = None) -> list[di
     return table
 
 
-@flow(name="evaluate", task_runner=stage_runner(), log_prints=True)
+@flow(name="evaluate", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def evaluate_flow(
     out: str, run_id: str, test_set: str | None = None, preset: str | None = None, overrides: list[str] | None = None,
     config_file: str | None = None, split: str = "test", allow_train_sets: bool = False,
@@ -76,7 +76,7 @@ def evaluate_flow(
     return publish_summary("evaluate", root, summary, started)
 
 
-@flow(name="compare", task_runner=plain_runner(), log_prints=True)
+@flow(name="compare", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def compare_flow(out: str, runs: list[str], images: int = 4, test_set: str | None = None) -> dict:
     """Side-by-side grids (bicubic, each run's SR, the positive GTs) for the first `images` test
     images that every run has been evaluated on."""

@@ -7,9 +7,10 @@ from prefect import flow
 from flows.runners import plain_runner
 from hggt_core import storage
 from tasks.export import export_model
+from flows.stage import run_name
 
 
-@flow(name="export", task_runner=plain_runner(), log_prints=True)
+@flow(name="export", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def export_flow(out: str, run_id: str | None = None, enhancer: str | None = None, fmt: str = "safetensors", half: bool = False) -> dict:
     """Write `exports/<run or enhancer>.<format>` from the EMA weights of a run or an enhancer."""
     if fmt not in ("safetensors", "onnx"):

@@ -12,9 +12,10 @@ from flows.runners import plain_runner
 from hggt_core import storage
 from hggt_core.annotation.export_layout import RANGE_SIZE
 from tasks.export_dataset import STAGE, existing_files, finish_export, plan_export, write_range
+from flows.stage import run_name
 
 
-@flow(name="export-dataset", task_runner=plain_runner(), log_prints=True)
+@flow(name="export-dataset", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def export_dataset_flow(out: str, dest: str, range_size: int = RANGE_SIZE) -> dict:
     """Write every labelled set of `out` under `dest`, by its side of splits.parquet (excluded sets
     are left out), one task run per range folder; files already there with the same bytes are kept."""

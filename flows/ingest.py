@@ -6,11 +6,11 @@ from prefect import flow
 
 from flows.runners import stage_runner
 from flows.sharding import sharded_stage
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from tasks.ingest import ingest_shard, merge_images, plan_ingest
 
 
-@flow(name="ingest", task_runner=stage_runner(), log_prints=True)
+@flow(name="ingest", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def ingest_flow(
     input: str,
     out: str,

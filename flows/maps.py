@@ -9,13 +9,13 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.runners import stage_runner
 from flows.sharding import sharded_stage
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from hggt_core import manifests, storage
 from tasks.maps import maps_shard, merge_maps, plan_maps
 from tasks.progress import artifact_key
 
 
-@flow(name="maps", task_runner=stage_runner(), log_prints=True)
+@flow(name="maps", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def maps_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """M_pos, M_neg and M_ind for each (positive, negative) pair of every usable set with a negative:
     `maps/<set>/<pos>_<neg>.npz` (float16), `maps/<set>/figure.jpg` and `maps.parquet`."""

@@ -8,12 +8,12 @@ from flows.ingest import ingest_flow
 from flows.publish import publish_examples
 from flows.runners import stage_runner, with_runner
 from flows.sharding import sharded_stage
-from flows.stage import Stage, dataset_params
+from flows.stage import Stage, dataset_params, run_name
 from hggt_core import manifests
 from tasks.patches import extract_patch_shard, merge_patches, plan_patches
 
 
-@flow(name="patches", task_runner=stage_runner(), log_prints=True)
+@flow(name="patches", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
 def patches_flow(
     out: str,
     input: str | None = None,

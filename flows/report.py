@@ -10,9 +10,10 @@ from flows.publish import publish_summary
 from flows.runners import plain_runner
 from hggt_core import storage
 from tasks.report import report_task
+from flows.stage import run_name
 
 
-@flow(name="report", task_runner=plain_runner(), log_prints=True)
+@flow(name="report", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def report_flow(out: str, examples: int = 6) -> dict:
     """One self-contained HTML file, reports/dataset.html: counts per stage, texture and difference
     histograms with the thresholds, label shares per version, votes and times per annotator, the

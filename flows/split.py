@@ -9,11 +9,11 @@ from prefect import flow
 
 from flows.publish import publish_summary
 from flows.runners import plain_runner
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from tasks.split import STAGE, split_task
 
 
-@flow(name="split", task_runner=plain_runner(), log_prints=True)
+@flow(name="split", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
 def split_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """Write manifests/splits.parquet: up to `split.test_sets` sets with two or more positive versions
     on the test side, drawn photo by photo with the config seed; every other set of the other photos

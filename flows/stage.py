@@ -4,6 +4,7 @@ into the normalised dataset root and the config."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, NamedTuple
 
 from flows.options import apply_options
@@ -33,3 +34,16 @@ class Stage(NamedTuple):
 def dataset_params(out: str, preset: str | None, overrides: list[str] | None, config_file: str | None) -> dict:
     """The flat parameters a flow passes on to the sub-flows of the same dataset and config."""
     return {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}
+
+
+def run_name() -> str:
+    """A flow run's name in the dashboard and `prefect flow-run ls`: the stage and the dataset's
+    folder name (plus arch/mode for training runs), not Prefect's random adjective-animal."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    where = str(params.get("out") or "").rstrip("/")
+    parts = [flow_run.flow_name, posixpath.basename(where) if where else ""]
+    if params.get("arch") and params.get("mode"):
+        parts.append(f"{params['arch']}/{params['mode']}")
+    return " ".join(p for p in parts if p)

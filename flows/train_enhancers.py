@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.publish import publish_summary
 from flows.runners import StartingTaskRunner
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from hggt_core.enhancement import pretrained_folder
 from hggt_core.sizes import DeclaredEnhancer
 from tasks.caching import fingerprint
@@ -36,7 +36,7 @@ def _gpu_threads() -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=max(1, torch.cuda.device_count()))
 
 
-@flow(name="train-enhancers", task_runner=StartingTaskRunner(_gpu_threads), log_prints=True)
+@flow(name="train-enhancers", flow_run_name=run_name, task_runner=StartingTaskRunner(_gpu_threads), log_prints=True)
 def train_enhancers_flow(
     out: str,
     preset: str | None = None,

@@ -9,7 +9,7 @@ import time
 from prefect import flow
 from flows.publish import publish_summary
 from flows.runners import plain_runner
-from flows.stage import Stage
+from flows.stage import Stage, run_name
 from hggt_core.networks import GENERATOR, names, network
 from hggt_core.realisr import MODES
 from tasks.caching import fingerprint
@@ -21,7 +21,7 @@ from tasks.training_io import verified_result
 ARCHS = names(GENERATOR)
 
 
-@flow(name="train-sr", task_runner=plain_runner(1), log_prints=True)
+@flow(name="train-sr", flow_run_name=run_name, task_runner=plain_runner(1), log_prints=True)
 def train_sr_flow(
     out: str,
     arch: str = "rrdb",

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from hggt_core.annotation.labels import LABELS
 from hggt_core.summary import label_counts, label_proportions  # noqa: F401 - the report's label statistics
+from hggt_core.training.history import TERM_NAMES
 
 COLOURS = {"Positive": "#2e8b57", "Similar": "#c9a227", "Negative": "#c0392b"}
 VERSION_COLOURS = {"01": "#1f77b4", "02": "#ff7f0e", "03": "#2ca02c", "04": "#9467bd"}
@@ -91,7 +92,6 @@ def split_summary(splits: Iterable[Mapping]) -> list[dict]:
 
 
 NOT_LOSSES = frozenset({"iteration", "lr"})  # logged beside the losses, on another scale
-TERM_NAMES = {"extra": "negative"}  # the trainer's name for the posneg run's negative-GT term
 
 
 def loss_series(history: Iterable[Mapping]) -> dict[str, tuple[list[int], list[float]]]:

@@ -13,7 +13,7 @@ from prefect.futures import PrefectFuture
 
 from hggt_core import storage
 from hggt_core.checkpoints import torch_load
-from hggt_core.training.history import LOSSES_FILE
+from hggt_core.training.history import LOSSES_FILE, TERM_NAMES
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from hggt_core.training.recipe import RunHooks
@@ -75,10 +75,13 @@ def loss_logger(
     def log(iteration: int, logs: dict) -> None:
         faults.checkpoint(name)
         history.append({"iteration": iteration, **{k: round(v, 6) for k, v in logs.items()}})
-        logger.info("%s iteration %d/%d: %s", title, iteration, total, history[-1])
+        # what people read calls the stage's extra term by its name (train-sr: the negative-GT loss);
+        # losses.csv keeps the trainer's column name, which the report reads
+        shown = {TERM_NAMES.get(k, k): v for k, v in logs.items()}
+        logger.info("%s iteration %d/%d: %s", title, iteration, total, {k: round(v, 6) for k, v in shown.items()})
         rows = history[-200:]
-        # Sent from the progress thread with its card: an API round trip per report would stall the loop.
-        progress.update(iteration, logs, deferred=lambda: publish_table(f"{name}-losses", rows, f"Loss curve of {title}", root))
+        # Sent from the progress thread: an API round trip per report would stall the loop.
+        progress.update(iteration, shown, deferred=lambda: publish_table(f"{name}-losses", rows, f"Loss curve of {title}", root))
         if url:  # rewritten whole at every report (a few kB), so a crash leaves the curve up to it
             storage.atomic_write(url, history_to_csv(history))
 

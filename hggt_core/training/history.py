@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
+TERM_NAMES = {"extra": "negative"}  # the trainer's name for the posneg run's negative-GT term, as people read it
 LOSSES_FILE = "losses.csv"
 
 

@@ -46,6 +46,10 @@ def test_two_datasets_in_one_server_keep_their_own_cards(tmp_path):
     roots = [str(tmp_path / "first"), str(tmp_path / "second")]
     items = [patches_flow(out=root, input=str(src), preset="demo")["items"] for root, src in zip(roots, (photos, tmp_path / "more"))]
     assert items[0] != items[1]
+    with get_client(sync_client=True) as client:  # runs named after the stage and the dataset, not adjective-animal
+        runs = [r for r in client.read_flow_runs(limit=200) if r.parameters.get("out") in roots]
+    assert sorted((r.parameters["out"], r.name) for r in runs) == [
+        (roots[0], "ingest first"), (roots[0], "patches first"), (roots[1], "ingest second"), (roots[1], "patches second")]
     for root, n in zip(roots, items):
         assert _rows(_latest(artifact_key("patches-summary", root)))["items"] == str(n)
         examples = _latest(artifact_key("patches-examples", root))
