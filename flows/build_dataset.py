@@ -28,7 +28,7 @@ from flows.ingest import ingest_flow
 from flows.maps import maps_flow
 from flows.patches import patches_flow
 from flows.progress import StageList
-from flows.runners import stage_runner, with_runner
+from flows.runners import one_cluster, stage_runner, with_runner
 from flows.select import select_flow
 from flows.split import split_flow
 from flows.stage import dataset_params, run_name
@@ -57,9 +57,12 @@ def build_dataset_flow(
     started = time.perf_counter()
     _mark_orphaned_runs(out)
     common = dataset_params(out, preset, overrides, config_file)
-    def cpu(flow_obj):
-        return with_runner(flow_obj, task_runner, dask_address)
+    with one_cluster(task_runner, dask_address) as address:
+        return _run_stages(input, out, until, common, lambda flow_obj: with_runner(flow_obj, task_runner, address), started)
 
+
+def _run_stages(input: str, out: str, until: str | None, common: dict, cpu, started: float) -> dict:
+    """The stages in the paper's order; ``cpu`` sets the task runner of the CPU stages."""
     steps = {
         "ingest": lambda: cpu(ingest_flow)(input=input, **common),
         "patches": lambda: cpu(patches_flow)(**common),

@@ -5,7 +5,8 @@ each flow run starts."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
@@ -59,6 +60,31 @@ def stage_runner() -> StartingTaskRunner:
 def plain_runner(max_workers: int | None = None) -> StartingTaskRunner:
     """Flows whose tasks run one after another or in a few threads, whatever the environment says."""
     return StartingTaskRunner(lambda: ThreadPoolTaskRunner(max_workers=max_workers))
+
+
+@contextmanager
+def one_cluster(kind: str | None, dask_address: str | None, workers: int | None = None) -> Iterator[str | None]:
+    """For a run of several stages on Dask without a scheduler address: one local cluster for all
+    of them (each stage starting its own cost 4-6 s and logged "Lost all workers" as it closed);
+    yields its address, or ``dask_address`` unchanged when there is nothing to start."""
+    kind = kind or os.environ.get("HGGT_TASK_RUNNER")
+    dask_address = dask_address or os.environ.get("HGGT_DASK_ADDRESS") or None
+    if kind != "dask" or dask_address:
+        yield dask_address
+        return
+    from distributed import LocalCluster
+
+    workers = workers or int(os.environ.get("HGGT_WORKERS", os.cpu_count() or 2))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        before = os.environ.get("HGGT_DASK_ADDRESS")
+        os.environ["HGGT_DASK_ADDRESS"] = cluster.scheduler_address  # stages that read the environment join it too
+        try:
+            yield cluster.scheduler_address
+        finally:
+            if before is None:
+                os.environ.pop("HGGT_DASK_ADDRESS", None)
+            else:
+                os.environ["HGGT_DASK_ADDRESS"] = before
 
 
 def with_runner(flow_obj, kind: str | None, dask_address: str | None = None, workers: int | None = None):

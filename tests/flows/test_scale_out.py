@@ -46,3 +46,24 @@ def test_patches_and_degradations_in_a_process_pool(reference, tmp_path):
     with_runner(patches_flow, "processes", workers=2)(out=out, input=str(photos), preset="demo", task_runner="processes")
     with_runner(degrade_flow, "processes", workers=2)(source=out, out=out, preset="demo")
     _same(ref, out)
+
+
+def test_a_build_on_dask_starts_one_cluster_for_all_its_stages(reference, tmp_path, monkeypatch):
+    import distributed
+
+    from flows.build_dataset import build_dataset_flow
+
+    photos, ref = reference
+    started = []
+    real = distributed.LocalCluster
+
+    def counted(*args, **kwargs):
+        started.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "LocalCluster", counted)
+    monkeypatch.setenv("HGGT_WORKERS", "2")
+    out = str(tmp_path / "build")
+    build_dataset_flow(input=str(photos), out=out, preset="demo", until="degrade", task_runner="dask")
+    assert len(started) == 1  # ingest, patches and degrade shared it (each stage used to start its own)
+    _same(ref, out)
