@@ -9,7 +9,8 @@ DEST   ?= $(OUT)-hggt-layout
 ARCH   ?= rrdb
 PORT   ?= 4200
 POOL   ?= hggt-local
-GPUS   ?= 1
+# GPUs that tasks tagged gpu (enhancement, training) may use at once: the visible ones by default.
+GPUS   ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 API    := http://127.0.0.1:$(PORT)/api
 
 # Prefect's database, task-result cache and settings live under data/, not in ~/.prefect.
@@ -159,7 +160,8 @@ server: setup
 worker: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect worker start --pool $(POOL) --type process
 
-# Registers every deployment of prefect.yaml and limits tasks tagged gpu to GPUS at a time. Safe to
+# Registers every deployment of prefect.yaml and limits tasks tagged gpu to GPUS at a time (none on a
+# machine without a GPU: a limit of 1 there only queued CPU enhancement shards one behind another). Safe to
 # repeat, and to run while `make worker` starts: the worker creates the pool too, so a create that
 # loses that race is fine as long as the pool exists afterwards (--overwrite would reset a pool the
 # operator edited). The tag limit's create is an upsert.
@@ -167,7 +169,13 @@ deploy: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect work-pool inspect $(POOL) >/dev/null 2>&1 || \
 		PREFECT_API_URL=$(API) $(BIN)/prefect work-pool create $(POOL) --type process >/dev/null 2>&1 || \
 		PREFECT_API_URL=$(API) $(BIN)/prefect work-pool inspect $(POOL) >/dev/null
-	PREFECT_API_URL=$(API) $(BIN)/prefect concurrency-limit create gpu $(GPUS) >/dev/null
+	@if [ "$(GPUS)" -gt 0 ]; then \
+		PREFECT_API_URL=$(API) $(BIN)/prefect concurrency-limit create gpu $(GPUS) >/dev/null && \
+		echo "tasks tagged gpu (enhancement, training): at most $(GPUS) at a time (GPUS=$(GPUS))"; \
+	else \
+		PREFECT_API_URL=$(API) $(BIN)/prefect concurrency-limit delete gpu >/dev/null 2>&1 || true; \
+		echo "no GPU found: tasks tagged gpu (enhancement, training) run side by side on the CPU, unlimited; GPUS=N limits them to N"; \
+	fi
 	PREFECT_API_URL=$(API) $(BIN)/prefect --no-prompt deploy --all
 
 # make run-<flow> runs a deployment and waits for it: make run-build-dataset, make run-maps,
