@@ -5,9 +5,10 @@ that may take 0.04 s. The first command therefore starts `prefect server start` 
 on 127.0.0.1, over the same $PREFECT_HOME database, and later commands connect to it: a cached
 stage then costs little more than Python's start-up, and its runs show in a dashboard the user
 can open. A small supervisor process (`python -m hggt_cli.local_server PORT IDLE`) stops the
-server once no command has used it for HGGT_SERVER_IDLE seconds (default 900); `hggt server
-stop` stops it at once. An operator's own server (PREFECT_API_URL in the environment or the
-active Prefect profile) always wins, and HGGT_LOCAL_SERVER=0 keeps the temporary server.
+server once no command has used it for HGGT_SERVER_IDLE seconds (default 900) or once its
+$PREFECT_HOME is deleted, and on Linux the server dies with the supervisor; `hggt server stop`
+stops it at once. An operator's own server (PREFECT_API_URL in the environment or the active
+Prefect profile) always wins, and HGGT_LOCAL_SERVER=0 keeps the temporary server.
 """
 
 from __future__ import annotations
@@ -171,6 +172,24 @@ def stop(home: Path | None = None, timeout: float = 30.0) -> dict | None:
     return state
 
 
+def _dies_with(parent: int):
+    """What the server's process runs before it starts: on Linux the kernel then sends it SIGTERM
+    when the supervisor dies, even by kill -9, so no server is left that nothing stops and that
+    `hggt server` cannot see. Elsewhere, None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
+
+    def arm() -> None:
+        prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the supervisor died before the request took effect
+            os._exit(1)
+
+    return arm
+
+
 def supervise(port: int, idle: float) -> None:
     """The supervisor: run the server, stop it after ``idle`` seconds without a command."""
     home = prefect_home()
@@ -178,12 +197,16 @@ def supervise(port: int, idle: float) -> None:
     env.pop("PREFECT_API_URL", None)
     prefect = Path(sys.executable).with_name("prefect")
     cmd = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
-    server = subprocess.Popen([*cmd, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env)
+    server = subprocess.Popen([*cmd, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                              preexec_fn=_dies_with(os.getpid()))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     ready = False  # the idle clock starts once the server answers: start-up is not idleness
     while not stopping.wait(1.0) and server.poll() is None:
+        if not home.is_dir():  # its database and state went with it: no command can find this server
+            print(f"hggt: {home} was deleted; stopping the local server", flush=True)
+            break
         if not ready:
             ready = healthy(f"http://127.0.0.1:{port}/api")
             if ready:
@@ -191,7 +214,9 @@ def supervise(port: int, idle: float) -> None:
             continue
         try:
             quiet = time.time() - (home / USED).stat().st_mtime
-        except OSError:
+        except OSError:  # deleted by hand: restart the idle clock, rather than count it as use forever
+            with contextlib.suppress(OSError):
+                touch(home)
             quiet = 0.0
         if quiet > idle:
             print(f"hggt: no command for {quiet:.0f} s; stopping the local server", flush=True)

@@ -21,7 +21,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 app = typer.Typer(
     help=(
         "Build human-guided ground-truth datasets for real-world super-resolution (CVPR 2023 HGGT). "
-        "Every command runs a Prefect flow; set PREFECT_API_URL (see `make server`) to watch runs in the dashboard."
+        "Every command runs a Prefect flow on a local server that consecutive hggt commands share (the first one "
+        "starts it and prints its dashboard's address; `hggt server status`); PREFECT_API_URL, when set, names another."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -32,14 +33,16 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
     """Run the flow ``module:name`` (with the chosen task runner, and the dataset's config options as
     its flat parameters); any failure becomes a message and exit code 1. Mistakes are caught before
     Prefect or the flow's module is imported, and the command joins the shared local server (see
-    hggt_cli.local_server) before Prefect reads its settings."""
+    hggt_cli.local_server) before Prefect reads its settings; if a server on this machine stops
+    answering, the command says so and exits (hggt_cli.server_watch)."""
     import importlib
 
-    from hggt_cli.local_server import connect
+    from hggt_cli.local_server import connect, operator_api_url
+    from hggt_cli.server_watch import watching
 
     params = {**params, **(dataset.params() if dataset else {})}
     _preflight(params)
-    connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True))
+    url = connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True)) or operator_api_url()
     from flows.startup import startup
 
     startup()
@@ -54,8 +57,12 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
 
     from tasks.runs_cleanup import process_tags
 
+    def lost(line: str) -> None:
+        console.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+
     try:
-        with tags(*process_tags()):  # lets a later cleanup see that this process died without reporting
+        # The tags let a later cleanup see that this process died without reporting.
+        with tags(*process_tags()), watching(url, lost):
             execution = execution or Execution()
             return with_runner(flow_obj, execution.task_runner, execution.dask_address, execution.workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1

@@ -87,7 +87,10 @@ def _all(read, **filters) -> list:
 
 
 class _Ancestry:
-    """Whether a flow run, or any flow run above it, has ended (memoised: one read per run)."""
+    """Whether nothing alive can report for a flow run any more: it or a flow run above it has
+    ended, or the top-level run's process is gone (memoised: one read per run). Deciding from the
+    top of the tree, rather than from what was marked so far, makes one pass enough whatever order
+    the runs are listed in (the server lists a subflow before its parent)."""
 
     def __init__(self, client):
         self.client = client
@@ -101,9 +104,13 @@ class _Ancestry:
 
     def has_ended(self, run) -> bool:
         if run.id not in self.ended:
-            parent = self.parent_of(run)
-            final = run.state is not None and run.state.is_final()
-            self.ended[run.id] = final or (parent is not None and self.has_ended(parent))
+            if run.state is not None and run.state.is_final():
+                ended = True
+            elif (parent := self.parent_of(run)) is not None:
+                ended = self.has_ended(parent)
+            else:  # top level: Scheduled and Paused runs may still be picked up, whatever their tags say
+                ended = run.state is not None and run.state.type in UNFINISHED and _process_gone(run)
+            self.ended[run.id] = ended
         return self.ended[run.id]
 
 
@@ -119,10 +126,8 @@ def mark_orphaned_runs(out: str | None = None, now: dt.datetime | None = None) -
         for run in _all(client.read_flow_runs, flow_run_filter=unfinished):
             if dataset is not None and _dataset_of(run) != dataset:
                 continue
-            parent = ancestry.parent_of(run)
-            if (parent is not None and ancestry.has_ended(parent)) or (parent is None and _process_gone(run)):
+            if ancestry.has_ended(run):
                 client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-                ancestry.ended[run.id] = True
                 marked["flow_runs"].append(run.name)
 
         stuck = TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(any_=UNFINISHED)))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from hggt_cli.local_server import healthy
 from tests.flows.conftest import REPO, write_good_photos
 
 pytestmark = pytest.mark.slow
@@ -28,15 +33,52 @@ def _flow_runs(api_url: str) -> list[str]:
         return [run["flow_id"] for run in json.loads(r.read())]
 
 
+def _ended(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie nobody has reaped yet has ended too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 def _gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _ended(pid):
             return True
         time.sleep(0.2)
     return False
+
+
+def _children(pid: int) -> list[int]:
+    """Linux: the processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _env(home: Path, idle: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "HGGT_LOCAL_SERVER")}
+    env.update(PREFECT_HOME=str(home), HGGT_SERVER_IDLE=idle, COLUMNS="200")
+    return env
+
+
+def _start_server(tmp_path, idle: str) -> tuple[Path, dict]:
+    """Start the shared server as a command does; its $PREFECT_HOME and state."""
+    home = tmp_path / "prefect"
+    env = _env(home, idle)
+    proc = subprocess.run([sys.executable, "-c", "from hggt_cli import local_server; print(local_server.connect())"],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and "started a local Prefect server" in proc.stdout, proc.stdout + proc.stderr
+    return home, json.loads((home / "hggt-server.json").read_text())
 
 
 def test_two_commands_share_one_server_then_it_stops(tmp_path):
@@ -59,12 +101,57 @@ def test_two_commands_share_one_server_then_it_stops(tmp_path):
 
 
 def test_the_server_stops_itself_when_idle(tmp_path):
-    home = tmp_path / "prefect"
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "HGGT_LOCAL_SERVER")}
-    env.update(PREFECT_HOME=str(home), HGGT_SERVER_IDLE="1", COLUMNS="200")
-    proc = subprocess.run([sys.executable, "-c", "from hggt_cli import local_server; print(local_server.connect())"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0 and "started a local Prefect server" in proc.stdout, proc.stdout + proc.stderr
-    pid = json.loads((home / "hggt-server.json").read_text())["pid"]
-    assert _gone(pid, 60), "the idle server did not stop"
+    home, state = _start_server(tmp_path, idle="1")
+    assert _gone(state["pid"], 60), "the idle server did not stop"
     assert not (home / "hggt-server.json").exists()
+
+
+def test_the_server_stops_when_its_home_is_deleted(tmp_path):
+    home, state = _start_server(tmp_path, idle="600")
+    while home.exists():  # the server may write while the tree is removed
+        shutil.rmtree(home, ignore_errors=True)
+    try:
+        assert _gone(state["pid"], 30), "a server whose $PREFECT_HOME is gone kept running"
+        assert not healthy(state["api_url"])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state["pid"], signal.SIGTERM)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server dies with its supervisor on Linux only")
+def test_the_server_dies_with_a_killed_supervisor(tmp_path):
+    _, state = _start_server(tmp_path, idle="600")
+    [server] = _children(state["pid"])
+    os.kill(state["pid"], signal.SIGKILL)
+    try:
+        assert _gone(server, 10), "the Prefect server outlived its supervisor (kill -9)"
+        assert not healthy(state["api_url"])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server, signal.SIGKILL)
+
+
+def test_a_command_whose_server_stops_says_so_and_exits(tmp_path):
+    from hggt_cli.local_server import stop
+
+    home, _ = _start_server(tmp_path, idle="600")
+    command = subprocess.Popen(
+        [sys.executable, "-c", "from hggt_cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
+        cwd=REPO, env=_env(home, "600"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        before = []
+        for line in command.stdout:
+            if "sleeping" in line:
+                break
+            before.append(line)
+        else:
+            pytest.fail("the flow did not start:\n" + "".join(before))
+        stop(home)
+        lost = time.monotonic()
+        out = command.communicate(timeout=60)[0]
+        assert time.monotonic() - lost < 25, f"took {time.monotonic() - lost:.0f} s"
+        assert command.returncode == 1
+        last = out.strip().splitlines()[-1]
+        assert "stopped answering" in last and "hggt server start" in last and "finished work is kept" in last, out
+    finally:
+        command.kill()

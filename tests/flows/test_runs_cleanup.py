@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.states import Crashed, Pending, Running
 
-from tasks.runs_cleanup import mark_orphaned_runs
+from tasks.runs_cleanup import mark_orphaned_runs, process_tags
 
 
 @flow(name="cleanup-parent")
@@ -22,13 +25,19 @@ def child_flow(out: str) -> None: ...
 def shard_task() -> None: ...
 
 
-def _tree(client, out: str, parent_state) -> dict:
+def _tree(client, out: str, parent_state, tags: list[str] | None = None) -> dict:
     """A parent flow run, the task run standing for its subflow, the subflow and one of its task runs."""
-    parent = client.create_flow_run(parent_flow, parameters={"out": out}, state=parent_state)
+    parent = client.create_flow_run(parent_flow, parameters={"out": out}, state=parent_state, tags=tags)
     link = client.create_task_run(shard_task, parent.id, dynamic_key=f"link-{parent.id}", state=Running())
     child = client.create_flow_run(child_flow, parameters={"out": out}, parent_task_run_id=link.id, state=Running())
     shard = client.create_task_run(shard_task, child.id, dynamic_key=f"shard-{child.id}", state=Pending())
     return {"parent": parent.id, "link": link.id, "child": child.id, "shard": shard.id}
+
+
+def _dead_pid() -> int:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
 
 
 def _states(client, tree: dict) -> dict:
@@ -80,17 +89,11 @@ def test_the_next_build_of_the_dataset_marks_its_orphans(tmp_path):
 
 
 def test_a_top_level_run_whose_process_is_gone_is_marked(tmp_path):
-    import subprocess
-    import sys
-
-    from tasks.runs_cleanup import process_tags
-
-    ended = subprocess.Popen([sys.executable, "-c", "pass"])
-    ended.wait()
     out = str(tmp_path / "ds")
     host, _ = process_tags()
+    ended_pid = _dead_pid()
     with get_client(sync_client=True) as client:
-        dead = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running(), tags=[host, f"hggt-pid:{ended.pid}"])
+        dead = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running(), tags=[host, f"hggt-pid:{ended_pid}"])
         alive = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running(), tags=process_tags())
         untagged = client.create_flow_run(parent_flow, parameters={"out": out}, state=Running())
     mark_orphaned_runs(out)
@@ -99,3 +102,23 @@ def test_a_top_level_run_whose_process_is_gone_is_marked(tmp_path):
         assert client.read_flow_run(dead.id).state.message.startswith("its process ended without reporting")
         assert client.read_flow_run(alive.id).state.type.value == "RUNNING"  # this test's own process
         assert client.read_flow_run(untagged.id).state.type.value == "RUNNING"  # maybe a worker's, elsewhere
+
+
+def test_one_cleanup_marks_a_killed_command_and_its_running_subflow(tmp_path, monkeypatch):
+    """kill -9 of a terminal's command leaves its run and the subflow it was in Running. Whatever
+    order the server lists them in (here, the subflow first), one cleanup marks both and their task runs."""
+    from tasks import runs_cleanup
+
+    listed = runs_cleanup._all
+    monkeypatch.setattr(runs_cleanup, "_all", lambda read, **filters: sorted(
+        listed(read, **filters), key=lambda run: getattr(run, "parent_task_run_id", None) is None))
+    out = str(tmp_path / "ds")
+    host, _ = process_tags()
+    with get_client(sync_client=True) as client:
+        killed = _tree(client, out, Running(), tags=[host, f"hggt-pid:{_dead_pid()}"])
+    marked = mark_orphaned_runs(out)
+    assert len(marked["flow_runs"]) == 2, marked
+    with get_client(sync_client=True) as client:
+        states = _states(client, killed)
+    assert all(s.type.value == "CRASHED" for s in states.values()), states
+    assert all(s.message.startswith("its process ended without reporting") for s in states.values()), states
