@@ -7,21 +7,22 @@ OUT    ?= data/demo
 PRESET ?= demo
 DEST   ?= $(OUT)-hggt-layout
 ARCH   ?= rrdb
-PORT   ?= 4200
+PORT   ?= 4210
 POOL   ?= hggt-local
 # GPUs that tasks tagged gpu (enhancement, training) may use at once: the visible ones by default.
 GPUS   ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-API    := http://127.0.0.1:$(PORT)/api
+API     = $(or $(PREFECT_API_URL),$(shell $(BIN)/hggt server url --port $(PORT) --keep))
 
-# Prefect's database, task-result cache and settings live under data/, not in ~/.prefect.
-export PREFECT_HOME ?= $(CURDIR)/data/prefect
+# One Prefect history: make targets, `hggt` commands and deployments share Prefect's home ($PREFECT_HOME,
+# else ~/.prefect) and the one local server hggt keeps there (hggt_cli/local_server.py). PORT is where
+# that server starts when none runs yet; API is the address of the one that runs.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # The authors' code for the conformance suite (tests/conformance skips without it).
 export HGGT_REFERENCE ?= $(abspath $(wildcard $(CURDIR)/../shared/reference/HGGT))
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
 	annotate-ingest split maps train-sr evaluate report export-dataset build annotator-train annotator-evaluate
-.PHONY: setup chromium demo demo-enhancers demo-annotator test test-quick bench bench-scale gpu-check server worker deploy clean $(STAGES)
+.PHONY: setup chromium demo demo-enhancers demo-annotator test test-quick bench bench-scale gpu-check server server-stop worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -150,12 +151,13 @@ build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
 # --- Prefect server, worker and deployments ---------------------------------------------------
-# The dashboard asks the API at PREFECT_SERVER_UI_API_URL, which Prefect derives from PREFECT_API_URL or
-# PREFECT_SERVER_API_PORT, never from --port: without it a server on another PORT has a dashboard
-# that calls port 4200 ("Can't connect to Server API").
+# The shared local server, kept (no idle stop) until `make server-stop`: never a second server on the
+# same database, whichever of make, hggt or a deployment came first.
 server: setup
-	PREFECT_SERVER_API_PORT=$(PORT) PREFECT_SERVER_UI_API_URL=$(API) \
-		$(BIN)/prefect server start --host 127.0.0.1 --port $(PORT)
+	$(BIN)/hggt server start --port $(PORT) --keep
+
+server-stop: setup
+	$(BIN)/hggt server stop
 
 worker: setup
 	PREFECT_API_URL=$(API) $(BIN)/prefect worker start --pool $(POOL) --type process

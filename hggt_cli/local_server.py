@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 STATE, USED, LOCK, LOG = "hggt-server.json", "hggt-server.used", "hggt-server.lock", "hggt-server.log"
+KEEP = "hggt-server.keep"  # present: no idle stop (a worker and deployments use it, which no command marks)
 PREFERRED_PORT = 4210  # not Prefect's 4200, which `make server` uses
 START_TIMEOUT = 90.0
 
@@ -86,8 +87,8 @@ def running(home: Path | None = None) -> dict | None:
     return None
 
 
-def _free_port() -> int:
-    for port in (PREFERRED_PORT, 0):
+def _free_port(preferred: int = PREFERRED_PORT) -> int:
+    for port in (preferred, 0):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -112,18 +113,35 @@ def keep_alive(home: Path, every: float = 30.0) -> None:
     threading.Thread(target=beat, name="hggt-server-keepalive", daemon=True).start()
 
 
-def connect(announce=print) -> str | None:
-    """Point this process's Prefect at the shared local server, starting it when none answers.
-    Must run before Prefect is imported. Returns the API URL in use (None: Prefect's own choice)."""
+def _starting(home: Path) -> dict | None:
+    """A recorded server whose process lives but does not answer yet (starting, or busy): waited
+    for, never doubled by a second server on the same database."""
+    state = read_state(home)
+    if not state or not _alive(state["pid"]):
+        return None
+    deadline = time.monotonic() + START_TIMEOUT
+    while _alive(state["pid"]) and time.monotonic() < deadline:
+        if healthy(state["api_url"]):
+            return state
+        time.sleep(0.25)
+    return None
+
+
+def connect(announce=print, port: int = PREFERRED_PORT, keep: bool = False) -> str | None:
+    """Point this process's Prefect at the shared local server, starting it when none answers
+    (on ``port`` if free); ``keep``: no idle stop until `hggt server stop`. Must run before Prefect
+    is imported. Returns the API URL in use (None: Prefect's own choice)."""
     if operator_api_url() or os.environ.get("HGGT_LOCAL_SERVER", "1") == "0":
         return None
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
+    if keep:
+        (home / KEEP).touch()
     state = running(home)
     if state is None:
         with open(home / LOCK, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # two commands started together start one server
-            state = running(home) or _start(home, announce)
+            state = running(home) or _starting(home) or _start(home, announce, port)
     if state is None:
         return None
     os.environ["PREFECT_API_URL"] = state["api_url"]
@@ -132,8 +150,8 @@ def connect(announce=print) -> str | None:
     return state["api_url"]
 
 
-def _start(home: Path, announce) -> dict | None:
-    port = _free_port()
+def _start(home: Path, announce, preferred: int = PREFERRED_PORT) -> dict | None:
+    port = _free_port(preferred)
     log = home / LOG
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "hggt_cli.local_server", str(port), str(idle_seconds())],
@@ -159,6 +177,8 @@ def _start(home: Path, announce) -> dict | None:
 def stop(home: Path | None = None, timeout: float = 30.0) -> dict | None:
     """Stop the shared server; returns the state it had (None: none was running)."""
     home = home or prefect_home()
+    with contextlib.suppress(FileNotFoundError):
+        (home / KEEP).unlink()
     state = read_state(home)
     if not state:
         return None
@@ -193,7 +213,9 @@ def _dies_with(parent: int):
 def supervise(port: int, idle: float) -> None:
     """The supervisor: run the server, stop it after ``idle`` seconds without a command."""
     home = prefect_home()
-    env = {**os.environ, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # the dashboard asks the API at PREFECT_SERVER_UI_API_URL, derived from these, never from --port
+    env = {**os.environ, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_UI_API_URL": f"http://127.0.0.1:{port}/api"}
     env.pop("PREFECT_API_URL", None)
     prefect = Path(sys.executable).with_name("prefect")
     cmd = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
@@ -211,6 +233,8 @@ def supervise(port: int, idle: float) -> None:
             ready = healthy(f"http://127.0.0.1:{port}/api")
             if ready:
                 touch(home)
+            continue
+        if (home / KEEP).exists():  # kept for a worker and deployments: stops only when told
             continue
         try:
             quiet = time.time() - (home / USED).stat().st_mtime

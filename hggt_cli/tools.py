@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from hggt_cli.local_server import PREFERRED_PORT
 from hggt_cli.options import Overrides, Preset, ConfigFile
 
 from hggt_cli.running import app, console
@@ -97,22 +98,45 @@ def server_status():
     if state is None:
         console.print("no local server runs; the next stage command starts one")
         raise typer.Exit(1)
+    kept = (local_server.prefect_home() / local_server.KEEP).exists()
     console.print(f"local server pid {state['pid']}: dashboard {state['dashboard']}, API {state['api_url']}, "
-                  f"stops after {local_server.idle_seconds():.0f} s without a command")
+                  + ("kept until `hggt server stop`" if kept else f"stops after {local_server.idle_seconds():.0f} s without a command"),
+                  soft_wrap=True)
 
 
-@server_app.command("start")
-def server_start():
-    """Start the shared local server now (stage commands start it themselves)."""
+ServerPort = Annotated[int, typer.Option("--port", help="Port to start it on when none runs (taken: a free one).")]
+Keep = Annotated[bool, typer.Option("--keep", help="No idle stop until `hggt server stop` (for a worker and deployments).")]
+
+
+def _shared_server(port: int, keep: bool, announce) -> str:
     from hggt_cli import local_server
 
     if os.environ.get("HGGT_LOCAL_SERVER") == "0" or local_server.operator_api_url():
-        console.print("[bold red]error:[/] a configured server (PREFECT_API_URL) or HGGT_LOCAL_SERVER=0 is in effect; nothing to start")
+        console.print("[bold red]error:[/] a configured server (PREFECT_API_URL) or HGGT_LOCAL_SERVER=0 is in effect; nothing to start",
+                      soft_wrap=True)
         raise typer.Exit(1)
-    url = local_server.connect(lambda line: console.print(line, soft_wrap=True))
+    url = local_server.connect(announce, port=port, keep=keep)
     if url is None:
         raise typer.Exit(1)
-    console.print(f"local server answers at {url}")
+    return url
+
+
+@server_app.command("start")
+def server_start(port: ServerPort = PREFERRED_PORT, keep: Keep = False):
+    """Start the shared local server now, or say where it runs (stage commands start it themselves)."""
+    url = _shared_server(port, keep, lambda line: console.print(line, soft_wrap=True))
+    console.print(f"local server answers at {url} (dashboard {url.removesuffix('/api')})"
+                  + ("; kept until `hggt server stop`" if keep else ""), soft_wrap=True)
+
+
+@server_app.command("url")
+def server_url(port: ServerPort = PREFERRED_PORT, keep: Keep = False):
+    """Print the shared server's API URL, starting it if none runs: `export PREFECT_API_URL=$(hggt server url)`
+    points `prefect` commands (deployments, workers) at the server hggt commands use."""
+    from hggt_cli import local_server
+
+    configured = local_server.operator_api_url()  # the operator's own server: the one to point at
+    print(configured or _shared_server(port, keep, lambda line: print(line, file=sys.stderr)))
 
 
 @server_app.command("stop")

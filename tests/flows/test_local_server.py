@@ -155,3 +155,29 @@ def test_a_command_whose_server_stops_says_so_and_exits(tmp_path):
         assert "stopped answering" in last and "hggt server start" in last and "finished work is kept" in last, out
     finally:
         command.kill()
+
+
+def test_make_server_then_commands_and_make_targets_share_one_server_and_history(tmp_path):
+    """`make server` is the shared server (kept: a worker's runs do not count as a command's), a
+    stage command then joins it instead of starting a second one on the same database, and make's
+    worker and deployment targets point at it."""
+    home = tmp_path / "prefect"
+    env = _env(home, "1")  # an idle stop after 1 s: only --keep holds the server
+    make = ["make", "--no-print-directory", "-o", ".venv/.installed"]
+    started = subprocess.run([*make, "server"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0 and "kept until `hggt server stop`" in started.stdout, started.stdout + started.stderr
+    state = json.loads((home / "hggt-server.json").read_text())
+    try:
+        write_good_photos(tmp_path / "photos", count=1)
+        command = _cli(env, "ingest", "--input", str(tmp_path / "photos"), "--out", str(tmp_path / "ds"), "--preset", "demo")
+        assert "started a local Prefect server" not in command.stdout + command.stderr
+        time.sleep(3)  # past the idle limit: kept
+        assert json.loads((home / "hggt-server.json").read_text())["pid"] == state["pid"] and healthy(state["api_url"])
+        assert len(_flow_runs(state["api_url"])) == 1  # the command's run is in make's server's history
+        resolved = subprocess.run([*make, "-s", "--eval", "print-api: ; @echo $(API)", "print-api"], cwd=REPO, env=env,
+                                  capture_output=True, text=True, timeout=120)
+        assert resolved.stdout.strip() == state["api_url"], resolved.stdout + resolved.stderr
+        assert "kept until" in _cli(env, "server", "status").stdout
+    finally:
+        subprocess.run([*make, "server-stop"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert _gone(state["pid"], 30) and not (home / "hggt-server.keep").exists()
