@@ -210,6 +210,36 @@ def _dies_with(parent: int):
     return arm
 
 
+def temporary_servers_die_with_this_process() -> None:
+    """Prefect's temporary server (no shared one: HGGT_LOCAL_SERVER=0, or it could not start) is a
+    child process that a command killed with kill -9 leaves running, unseen, one per killed command:
+    start it under hggt_cli.orphan_guard, which stops it once this process is gone. Linux only."""
+    if not sys.platform.startswith("linux"):
+        return
+    from prefect.server.api import server
+
+    launch = server.SubprocessASGIServer._run_uvicorn_command
+    if getattr(launch, "hggt_guarded", False):
+        return
+
+    def run_uvicorn(self):
+        real = subprocess.Popen
+        me = os.getpid()
+
+        def guarded(*args, **kwargs):
+            command = kwargs.pop("args", None) or args[0]
+            return real([sys.executable, "-m", "hggt_cli.orphan_guard", str(me), *command], *args[1:], **kwargs)
+
+        server.subprocess.Popen = guarded  # only for this call: Prefect starts its server once per process
+        try:
+            return launch(self)
+        finally:
+            server.subprocess.Popen = real
+
+    run_uvicorn.hggt_guarded = True
+    server.SubprocessASGIServer._run_uvicorn_command = run_uvicorn
+
+
 def supervise(port: int, idle: float) -> None:
     """The supervisor: run the server, stop it after ``idle`` seconds without a command."""
     home = prefect_home()

@@ -43,6 +43,10 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
     params = {**params, **(dataset.params() if dataset else {})}
     _preflight(params)
     url = connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True)) or operator_api_url()
+    if url is None:
+        from hggt_cli.local_server import temporary_servers_die_with_this_process
+
+        temporary_servers_die_with_this_process()
     from flows.startup import startup
 
     startup()

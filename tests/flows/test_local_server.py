@@ -181,3 +181,28 @@ def test_make_server_then_commands_and_make_targets_share_one_server_and_history
     finally:
         subprocess.run([*make, "server-stop"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert _gone(state["pid"], 30) and not (home / "hggt-server.keep").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the temporary server dies with its command on Linux only")
+def test_a_killed_commands_temporary_server_dies_with_it(tmp_path):
+    env = {**_env(tmp_path / "prefect", "600"), "HGGT_LOCAL_SERVER": "0"}
+    command = subprocess.Popen(
+        [sys.executable, "-c", "from hggt_cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    servers: list[int] = []
+    try:
+        before = []
+        for line in command.stdout:
+            if "sleeping" in line:
+                break
+            before.append(line)
+        guards = _children(command.pid)
+        servers = [pid for g in guards for pid in _children(g) if "uvicorn" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(servers) == 1, "".join(before)
+        os.kill(command.pid, signal.SIGKILL)
+        assert _gone(servers[0], 10), "the temporary Prefect server outlived its command (kill -9)"
+    finally:
+        command.kill()
+        for pid in servers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
