@@ -81,6 +81,19 @@ def _start_server(tmp_path, idle: str) -> tuple[Path, dict]:
     return home, json.loads((home / "hggt-server.json").read_text())
 
 
+def _sleeping_command(env: dict) -> subprocess.Popen:
+    """A command running a flow that sleeps for two minutes, once its flow has started."""
+    command = subprocess.Popen(
+        [sys.executable, "-c", "from hggt_cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    before = []
+    for line in command.stdout:
+        if "sleeping" in line:
+            return command
+        before.append(line)
+    pytest.fail("the flow did not start:\n" + "".join(before))
+
+
 def test_two_commands_share_one_server_then_it_stops(tmp_path):
     home = tmp_path / "prefect"
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "HGGT_LOCAL_SERVER")}
@@ -135,17 +148,8 @@ def test_a_command_whose_server_stops_says_so_and_exits(tmp_path):
     from hggt_cli.local_server import stop
 
     home, _ = _start_server(tmp_path, idle="600")
-    command = subprocess.Popen(
-        [sys.executable, "-c", "from hggt_cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
-        cwd=REPO, env=_env(home, "600"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = _sleeping_command(_env(home, "600"))
     try:
-        before = []
-        for line in command.stdout:
-            if "sleeping" in line:
-                break
-            before.append(line)
-        else:
-            pytest.fail("the flow did not start:\n" + "".join(before))
         stop(home)
         lost = time.monotonic()
         out = command.communicate(timeout=60)[0]
@@ -186,19 +190,12 @@ def test_make_server_then_commands_and_make_targets_share_one_server_and_history
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the temporary server dies with its command on Linux only")
 def test_a_killed_commands_temporary_server_dies_with_it(tmp_path):
     env = {**_env(tmp_path / "prefect", "600"), "HGGT_LOCAL_SERVER": "0"}
-    command = subprocess.Popen(
-        [sys.executable, "-c", "from hggt_cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = _sleeping_command(env)
     servers: list[int] = []
     try:
-        before = []
-        for line in command.stdout:
-            if "sleeping" in line:
-                break
-            before.append(line)
         guards = _children(command.pid)
         servers = [pid for g in guards for pid in _children(g) if "uvicorn" in Path(f"/proc/{pid}/cmdline").read_text()]
-        assert len(servers) == 1, "".join(before)
+        assert len(servers) == 1, guards
         os.kill(command.pid, signal.SIGKILL)
         assert _gone(servers[0], 10), "the temporary Prefect server outlived its command (kill -9)"
     finally:
