@@ -151,10 +151,10 @@ build: setup
 	$(BIN)/hggt build --input $(INPUT) --out $(OUT) --preset $(PRESET)
 
 # --- Prefect server, worker and deployments ---------------------------------------------------
-# The shared local server, kept (no idle stop) until `make server-stop`: never a second server on the
-# same database, whichever of make, hggt or a deployment came first.
+# The shared local server in this terminal until Ctrl-C (or `make server-stop`), no idle stop: never a
+# second server on the same database, whichever of make, hggt or a deployment came first.
 server: setup
-	$(BIN)/hggt server start --port $(PORT) --keep
+	$(BIN)/hggt server start --port $(PORT) --foreground
 
 server-stop: setup
 	$(BIN)/hggt server stop

@@ -174,6 +174,32 @@ def _start(home: Path, announce, preferred: int = PREFERRED_PORT) -> dict | None
     return state
 
 
+def serve_in_foreground(port: int, announce=print) -> None:
+    """`make server`: the shared server, run by this process until Ctrl-C or SIGTERM (no idle stop),
+    recorded like one a command started so that commands join it; if one already runs, say where."""
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = running(home) or _starting(home)
+        if state is None:
+            port = _free_port(port)
+            state = {"pid": os.getpid(), "port": port, "api_url": f"http://127.0.0.1:{port}/api",
+                     "dashboard": f"http://127.0.0.1:{port}", "home": str(home), "started": time.time()}
+            (home / STATE).write_text(json.dumps(state))  # commands wait for it while it starts (_starting)
+    if state["pid"] != os.getpid():
+        announce(f"hggt: the shared local server already runs, dashboard at {state['dashboard']} (pid {state['pid']})")
+        return
+    (home / KEEP).touch()
+    announce(f"hggt: local Prefect server, dashboard at {state['dashboard']}, API {state['api_url']} "
+             "(hggt commands and make targets use it; Ctrl-C stops it)")
+    try:
+        supervise(state["port"], idle_seconds())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (home / KEEP).unlink()
+
+
 def stop(home: Path | None = None, timeout: float = 30.0) -> dict | None:
     """Stop the shared server; returns the state it had (None: none was running)."""
     home = home or prefect_home()

@@ -122,8 +122,18 @@ def _shared_server(port: int, keep: bool, announce) -> str:
 
 
 @server_app.command("start")
-def server_start(port: ServerPort = PREFERRED_PORT, keep: Keep = False):
+def server_start(port: ServerPort = PREFERRED_PORT, keep: Keep = False,
+                 foreground: Annotated[bool, typer.Option("--foreground", help="Run it in this terminal until Ctrl-C (make server).")] = False):
     """Start the shared local server now, or say where it runs (stage commands start it themselves)."""
+    if foreground:
+        from hggt_cli import local_server
+
+        if local_server.operator_api_url():
+            console.print(f"[bold red]error:[/] PREFECT_API_URL names a server already ({local_server.operator_api_url()}); "
+                          "unset it to run hggt's own", soft_wrap=True)
+            raise typer.Exit(1)
+        local_server.serve_in_foreground(port, lambda line: console.print(line, soft_wrap=True))
+        return
     url = _shared_server(port, keep, lambda line: console.print(line, soft_wrap=True))
     console.print(f"local server answers at {url} (dashboard {url.removesuffix('/api')})"
                   + ("; kept until `hggt server stop`" if keep else ""), soft_wrap=True)

@@ -162,16 +162,20 @@ def test_a_command_whose_server_stops_says_so_and_exits(tmp_path):
 
 
 def test_make_server_then_commands_and_make_targets_share_one_server_and_history(tmp_path):
-    """`make server` is the shared server (kept: a worker's runs do not count as a command's), a
-    stage command then joins it instead of starting a second one on the same database, and make's
-    worker and deployment targets point at it."""
+    """`make server` runs the shared server in its terminal (no idle stop: a worker's runs are not
+    a command's), a stage command then joins it instead of starting a second one on the same
+    database, and make's worker and deployment targets point at it."""
     home = tmp_path / "prefect"
-    env = _env(home, "1")  # an idle stop after 1 s: only --keep holds the server
+    env = _env(home, "1")  # an idle stop after 1 s would hit a server that is not kept
     make = ["make", "--no-print-directory", "-o", ".venv/.installed"]
-    started = subprocess.run([*make, "server"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-    assert started.returncode == 0 and "kept until `hggt server stop`" in started.stdout, started.stdout + started.stderr
-    state = json.loads((home / "hggt-server.json").read_text())
+    server = subprocess.Popen([*make, "server"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     try:
+        deadline = time.monotonic() + 120
+        while not ((home / "hggt-server.json").exists() and healthy(json.loads((home / "hggt-server.json").read_text())["api_url"])):
+            assert server.poll() is None and time.monotonic() < deadline, "make server did not start"
+            time.sleep(0.5)
+        state = json.loads((home / "hggt-server.json").read_text())
         write_good_photos(tmp_path / "photos", count=1)
         command = _cli(env, "ingest", "--input", str(tmp_path / "photos"), "--out", str(tmp_path / "ds"), "--preset", "demo")
         assert "started a local Prefect server" not in command.stdout + command.stderr
@@ -182,9 +186,12 @@ def test_make_server_then_commands_and_make_targets_share_one_server_and_history
                                   capture_output=True, text=True, timeout=120)
         assert resolved.stdout.strip() == state["api_url"], resolved.stdout + resolved.stderr
         assert "kept until" in _cli(env, "server", "status").stdout
-    finally:
         subprocess.run([*make, "server-stop"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert _gone(state["pid"], 30) and not (home / "hggt-server.keep").exists()
+        server.wait(timeout=60)
+        assert not healthy(state["api_url"]) and not (home / "hggt-server.keep").exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the temporary server dies with its command on Linux only")
