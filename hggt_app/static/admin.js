@@ -47,11 +47,14 @@ function render(s) {
   $("#fast-head").textContent = `too fast (< ${s.min_seconds} s)`;
   $("#annotators tbody").replaceChildren();
   for (const a of s.annotators) {
+    // Shares with the number of versions they rest on; the flags come from the server (hggt_core/annotation/qc.py).
+    const flagged = (word) => a.flags.some((f) => f.includes(word));
     row("annotators", [a.annotator, `${a.done} / ${a.assigned}`, pct(a.assigned ? a.done / a.assigned : null),
-      num(a.median_seconds_per_set), pct(a.agreement_with_majority), `${a.too_fast} (${pct(a.too_fast_share)})`,
-      `${a.repeats_answered} / ${a.repeats_assigned}`, pct(a.self_consistency), a.last_activity ? a.last_activity.replace("T", " ").replace("+00:00", "") : "–"],
-    [false, false, false, false, a.agreement_with_majority !== null && a.agreement_with_majority < 0.5,
-     a.too_fast_share !== null && a.too_fast_share > 0.1, false, a.self_consistency !== null && a.self_consistency < 0.6, false]);
+      num(a.median_seconds_per_set), `${pct(a.agreement_with_others)} of ${a.agreement_compared}`, `${a.too_fast} (${pct(a.too_fast_share)})`,
+      `${a.repeats_answered} / ${a.repeats_assigned}`, `${pct(a.repeat_consistency)} of ${a.repeat_versions}`,
+      a.last_activity ? a.last_activity.replace("T", " ").replace("+00:00", "") : "–", a.flags.join("; ") || "–"],
+    [false, false, flagged("behind"), false, flagged("agrees with the others"), flagged("faster"), false, flagged("repeated"), false,
+     a.flags.length > 0]);
   }
   $("#batches tbody").replaceChildren();
   for (const b of s.batches) row("batches", [b.batch, b.sets, b.finished, pct(b.completion)]);

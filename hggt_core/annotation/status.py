@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 
 from hggt_core.annotation.agreement import annotator_report, fleiss_kappa, quality, vote_matrix
 from hggt_core.annotation.labels import aggregate
+from hggt_core.annotation.qc import flags, repeat_consistency, robust_agreement
 from hggt_core.annotation.store import AnnotationStore
 
 DEFAULT_MIN_SECONDS = 3.0
@@ -16,6 +17,10 @@ DEFAULT_MIN_SECONDS = 3.0
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _share(counts: tuple[int, int] | None) -> float | None:
+    return counts[0] / counts[1] if counts and counts[1] else None
 
 
 def campaign_status(store: AnnotationStore) -> dict:
@@ -51,6 +56,8 @@ def campaign_status(store: AnnotationStore) -> dict:
     for v in votes:
         if v.get("seconds") is not None:
             seconds[v["annotator"]][v["set_id"]] = v["seconds"]
+    others = robust_agreement(votes)  # every answer so far, finished sets or not
+    repeated = repeat_consistency(votes, repeat_votes)
     rows = []
     for name in names:
         mine = [a for a in assignments if a["annotator"] == name]
@@ -65,7 +72,14 @@ def campaign_status(store: AnnotationStore) -> dict:
             "too_fast": q.get("too_fast", 0), "too_fast_share": q.get("too_fast_share"),
             "repeats_answered": q.get("repeats_answered", 0), "repeats_assigned": len(reps),
             "self_consistency": q.get("self_consistency"),
+            "agreement_with_others": _share(others.get(name)), "agreement_compared": (others.get(name) or (0, 0))[1],
+            "repeat_consistency": _share(repeated.get(name)), "repeat_versions": (repeated.get(name) or (0, 0))[1],
         })
+    completions = [r["done"] / r["assigned"] for r in rows if r["assigned"]]
+    for r in rows:  # who is behind is relative to the others' pace
+        completion = r["done"] / r["assigned"] if r["assigned"] else None
+        pace = statistics.median(completions) if len(completions) > 1 else None
+        r["flags"] = flags(others.get(r["annotator"]), repeated.get(r["annotator"]), r["too_fast_share"], completion, pace)
     batches: dict[int, set[str]] = defaultdict(set)
     for a in assignments:
         batches[a["batch"]].add(a["set_id"])
@@ -76,5 +90,5 @@ def campaign_status(store: AnnotationStore) -> dict:
         "sets": len(assigned_to), "finished_sets": len(finished), "annotators_per_set": required,
         "answers_done": sum(r["done"] for r in rows), "answers_assigned": sum(r["assigned"] for r in rows),
         "fleiss_kappa": kappa, "kappa_items": len(items), "min_seconds": min_seconds,
-        "annotators": rows, "batches": batch_rows,
+        "annotators": rows, "batches": batch_rows, "flagged": [r["annotator"] for r in rows if r["flags"]],
     }

@@ -65,6 +65,13 @@ def test_status_numbers_match_the_hand_computation(campaign):
     assert rows["a"]["last_activity"] == "2023-11-14T22:15:20+00:00" and rows["b"]["last_activity"] == "2023-11-14T22:17:20+00:00"
     assert s["batches"] == [{"batch": 0, "sets": 2, "finished": 2, "completion": 1.0}, {"batch": 1, "sets": 1, "finished": 0, "completion": 0.0}]
     assert s["answers_done"] == 8 and s["answers_assigned"] == 10
+    # Against the others only: c matches a and b where they agree on 4 of 7 versions (S1-01, S1-04,
+    # S2-02, S2-04, not S1-02, S1-03, S2-03); a and b match the others wherever those agree (4 of 4).
+    assert [(rows[n]["agreement_with_others"], rows[n]["agreement_compared"]) for n in "abc"] == [(1.0, 4), (1.0, 4), (pytest.approx(4 / 7), 7)]
+    assert (rows["c"]["repeat_consistency"], rows["c"]["repeat_versions"]) == (0.75, 4)
+    # 4 of 7 is no evidence against c; a and c answer too fast; b (2/3 done) is not behind the median (3/4) by a quarter
+    assert rows["a"]["flags"] == ["67% of answers faster than the minimum time"] and rows["b"]["flags"] == []
+    assert rows["c"]["flags"] == ["33% of answers faster than the minimum time"] and s["flagged"] == ["a", "c"]
 
 
 def test_a_repeat_never_counts_twice(campaign):
@@ -91,3 +98,5 @@ def test_admin_api_and_cli_show_the_same_figures(campaign, tmp_path):
     assert {r["annotator"]: r["done"] for r in printed["annotators"]} == {"a": 3, "b": 2, "c": 3}
     table = CliRunner().invoke(app, ["annotate", "status", "--out", str(tmp_path)])
     assert table.exit_code == 0 and "0.429" in table.output and "57%" in table.output
+    assert "a: 67% of answers faster than the minimum time" in " ".join(table.output.split())
+    assert json.loads(body)["flagged"] == printed["flagged"] == ["a", "c"]
