@@ -27,16 +27,22 @@ from pydantic import BaseModel, Field
 
 from hggt_app.guard import Guard, HostRule
 from hggt_core.annotation.labels import MAX_VERSIONS
-from hggt_core.annotation.store import MAX_SECONDS, AnnotationStore, Forbidden, NotFound
+from hggt_core.annotation.store import MAX_SECONDS, AlreadySubmitted, AnnotationStore, Forbidden, NotFound
 
 STATIC = Path(__file__).parent / "static"
-ASSETS = {"app.js": "text/javascript", "view.js": "text/javascript", "admin.js": "text/javascript", "app.css": "text/css"}
+ASSETS = {"app.js": "text/javascript", "view.js": "text/javascript", "drafts.js": "text/javascript", "admin.js": "text/javascript", "app.css": "text/css"}
 STATUS_MAX_AGE = 5.0  # seconds the coordinator's figures are reused, so polling pages cannot load the server
+
+
+FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2f6fd6"/>'
+           b'<path d="M4 4v8M12 4v8M4 8h8" stroke="#fff" stroke-width="2"/></svg>')
 
 
 class Submission(BaseModel):
     labels: dict[str, str] = Field(max_length=MAX_VERSIONS)  # slot -> label; the store checks the set's own count
-    seconds: float = Field(ge=0, lt=MAX_SECONDS, allow_inf_nan=False)
+    # strict: "5" or true is a client bug, not a time
+    seconds: float = Field(ge=0, lt=MAX_SECONDS, allow_inf_nan=False, strict=True)
+    revise: bool = Field(default=False, strict=True)  # a set already submitted changes only when this says so
 
 
 def _read(url: str) -> bytes:
@@ -70,9 +76,13 @@ def create_app(store: AnnotationStore, host: str = "127.0.0.1", allowed_hosts: I
     def page(name: str) -> FileResponse:
         return FileResponse(STATIC / name, media_type="text/html")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return page("index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/admin", include_in_schema=False)
     def admin_page() -> FileResponse:
@@ -112,7 +122,9 @@ def create_app(store: AnnotationStore, host: str = "127.0.0.1", allowed_hosts: I
     def vote(set_id: str, submission: Submission, request: Request) -> dict:
         name = annotator(request)
         try:
-            owned(store.record, name, set_id, submission.labels, submission.seconds)
+            owned(store.record, name, set_id, submission.labels, submission.seconds, "app", submission.revise)
+        except AlreadySubmitted as exc:
+            raise HTTPException(409, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return {"set_id": set_id, **store.progress(name)}

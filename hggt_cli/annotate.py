@@ -77,6 +77,8 @@ def annotate_export(
         saved = app_settings(store)
         write_app_settings(store, host or saved.get("host", "127.0.0.1"), port or saved.get("port", 8765), saved.get("allowed_hosts", []))
     host, port = _served_at(out, host, port)
+    if summary.get("triage_note"):
+        console.print(f"[yellow]{summary['triage_note']}[/yellow]")
     if not summary["created"]:
         added = f"; {summary['added_sets']} new sets added as new batches" if summary["added_sets"] else ""
         console.print(f"Already exported for {', '.join(summary['annotators'])}; tokens, assignments and votes are kept{added}. "

@@ -175,7 +175,14 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
     if relinked:
         get_run_logger().warning("annotation/images: %d copies no longer matched their artifact and were replaced", relinked)
     loads = Counter(a["annotator"] for a in store.assignments())
-    return {"skipped_sets": len(triage["skipped"]), "order": order, "learned_annotator": triage["annotator"],
+    asked = ([f"--order {order}"] if order != "rank" else []) + ([f"--skip-confident {skip_confident}"] if skip_confident is not None else [])
+    triage_note = None
+    if asked and not created:  # they cannot reorder or withdraw sets already handed out
+        effect = f"applied to the {len(added_sets)} new sets only" if added_sets else "changed nothing: this campaign has no new sets"
+        triage_note = (f"{' and '.join(asked)} {effect}; sets already handed out keep their order and assignments "
+                       "(a new campaign triages them all)")
+        get_run_logger().warning(triage_note)
+    return {"skipped_sets": len(triage["skipped"]), "order": order, "triage_note": triage_note, "learned_annotator": triage["annotator"],
             "created": created, "relinked": relinked, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
             "annotators": store.annotators(), "added_annotators": sorted(add_annotators or []) if not created else [],
             "loads": dict(sorted(loads.items())), "repeats": len(store.repeats()),

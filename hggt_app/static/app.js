@@ -1,14 +1,16 @@
 // hggt annotation client: no framework, no network access beyond this server.
 "use strict";
 
+import { activeSeconds, dropDraft, loadDraft, restartClock, saveDraft, watchActivity } from "/static/drafts.js";
 import { apply, fit, flicker, oneToOne, pan, setLayout, show, view, wireView, wireViews, zoomBy } from "/static/view.js";
 
 const LABELS = ["Positive", "Similar", "Negative"];
 // A set has 2 to 8 versions (the paper's four by default): slots "1".."n", taken from the set itself.
 let SLOTS = [];
 const slotNames = () => ["original", ...SLOTS];
-const state = { token: null, queue: [], index: 0, set: null, labels: {}, selected: "1", shownAt: 0,
-                urls: [], ready: false, busy: false, prefetched: null };
+// labels: on screen; submitted: what the server holds for a done set (a change to it is a revision)
+const state = { token: null, who: "", queue: [], index: 0, set: null, labels: {}, submitted: {}, selected: "1",
+                urls: [], ready: false, busy: false, prefetched: null, nag: false };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -25,7 +27,12 @@ function readToken() {
 
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
-  const response = await fetch(path, { ...options, headers });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch {  // the browser's own "Failed to fetch" says nothing to an annotator
+    throw new Error("The annotation server does not answer. Your labels are kept in this browser: try again in a moment, or tell the person who runs the annotation.");
+  }
   if (response.status === 401) throw new LinkError("This link's token is not valid (any more).");
   if (!response.ok) {
     const detail = (await response.json().catch(() => ({}))).detail;
@@ -46,7 +53,17 @@ function fail(error) {
   else say(error.message);
 }
 
-function say(text) { $("#message").textContent = text || ""; }
+function say(text) {
+  $("#message").textContent = text || "";
+  $("#message").title = text || "";  // the whole text on hover when the bar is too narrow for it
+  state.nag = false;
+}
+
+function finished(text) {
+  document.body.classList.toggle("finished", Boolean(text));
+  $("#banner").textContent = text || "";
+  $("#banner").hidden = !text;
+}
 
 function updateProgress(done, assigned) {
   $("#progress").textContent = `${done} / ${assigned} sets done`;
@@ -69,14 +86,22 @@ function ensureCells(n) {
   const row = (first, cells) => [first, ...cells, ...Array(top - cells.length).fill(".")].join(" ");
   main.style.setProperty("--grid-columns", `repeat(${top + 1}, minmax(0, 1fr))`);
   main.style.setProperty("--grid-areas", `"${row("o", SLOTS.slice(0, top).map((s) => `c${s}`))}" "${row("i", SLOTS.slice(top).map((s) => `c${s}`))}"`);
-  main.style.setProperty("--pair-columns", `repeat(${2 * n}, minmax(0, 1fr))`);
-  main.style.setProperty("--pair-areas", `"${Array(n).fill("o").join(" ")} ${Array(n).fill("s").join(" ")}" "${SLOTS.map((s) => `b${s} b${s}`).join(" ")}"`);
+  // pair: label bars in rows of at most four, so eight versions fit at 1366 px (one row overflowed)
+  const perRow = Math.min(n, 4), bars = [];
+  for (let i = 0; i < n; i += perRow) {
+    const row = SLOTS.slice(i, i + perRow).map((s) => `b${s} b${s}`);
+    bars.push(`"${[...row, ...Array(perRow - row.length).fill(". .")].join(" ")}"`);
+  }
+  main.style.setProperty("--pair-columns", `repeat(${2 * perRow}, minmax(0, 1fr))`);
+  main.style.setProperty("--pair-rows", `minmax(0, 1fr) repeat(${bars.length}, auto)`);
+  main.style.setProperty("--pair-areas", `"${Array(perRow).fill("o").join(" ")} ${Array(perRow).fill("s").join(" ")}" ${bars.join(" ")}`);
   for (const slot of SLOTS) {
     const cell = document.createElement("section");
     cell.className = "panel cell";
     cell.dataset.slot = slot;
     cell.style.gridArea = `c${slot}`;
-    cell.innerHTML = `<div class="view"><img alt="version ${slot}"><span class="badge">ORIGINAL</span></div><div class="labels"></div>`;
+    cell.innerHTML = `<div class="view"><img alt="version ${slot}"><span class="badge">ORIGINAL</span>` +
+      `<span class="tag">Version ${slot}</span></div><div class="labels"></div>`;
     main.appendChild(cell);
     const box = cell.querySelector(".labels");
     box.style.gridArea = `b${slot}`;
@@ -114,7 +139,7 @@ function describe() {
   const left = state.queue.filter((q) => !q.done).length;
   const parts = [`Set ${state.index + 1} of ${n}`];
   if (state.index === n - 1) parts.push("the last set");
-  if (entry.done) parts.push("done: labelling again revises it");
+  if (entry.done) parts.push(dirty() ? "changed: Revise to keep the change" : "done: change a label to revise it");
   else if (left === 1) parts.push("your last unfinished set");
   $("#setname").textContent = parts.join(" · ");
   $("#setname").classList.toggle("last", state.index === n - 1 || (!entry.done && left === 1));
@@ -133,7 +158,9 @@ async function loadSet(index, note = "") {
     const blobs = early && early.length === count + 1 ? early : await imagesOf(key, ["original", ...Object.keys(info.labels).sort((a, b) => a - b)]);
     ensureCells(count);
     state.set = info.set_id;
-    state.labels = Object.fromEntries(Object.entries(info.labels).filter(([, v]) => v));
+    state.submitted = Object.fromEntries(Object.entries(info.labels).filter(([, v]) => v));
+    const draft = loadDraft(state.who, info.set_id);
+    state.labels = { ...state.submitted, ...Object.fromEntries(SLOTS.filter((s) => LABELS.includes(draft[s])).map((s) => [s, draft[s]])) };
     state.selected = SLOTS.find((s) => !state.labels[s]) || "1";
     const urls = blobs.map((b) => URL.createObjectURL(b));
     await Promise.all(slotNames().map((slot, i) => new Promise((resolve) => {
@@ -148,7 +175,7 @@ async function loadSet(index, note = "") {
     describe();
     render();
     say(note);
-    state.shownAt = performance.now();
+    restartClock();
   } finally {
     state.ready = true;
   }
@@ -161,7 +188,11 @@ function render() {
     cell.classList.toggle("selected", slot === state.selected);
     cell.querySelectorAll("button").forEach((b) => b.classList.toggle("on", state.labels[slot] === b.dataset.label));
   }
-  $("#submit").disabled = state.busy || !SLOTS.every((s) => state.labels[s]);
+  const complete = SLOTS.every((s) => state.labels[s]), done = state.queue[state.index]?.done;
+  if (state.nag && complete) say("");  // "Label all n versions first." is answered
+  // a done set submits again only as an explicit revision, once a label has changed
+  $("#submit").disabled = state.busy || !complete || (done && !dirty());
+  $("#submit").textContent = done ? "Revise ⏎" : "Submit ⏎";
   $("#prev").disabled = state.busy || state.index === 0;
   $("#next").disabled = state.busy || state.index >= state.queue.length - 1;
   document.body.classList.toggle("busy", state.busy);
@@ -172,34 +203,46 @@ function render() {
 // unlabelled version, else to the next version.
 function setLabel(slot, label) {
   state.labels[slot] = label;
+  saveDraft(state.who, state.set, state.labels);
   const i = SLOTS.indexOf(slot);
   const ring = [...SLOTS.slice(i + 1), ...SLOTS.slice(0, i)];
   state.selected = ring.find((s) => !state.labels[s]) || SLOTS[Math.min(i + 1, SLOTS.length - 1)];
+  if (state.queue[state.index].done) describe();
   render();
 }
 
+const dirty = () => SLOTS.some((s) => state.labels[s] !== state.submitted[s]);
+
 async function submit() {
   if (!state.ready || state.busy) return;  // one submission at a time: a second Enter is ignored
-  if (!SLOTS.every((s) => state.labels[s])) { say(`Label all ${SLOTS.length} versions first.`); return; }
-  const index = state.index, key = state.set;  // move on from the set actually submitted
-  const seconds = (performance.now() - state.shownAt) / 1000;
+  if (!SLOTS.every((s) => state.labels[s])) {
+    say(`Label all ${SLOTS.length} versions first.`);
+    state.nag = true;
+    return;
+  }
+  const index = state.index, key = state.set, revise = Boolean(state.queue[index].done);  // the set actually submitted
+  if (revise && !dirty()) { say("This set is already submitted: change a label to revise it."); return; }
+  const seconds = activeSeconds();
   state.busy = true;
   render();
   try {
     const response = await api(`/api/sets/${encodeURIComponent(key)}/votes`, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ labels: state.labels, seconds }),
+      body: JSON.stringify({ labels: state.labels, seconds, revise }),
     });
     const { done, assigned } = await response.json();
+    dropDraft(state.who, key);
     state.queue[index].done = true;
+    state.submitted = { ...state.labels };
     updateProgress(done, assigned);
-    const next = nextUnfinished(index);
+    const next = revise ? -1 : nextUnfinished(index);
     if (next >= 0) {
       await loadSet(next, next < index ? `Back to set ${next + 1}: you had left it unfinished.` : "");
     } else {
       describe();
-      document.body.classList.add("finished");
-      say(`All ${assigned} sets are done. Thank you! Backspace or ◀ Prev to revise one.`);
+      say(revise ? `Set ${index + 1} revised.` : "");
+      restartClock();
+      if (done === assigned) finished(`All ${assigned} sets are done. Thank you! You can close this page. To revise a set, go back to it (◀ Prev or Backspace), change a label and press Revise.`);
     }
   } finally {
     state.busy = false;
@@ -247,13 +290,14 @@ async function start() {
     return;
   }
   wire();
+  watchActivity();
   try {
     const me = await (await api("/api/me")).json();
-    $("#who").textContent = me.annotator;
+    $("#who").textContent = state.who = me.annotator;
     state.queue = me.queue;
     updateProgress(me.done, me.assigned);
-    if (me.done === me.assigned && me.assigned) document.body.classList.add("finished");
-    await loadSet(me.resume_at, me.done === me.assigned && me.assigned ? "All your sets are done. Thank you! You can still revise them." : "");
+    if (me.done === me.assigned && me.assigned) finished("All your sets are done. Thank you! To revise one, change a label and press Revise.");
+    await loadSet(me.resume_at);
   } catch (e) { fail(e); }
 }
 

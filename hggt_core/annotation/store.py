@@ -14,11 +14,11 @@ import json
 import os
 from pathlib import Path
 
-from hggt_core.annotation.store_db import SCHEMA, BadVote, Forbidden, NotFound, token_hash
+from hggt_core.annotation.store_db import SCHEMA, AlreadySubmitted, BadVote, Forbidden, NotFound, token_hash
 from hggt_core.annotation.store_queries import StoreQueries
 from hggt_core.annotation.store_writes import MAX_SECONDS, StoreWrites
 
-__all__ = ["MAX_SECONDS", "SCHEMA", "AnnotationStore", "BadVote", "Forbidden", "NotFound", "store_for", "token_hash"]
+__all__ = ["MAX_SECONDS", "SCHEMA", "AlreadySubmitted", "AnnotationStore", "BadVote", "Forbidden", "NotFound", "store_for", "token_hash"]
 
 
 def store_for(root: str) -> "AnnotationStore":

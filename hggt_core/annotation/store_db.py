@@ -17,9 +17,11 @@ from pathlib import Path
 
 from hggt_core.annotation.store_paths import relocate
 
-# PRAGMA user_version. 1: a set's images are named relative to the dataset root (store_paths);
-# 0, before: absolute paths, which served the old folder's files from a copied dataset.
-VERSION = 1
+# PRAGMA user_version. 2: a revised vote keeps its first time, the revision's beside it
+# (revised_at, revised_seconds); 1: a set's images are named relative to the dataset root
+# (store_paths); 0, before: absolute paths, which served the old folder's files from a copied dataset.
+VERSION = 2
+REVISION_COLUMNS = ("revised_at", "revised_seconds")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotators (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE NOT NULL);
@@ -31,7 +33,7 @@ CREATE INDEX IF NOT EXISTS assignments_by_annotator ON assignments (annotator, b
 CREATE TABLE IF NOT EXISTS votes (
     set_id TEXT NOT NULL, annotator TEXT NOT NULL, version TEXT NOT NULL, label TEXT NOT NULL,
     started_at REAL, ended_at REAL, seconds REAL, revision INTEGER NOT NULL DEFAULT 1, source TEXT NOT NULL,
-    PRIMARY KEY (set_id, annotator, version));
+    revised_at REAL, revised_seconds REAL, PRIMARY KEY (set_id, annotator, version));
 CREATE INDEX IF NOT EXISTS votes_by_annotator ON votes (annotator, set_id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repeats (
@@ -39,7 +41,8 @@ CREATE TABLE IF NOT EXISTS repeats (
     batch INTEGER NOT NULL, position REAL NOT NULL, display_order TEXT NOT NULL, UNIQUE (set_id, annotator));
 CREATE TABLE IF NOT EXISTS repeat_votes (
     key TEXT NOT NULL REFERENCES repeats(key), version TEXT NOT NULL, label TEXT NOT NULL,
-    started_at REAL, ended_at REAL, seconds REAL, revision INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (key, version));
+    started_at REAL, ended_at REAL, seconds REAL, revision INTEGER NOT NULL DEFAULT 1,
+    revised_at REAL, revised_seconds REAL, PRIMARY KEY (key, version));
 """
 
 
@@ -59,6 +62,11 @@ class BadVote(ValueError):
     """A submission that does not label each of the set's versions once; nothing of it is stored."""
 
 
+class AlreadySubmitted(BadVote):
+    """A second submission of a set that was not sent as a revision: an extra Enter on a finished
+    set must not replace the first answer and its time."""
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -71,10 +79,18 @@ def upgrade(conn: sqlite3.Connection, root: str) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        if found < 1:
             rows = {s: json.loads(i) for s, i in conn.execute("SELECT set_id, images FROM sets")}
             conn.executemany("UPDATE sets SET images = ? WHERE set_id = ?",
                              [(json.dumps(images), s) for s, images in relocate(root, rows).items()])
+        if found < 2:
+            for table in ("votes", "repeat_votes"):
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                for column in REVISION_COLUMNS:
+                    if column not in have:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} REAL")
+        if found < VERSION:
             conn.execute(f"PRAGMA user_version = {VERSION}")
         conn.execute("COMMIT")
     except BaseException:

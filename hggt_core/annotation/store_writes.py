@@ -8,10 +8,12 @@ import sqlite3
 import time
 
 from hggt_core.annotation.labels import LABELS, MAX_VERSIONS
-from hggt_core.annotation.store_db import SCHEMA, VERSION, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
+from hggt_core.annotation.store_db import SCHEMA, VERSION, AlreadySubmitted, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
 from hggt_core.annotation.store_paths import stored_form
 
-MAX_SECONDS = 7 * 24 * 3600
+# The app sends active time (it stops counting after two idle minutes and while hidden): more
+# than an hour on one set is a broken clock, not annotation effort, and would skew every median.
+MAX_SECONDS = 3600
 
 
 class StoreWrites(StoreDatabase):
@@ -64,8 +66,11 @@ class StoreWrites(StoreDatabase):
         self.put_settings({"admin_token_sha256": token_hash(token)})
         return token
 
-    def record(self, annotator: str, key: str, slot_labels: dict[str, str], seconds: float, source: str = "app") -> None:
-        """Store a complete vote (a label for each of the set's slots 1..n), replacing an earlier one.
+    def record(self, annotator: str, key: str, slot_labels: dict[str, str], seconds: float, source: str = "app",
+               revise: bool = False) -> None:
+        """Store a complete vote (a label for each of the set's slots 1..n). A set already answered
+        is changed only when ``revise`` says so (AlreadySubmitted otherwise); a revision replaces the
+        labels and keeps the first answer's time beside its own (revised_at, revised_seconds).
 
         Votes submitted at the same time share one transaction (group commit): whoever holds the
         write lock commits every vote waiting for it, so a burst costs one fsync, not one each."""
@@ -75,8 +80,9 @@ class StoreWrites(StoreDatabase):
             if slot_labels[slot] not in LABELS:
                 raise ValueError(f"slot {slot}: the label must be one of {', '.join(LABELS)}")
         if not 0 <= seconds < MAX_SECONDS:  # NaN fails this too
-            raise ValueError("seconds must be a number between 0 and one week")
-        mine = {"args": (annotator, key, dict(slot_labels), float(seconds), source, time.time()), "done": False, "error": None}
+            raise ValueError(f"seconds must be a number of active seconds from 0 to {MAX_SECONDS}")
+        mine = {"args": (annotator, key, dict(slot_labels), float(seconds), source, time.time(), revise), "done": False,
+                "error": None}
         with self._pending_lock:
             self._pending.append(mine)
         with self._write_lock:
@@ -104,22 +110,27 @@ class StoreWrites(StoreDatabase):
             raise mine["error"]
 
     def _write_vote(self, c: sqlite3.Connection, annotator: str, key: str, slot_labels: dict[str, str], seconds: float,
-                    source: str, ended: float) -> None:
+                    source: str, ended: float, revise: bool) -> None:
         set_id, order, _, repeat = self._owned(c, annotator, key)
         if set(slot_labels) != set(slots(len(order))):
             raise BadVote(f"a set is submitted with a label for each of its {len(order)} versions (slots 1-{len(order)})")
+        answered = (c.execute("SELECT 1 FROM repeat_votes WHERE key = ? LIMIT 1", (key,)) if repeat else
+                    c.execute("SELECT 1 FROM votes WHERE set_id = ? AND annotator = ? LIMIT 1", (set_id, annotator))).fetchone()
+        if answered and not revise:
+            raise AlreadySubmitted("this set is already submitted; send it as a revision to change it")
         for slot, label in slot_labels.items():
             version = order[int(slot) - 1]
             if repeat:
-                c.execute("""INSERT INTO repeat_votes VALUES (?, ?, ?, ?, ?, ?, 1)
-                             ON CONFLICT (key, version) DO UPDATE SET label = excluded.label, started_at = excluded.started_at,
-                             ended_at = excluded.ended_at, seconds = excluded.seconds, revision = repeat_votes.revision + 1""",
+                c.execute("""INSERT INTO repeat_votes (key, version, label, started_at, ended_at, seconds) VALUES (?, ?, ?, ?, ?, ?)
+                             ON CONFLICT (key, version) DO UPDATE SET label = excluded.label, revised_at = excluded.ended_at,
+                             revised_seconds = excluded.seconds, revision = repeat_votes.revision + 1""",
                           (key, version, label, ended - seconds, ended, seconds))
                 continue
             c.execute(
-                """INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+                """INSERT INTO votes (set_id, annotator, version, label, started_at, ended_at, seconds, source)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (set_id, annotator, version) DO UPDATE SET label = excluded.label,
-                   started_at = excluded.started_at, ended_at = excluded.ended_at, seconds = excluded.seconds,
+                   revised_at = excluded.ended_at, revised_seconds = excluded.seconds,
                    revision = votes.revision + 1, source = excluded.source""",
                 (set_id, annotator, version, label, ended - seconds, ended, seconds, source),
             )
@@ -128,7 +139,8 @@ class StoreWrites(StoreDatabase):
         """Insert votes given by version (the proxy annotator), replacing earlier ones."""
         with self._connect(write=True) as c:
             c.executemany(
-                """INSERT OR REPLACE INTO votes VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)""",
+                """INSERT OR REPLACE INTO votes (set_id, annotator, version, label, started_at, ended_at, seconds, source)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 [(r["set_id"], r["annotator"], r["version"], r["label"], r.get("started_at"), r.get("ended_at"),
                   r.get("seconds"), r["source"]) for r in rows],
             )

@@ -20,12 +20,16 @@ FILES = ("original", "01", "02", "03", "04")
 
 
 def make_store(folder: Path, sets: int, annotators: list[str], per_set: int, size: tuple[int, int] = (24, 32),
-               repeat_share: float = 0.0, repeat_gap: int = 2, versions: tuple[str, ...] = FILES[1:]) -> tuple[AnnotationStore, dict[str, str]]:
+               repeat_share: float = 0.0, repeat_gap: int = 2, versions: tuple[str, ...] = FILES[1:],
+               counts: list[int] | None = None) -> tuple[AnnotationStore, dict[str, str]]:
+    """``counts``: set i has counts[i] versions (named 01, 02, ...) instead of ``versions``."""
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(sets):
         set_id = f"photo{i}-0-{i * 8}"
+        if counts is not None:
+            versions = tuple(f"{v + 1:02d}" for v in range(counts[i]))
         files = {}
         for j, f in enumerate(("original", *versions)):
             path = images / f"{set_id}_{f}.png"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import urllib.error
 import urllib.request
@@ -14,8 +15,8 @@ from hggt_core.annotation.labels import LABELS
 from tests.app.conftest import Server, make_store
 
 
-def call(server, path, token=None, method="GET", body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
+def call(server, path, token=None, method="GET", body=None, headers=None, raw=None):
+    data = json.dumps(body).encode() if body is not None else raw
     req = urllib.request.Request(server.url + path, data=data, method=method)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
@@ -111,15 +112,29 @@ def test_a_set_needs_a_valid_label_for_all_four_versions(app_server):
     assert {stored[order[int(slot) - 1]]["label"] for slot in "1234"} == set(ok.values())
     assert all(stored[order[int(s) - 1]]["label"] == ok[s] for s in ok)
     assert all(v["seconds"] == 12.5 for v in stored.values())
+    for seconds in ("5", True, 3600, float("inf")):  # a string, a boolean, an hour or more: not an active time
+        body = json.dumps({"labels": ok, "seconds": seconds}).replace("Infinity", "1e999")
+        assert call(server, f"/api/sets/{set_id}/votes", token, "POST", headers={"Content-Type": "application/json"},
+                    raw=body.encode())[0] == 422, seconds
     revised = {**ok, "1": "Negative"}
-    call(server, f"/api/sets/{set_id}/votes", token, "POST", {"labels": revised, "seconds": 3})
+    status, body, _ = call(server, f"/api/sets/{set_id}/votes", token, "POST", {"labels": revised, "seconds": 3})
+    assert status == 409 and b"revision" in body  # a second submission is not silently a revision
+    assert {v["version"]: v["label"] for v in store.votes()}[order[0]] == "Positive"
+    status, _, _ = call(server, f"/api/sets/{set_id}/votes", token, "POST", {"labels": revised, "seconds": 3, "revise": True})
+    assert status == 200
     assert len(store.votes()) == 4 and {v["version"]: v["label"] for v in store.votes()}[order[0]] == "Negative"
+    with sqlite3.connect(store.path) as c:  # the first answer's time is kept beside the revision's
+        rows = c.execute("SELECT seconds, revised_seconds, revision, ended_at <= revised_at FROM votes").fetchall()
+    assert rows == [(12.5, 3.0, 2, 1)] * 4
     me = _mine(server, token)
     assert me["done"] == 1 and me["resume_at"] == 1
 
 
 def test_security_headers_and_local_assets(app_server):
     server, _, _ = app_server
+    assert call(server, "/", method="HEAD")[0] == 200  # link checkers and load balancers ask with HEAD
+    status, body, headers = call(server, "/favicon.ico")
+    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml") and body.startswith(b"<svg")
     status, body, headers = call(server, "/")
     assert status == 200 and b"/static/app.js" in body and b"http" not in body.replace(b"http-equiv", b"")
     assert "default-src 'self'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"

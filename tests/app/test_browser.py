@@ -116,7 +116,7 @@ def test_double_enter_submits_once_and_moves_to_the_next_unfinished_set(browser,
             page.keyboard.press("Enter")
             page.keyboard.press("Enter")
             expect(page.locator("#progress")).to_have_text(f"{n + 1} / 4 sets done")
-        expect(page.locator("#message")).to_contain_text("All 4 sets are done")
+        expect(page.locator("#banner")).to_contain_text("All 4 sets are done")
     with sqlite3.connect(store.path) as c:
         revisions = dict(c.execute("SELECT set_id, MAX(revision) FROM votes WHERE annotator = 'alice' GROUP BY set_id"))
     assert revisions == {s: 1 for s in queue}
@@ -206,3 +206,56 @@ def test_a_three_version_campaign_lays_out_three_panels_and_records_three_votes(
         votes = dict(c.execute("SELECT version, label FROM votes WHERE annotator = 'alice'"))
     order = display_order("photo0-0-0", 0, versions)
     assert votes == dict(zip(order, ("Positive", "Similar", "Negative")))
+
+
+def test_finished_sets_change_only_by_an_explicit_revision_and_partial_labels_survive(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    store, tokens = make_store(tmp_path, sets=2, annotators=["alice"], per_set=1)
+    with Server(store) as server:
+        page = _open(browser, server, tokens["alice"], (1366, 768))
+        _label_all(page, "ps")  # two of four, then away and back, then a reload: still there
+        page.locator("#next").click()
+        expect(page.locator("#setname")).to_contain_text("Set 2 of 2")
+        page.keyboard.press("Backspace")
+        expect(page.locator("#setname")).to_contain_text("Set 1 of 2")
+        expect(page.locator('.cell[data-slot="2"] button.on')).to_have_text("Similar")
+        page.reload()
+        expect(page.locator('.cell[data-slot="1"] button.on')).to_have_text("Positive")
+        expect(page.locator('.cell[data-slot="3"] button.on')).to_have_count(0)
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_have_text("Label all 4 versions first.")
+        for key in ("3", "n", "4", "s"):
+            page.keyboard.press(key)
+        expect(page.locator("#message")).to_have_text("")  # answered: the reminder goes
+        page.keyboard.press("Enter")
+        expect(page.locator("#setname")).to_contain_text("Set 2 of 2")
+        _label_all(page, "nnnn")
+        page.keyboard.press("Enter")
+        banner, submit = page.locator("#banner"), page.locator("#submit")
+        expect(banner).to_contain_text("All 2 sets are done. Thank you!")
+        assert page.evaluate("(() => { const b = document.getElementById('banner'); "
+                             "return b.scrollWidth <= b.clientWidth && b.getBoundingClientRect().right <= innerWidth; })()")
+        expect(submit).to_be_disabled()  # finished: nothing to submit
+        expect(submit).to_have_text("Revise ⏎")
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_contain_text("change a label to revise it")
+        page.keyboard.press("1")
+        page.keyboard.press("p")
+        expect(submit).to_be_enabled()
+        expect(page.locator("#setname")).to_contain_text("changed")
+        page.route("**/votes", lambda route: route.abort())  # the server is gone for a moment
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_contain_text("does not answer")
+        page.unroute("**/votes")
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_contain_text("revised")
+        expect(submit).to_be_disabled()
+        page.screenshot(path=str(SCREENSHOTS / "annotation-finished-1366x768.png"))
+    second = store.queue("alice")[1]["set_id"]
+    with sqlite3.connect(store.path) as c:
+        rows = c.execute("SELECT set_id, revision, seconds, revised_seconds, label FROM votes ORDER BY set_id").fetchall()
+    assert len(rows) == 8 and {r[1] for r in rows if r[0] != second} == {1}
+    revised = [r for r in rows if r[0] == second]
+    assert {r[1] for r in revised} == {2} and all(r[2] > 0 and r[3] > 0 for r in revised)  # first time kept beside the revision's
+    assert sorted(r[4] for r in revised) == ["Negative"] * 3 + ["Positive"]

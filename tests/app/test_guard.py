@@ -104,7 +104,7 @@ def test_host_and_origin_must_name_this_server(tmp_path):
     with Server(store, allowed_hosts=["annotate.lab.example"]) as server:
         token = tokens["alice"]
         set_id = _mine(server, token)["queue"][0]["set_id"]
-        body = {"labels": {s: "Similar" for s in "1234"}, "seconds": 1}
+        body = {"labels": {s: "Similar" for s in "1234"}, "seconds": 1, "revise": True}  # each accepted name submits again
         url = f"/api/sets/{set_id}/votes"
         rebinding = {"Host": f"evil.example:{server.port}", "Origin": f"http://evil.example:{server.port}"}
         assert call(server, url, token, "POST", body, headers=rebinding)[0] == 400  # same origin, foreign name

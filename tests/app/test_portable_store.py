@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 
 from hggt_core.annotation.store import AnnotationStore
+from hggt_core.annotation.store_db import REVISION_COLUMNS, VERSION
 from hggt_core.images import encode_png
 from tests.app.conftest import Server, make_store
 from tests.app.test_app import call
@@ -32,8 +33,11 @@ def _slots(server, store, token, set_id) -> dict[str, bytes]:
 def test_an_old_database_of_absolute_paths_serves_the_moved_copy_and_not_the_original(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     store, tokens = make_store(a, sets=2, annotators=["alice"], per_set=1)
-    with _db(a) as db:  # as the previous version wrote it: absolute paths, user_version 0
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    with _db(a) as db:  # as the first version wrote it: absolute paths, no revision times, user_version 0
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 2
+        for table in ("votes", "repeat_votes"):
+            for column in REVISION_COLUMNS:
+                db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         rows = db.execute("SELECT set_id, images FROM sets").fetchall()
         assert all(not u.startswith("/") for _, i in rows for u in json.loads(i).values())
         db.executemany("UPDATE sets SET images = ? WHERE set_id = ?",
@@ -50,10 +54,15 @@ def test_an_old_database_of_absolute_paths_serves_the_moved_copy_and_not_the_ori
         served = _slots(server, moved, tokens["alice"], set_id)
     files = ("original", *order)
     assert served == {slot: (c / "images" / f"{set_id}_{f}.png").read_bytes() for slot, f in zip(served, files)}
-    with _db(c) as db:  # rewritten in place, relative to the root
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    with _db(c) as db:  # rewritten in place, relative to the root, and given the revision times
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+        assert {r[1] for r in db.execute("PRAGMA table_info(votes)")} >= set(REVISION_COLUMNS)
         stored = json.loads(db.execute("SELECT images FROM sets WHERE set_id = ?", (set_id,)).fetchone()[0])
     assert stored == {f: f"images/{set_id}_{f}.png" for f in files}
+    labels = {str(i): "Similar" for i in range(1, len(order) + 1)}
+    moved.record("alice", set_id, labels, 2.0)
+    moved.record("alice", set_id, {**labels, "1": "Positive"}, 1.0, revise=True)  # the migrated tables take revisions
+    assert sorted(v["label"] for v in moved.votes()) == ["Positive"] + ["Similar"] * (len(order) - 1)
 
 
 def test_a_name_leading_out_of_the_root_is_refused(tmp_path):
