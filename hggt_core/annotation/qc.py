@@ -13,6 +13,9 @@ part of the decision. The thresholds were chosen by simulation (tests/core/test_
 three annotators per set, honest ones erring on 25% of versions with a skewed label mix, random
 clickers uniform: a random clicker is flagged within FLAG_WITHIN_SETS sets in about 95% of
 campaigns (half of them by 5 sets), honest ones in at most 2-3% of campaigns, looked at five times.
+An annotator who gives one label to nearly everything (at least ONE_LABEL_SHARE at 95%) while the
+others give it far less often is flagged too: against a skewed mix such a one can agree with the
+others more than half the time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from collections import Counter, defaultdict
 AGREEMENT_THRESHOLD = 0.6  # a random clicker's expected agreement with the others is 1/3
 CONSISTENCY_THRESHOLD = 0.45  # a random clicker repeats its label on 1/3 of versions, one erring on 25% on ~59%
 FLAG_WITHIN_SETS = 30  # a random clicker among honest annotators is flagged by then (4 versions a set)
+ONE_LABEL_SHARE = 0.9  # one label on 90%+ of versions (lower end at 95%) ...
+OTHERS_SHARE_BELOW = 0.7  # ... where the others use it on under 70%: a campaign that is truly all-Similar flags nobody
 Z95 = 1.959964
 
 
@@ -34,6 +39,24 @@ def wilson_upper(successes: int, n: int, z: float = Z95) -> float:
     centre = p + z * z / (2 * n)
     margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return min(1.0, (centre + margin) / (1 + z * z / n))
+
+
+def wilson_lower(successes: int, n: int, z: float = Z95) -> float:
+    return 0.0 if n == 0 else 1.0 - wilson_upper(n - successes, n, z)
+
+
+def label_use(votes: list[dict]) -> dict[str, tuple[str, int, int, float]]:
+    """Per annotator: (its most used label, how often, of how many versions, the others' share of that label)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for v in votes:
+        counts[v["annotator"]][v["label"]] += 1
+    total = sum(counts.values(), Counter())
+    out = {}
+    for name, mine in counts.items():
+        label, used = mine.most_common(1)[0]
+        rest = sum(total.values()) - sum(mine.values())
+        out[name] = (label, used, sum(mine.values()), (total[label] - used) / rest if rest else 1.0)
+    return out
 
 
 def agreement_with_others(votes: list[dict], exclude: frozenset[str] = frozenset()) -> dict[str, tuple[int, int]]:
@@ -78,9 +101,13 @@ def repeat_consistency(votes: list[dict], repeat_votes: list[dict]) -> dict[str,
 
 
 def flags(agreement: tuple[int, int] | None, consistency: tuple[int, int] | None, too_fast_share: float | None,
-          completion: float | None, median_completion: float | None) -> list[str]:
+          completion: float | None, median_completion: float | None,
+          one_label: tuple[str, int, int, float] | None = None) -> list[str]:
     """Why an annotator needs a look, in words (empty: nothing found)."""
     out = []
+    if one_label and wilson_lower(one_label[1], one_label[2]) > ONE_LABEL_SHARE and one_label[3] < OTHERS_SHARE_BELOW:
+        label, used, n, others = one_label
+        out.append(f"answers {label} on {used} of {n} versions; the others on {others:.0%}")
     if agreement and wilson_upper(*agreement) < AGREEMENT_THRESHOLD:
         out.append(f"agrees with the others on {agreement[0]} of {agreement[1]} versions "
                    f"(at most {wilson_upper(*agreement):.0%} at 95%; below {AGREEMENT_THRESHOLD:.0%})")

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 from hggt_core.annotation.agreement import annotator_report, fleiss_kappa, quality, vote_matrix
 from hggt_core.annotation.labels import aggregate
-from hggt_core.annotation.qc import flags, repeat_consistency, robust_agreement
+from hggt_core.annotation.qc import flags, label_use, repeat_consistency, robust_agreement
 from hggt_core.annotation.store import AnnotationStore
 
 DEFAULT_MIN_SECONDS = 3.0
@@ -58,6 +58,7 @@ def campaign_status(store: AnnotationStore) -> dict:
             seconds[v["annotator"]][v["set_id"]] = v["seconds"]
     others = robust_agreement(votes)  # every answer so far, finished sets or not
     repeated = repeat_consistency(votes, repeat_votes)
+    habits = label_use(votes)
     rows = []
     for name in names:
         mine = [a for a in assignments if a["annotator"] == name]
@@ -79,7 +80,8 @@ def campaign_status(store: AnnotationStore) -> dict:
     for r in rows:  # who is behind is relative to the others' pace
         completion = r["done"] / r["assigned"] if r["assigned"] else None
         pace = statistics.median(completions) if len(completions) > 1 else None
-        r["flags"] = flags(others.get(r["annotator"]), repeated.get(r["annotator"]), r["too_fast_share"], completion, pace)
+        r["flags"] = flags(others.get(r["annotator"]), repeated.get(r["annotator"]), r["too_fast_share"], completion, pace,
+                           habits.get(r["annotator"]))
     batches: dict[int, set[str]] = defaultdict(set)
     for a in assignments:
         batches[a["batch"]].add(a["set_id"])

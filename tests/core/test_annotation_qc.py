@@ -23,6 +23,8 @@ def _campaign(rng, sets: int, kinds: dict[str, str]) -> tuple[list[dict], list[d
     def answer(kind, true):
         if kind == "random":
             return int(rng.integers(3))
+        if kind == "always-negative":  # a biased one: the campaign's most common label, every time
+            return 2
         return true if rng.random() > ERROR else int(rng.choice([k for k in range(3) if k != true]))
 
     for s in range(sets):
@@ -40,7 +42,9 @@ def _flagged_at(votes, repeats, sets: int) -> set[str]:
     seen = [v for v in votes if int(v["set_id"][1:]) < sets]
     again = [v for v in repeats if int(v["set_id"][1:]) < sets]
     agreement, consistency = qc.robust_agreement(seen), qc.repeat_consistency(seen, again)
-    return {name for name in {v["annotator"] for v in seen} if qc.flags(agreement.get(name), consistency.get(name), None, None, None)}
+    habits = qc.label_use(seen)
+    return {name for name in {v["annotator"] for v in seen}
+            if qc.flags(agreement.get(name), consistency.get(name), None, None, None, habits.get(name))}
 
 
 def test_wilson_upper_bound_matches_the_formula():
@@ -67,3 +71,22 @@ def test_a_random_clicker_is_flagged_soon_and_honest_annotators_rarely():
         honest_only += any(_flagged_at(votes, repeats, n) for n in LOOKS)
     assert random_caught / campaigns >= 0.9, random_caught  # ~95% by 30 sets in other seeds' runs too
     assert honest_mixed / campaigns <= 0.05 and honest_only / campaigns <= 0.05, (honest_mixed, honest_only)
+
+
+def test_wilson_lower_bound_matches_the_formula():
+    assert qc.wilson_lower(50, 100) == pytest.approx(0.4038, abs=1e-4)
+    assert qc.wilson_lower(35, 35) > qc.ONE_LABEL_SHARE > qc.wilson_lower(30, 30)  # 35 of 35: 0.901; 30 of 30: 0.886
+
+
+def test_an_annotator_who_gives_one_label_to_everything_is_flagged():
+    """Always the campaign's commonest label (half of the true labels): it agrees with the others on
+    about half of the versions, too often for the agreement flag alone to be quick about it."""
+    rng = np.random.default_rng(7)
+    caught = []
+    for _ in range(50):
+        votes, repeats = _campaign(rng, 10, {"b": "always-negative", "h1": "honest", "h2": "honest"})
+        caught.append(_flagged_at(votes, repeats, 10))
+    assert all("b" in found for found in caught)
+    assert sum(bool(found - {"b"}) for found in caught) <= 2  # its partners stay unflagged
+    votes = [{"set_id": f"s{i}", "version": "01", "annotator": n, "label": "Similar"} for i in range(40) for n in "abc"]
+    assert not any(qc.flags(None, None, None, None, None, use) for use in qc.label_use(votes).values())  # all truly Similar
