@@ -181,7 +181,7 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
         effect = f"applied to the {len(added_sets)} new sets only" if added_sets else "changed nothing: this campaign has no new sets"
         triage_note = (f"{' and '.join(asked)} {effect}; sets already handed out keep their order and assignments "
                        "(a new campaign triages them all)")
-        get_run_logger().warning(triage_note)
+        run_logger().warning(triage_note)
     return {"skipped_sets": len(triage["skipped"]), "order": order, "triage_note": triage_note, "learned_annotator": triage["annotator"],
             "created": created, "relinked": relinked, "tokens": tokens, "admin_token": admin, "sets": len(store.sets()), "added_sets": len(added_sets),
             "annotators": store.annotators(), "added_annotators": sorted(add_annotators or []) if not created else [],

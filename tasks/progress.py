@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 import os
 import re
 import sys
@@ -48,6 +49,11 @@ def in_prefect_run() -> bool:
         return True
     except MissingContextError:
         return False
+
+
+def run_logger():
+    """The run's logger (shown in the dashboard), or hggt's own where a task function is called directly."""
+    return get_run_logger() if in_prefect_run() else logging.getLogger("hggt")
 
 
 def eta_text(seconds: float | None) -> str:

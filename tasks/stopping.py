@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hggt_core.training import stopping
-from tasks.training_io import run_logger
+from tasks.progress import run_logger
 
 POLL_SECONDS = 2.0
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)

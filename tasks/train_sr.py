@@ -32,8 +32,9 @@ from hggt_core.training.trainer import ExtraLoss, GANTrainer
 from tasks.caching import KEYED_CACHE, fingerprint
 from tasks.code_closure import code_version_of
 from tasks.shard_engine.records import portable
+from tasks.progress import run_logger
 from tasks.torchrun import launch_torchrun
-from tasks.training_io import publish_markdown, run_hooks, run_logger
+from tasks.training_io import publish_markdown, run_hooks
 
 STAGE = "train-sr"
 # What the authors' PSNR configs start from (train_{SwinIR,RRDB}_DF2K_OST_Blind_x4.yml, pretrain_network_g).

@@ -4,7 +4,6 @@ training result still has its model file. The training itself is hggt_core.train
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from prefect import Task, get_run_logger
@@ -18,7 +17,7 @@ from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from hggt_core.training.recipe import RunHooks
 from tasks import faults
-from tasks.progress import DashboardProgress, artifact_key, in_prefect_run
+from tasks.progress import DashboardProgress, artifact_key, in_prefect_run, run_logger
 
 
 def load_trained(url: str, sha256: str, rerun: str) -> dict:
@@ -27,10 +26,6 @@ def load_trained(url: str, sha256: str, rerun: str) -> dict:
     if storage.sha256_bytes(data) != sha256:
         raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `{rerun}`")
     return torch_load(data, url)
-
-
-def run_logger():
-    return get_run_logger() if in_prefect_run() else logging.getLogger("hggt")
 
 
 def publish_table(key: str, table: list[dict], description: str, root: str) -> None:
