@@ -27,6 +27,8 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+from hggt_core.parent_death import dies_with
+
 STATE, USED, LOCK, LOG = "hggt-server.json", "hggt-server.used", "hggt-server.lock", "hggt-server.log"
 KEEP = "hggt-server.keep"  # present: no idle stop (a worker and deployments use it, which no command marks)
 PREFERRED_PORT = 4210  # not Prefect's 4200, which `make server` uses
@@ -218,24 +220,6 @@ def stop(home: Path | None = None, timeout: float = 30.0) -> dict | None:
     return state
 
 
-def _dies_with(parent: int):
-    """What the server's process runs before it starts: on Linux the kernel then sends it SIGTERM
-    when the supervisor dies, even by kill -9, so no server is left that nothing stops and that
-    `hggt server` cannot see. Elsewhere, None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
-
-    def arm() -> None:
-        prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the supervisor died before the request took effect
-            os._exit(1)
-
-    return arm
-
-
 def temporary_servers_die_with_this_process() -> None:
     """Prefect's temporary server (no shared one: HGGT_LOCAL_SERVER=0, or it could not start) is a
     child process that a command killed with kill -9 leaves running, unseen, one per killed command:
@@ -276,7 +260,7 @@ def supervise(port: int, idle: float) -> None:
     prefect = Path(sys.executable).with_name("prefect")
     cmd = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
     server = subprocess.Popen([*cmd, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              preexec_fn=_dies_with(os.getpid()))
+                              preexec_fn=dies_with(os.getpid()))  # no server left that nothing stops and `hggt server` cannot see
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

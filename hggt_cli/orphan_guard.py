@@ -15,13 +15,14 @@ import signal
 import subprocess
 import sys
 
-from hggt_cli.local_server import _alive, _dies_with
+from hggt_cli.local_server import _alive
+from hggt_core.parent_death import dies_with
 
 POLL_SECONDS = 1.0
 
 
 def main(watched: int, command: list[str]) -> int:
-    child = subprocess.Popen(command, preexec_fn=_dies_with(os.getpid()))
+    child = subprocess.Popen(command, preexec_fn=dies_with(os.getpid()))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _: child.send_signal(signum))
     while True:

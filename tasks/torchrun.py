@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from hggt_core.parent_death import dies_with
 from hggt_core.training import stopping
 from hggt_core.training.stopping import TrainingStopped
 
@@ -35,7 +36,9 @@ def launch_torchrun(nproc: int, entry: Callable[[Spec], Any], spec: Spec) -> Any
         job.write_bytes(pickle.dumps((entry, spec)))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "tasks.torchrun", str(job), str(result)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # SIGTERM when this command ends, even by kill -9 or the lost-server exit: torchrun passes it
+        # to every rank, which checkpoints and stops, rather than train on for nobody
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=dies_with(os.getpid()))
         relayed = False
         while True:
             try:
