@@ -29,13 +29,13 @@ def print_status(store, console: Console, as_json: bool = False) -> dict:
                   f"Fleiss' kappa so far {kappa} over {status['kappa_items']} versions")
     table = Table(title="Annotators")
     for col in ("annotator", "done / assigned", "median s/set", "agrees with the others", f"too fast (< {status['min_seconds']:g} s)",
-                "repeats", "repeat consistency", "last activity (UTC)"):
+                "repeats", "repeat consistency", "revised", "last activity (UTC)"):
         table.add_column(col, justify="left" if col.startswith(("annotator", "last")) else "right")
     for r in status["annotators"]:
         table.add_row(r["annotator"], f"{r['done']} / {r['assigned']}", _num(r["median_seconds_per_set"]),
                       f"{_pct(r['agreement_with_others'])} of {r['agreement_compared']}", f"{r['too_fast']} ({_pct(r['too_fast_share'])})",
                       f"{r['repeats_answered']} / {r['repeats_assigned']}", f"{_pct(r['repeat_consistency'])} of {r['repeat_versions']}",
-                      r["last_activity"] or "-")
+                      str(r["revised_sets"]), r["last_activity"] or "-")
     console.print(table)
     for r in status["annotators"]:  # who needs a look, and why
         for reason in r["flags"]:

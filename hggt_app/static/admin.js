@@ -51,9 +51,9 @@ function render(s) {
     const flagged = (word) => a.flags.some((f) => f.includes(word));
     row("annotators", [a.annotator, `${a.done} / ${a.assigned}`, pct(a.assigned ? a.done / a.assigned : null),
       num(a.median_seconds_per_set), `${pct(a.agreement_with_others)} of ${a.agreement_compared}`, `${a.too_fast} (${pct(a.too_fast_share)})`,
-      `${a.repeats_answered} / ${a.repeats_assigned}`, `${pct(a.repeat_consistency)} of ${a.repeat_versions}`,
+      `${a.repeats_answered} / ${a.repeats_assigned}`, `${pct(a.repeat_consistency)} of ${a.repeat_versions}`, a.revised_sets,
       a.last_activity ? a.last_activity.replace("T", " ").replace("+00:00", "") : "–", a.flags.join("; ") || "–"],
-    [false, false, flagged("behind"), false, flagged("agrees with the others"), flagged("faster"), false, flagged("repeated"), false,
+    [false, false, flagged("behind"), false, flagged("agrees with the others"), flagged("faster"), false, flagged("repeated"), false, false,
      a.flags.length > 0]);
   }
   $("#batches tbody").replaceChildren();

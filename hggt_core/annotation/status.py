@@ -59,6 +59,7 @@ def campaign_status(store: AnnotationStore) -> dict:
     others = robust_agreement(votes)  # every answer so far, finished sets or not
     repeated = repeat_consistency(votes, repeat_votes)
     habits = label_use(votes)
+    revised = store.revised_sets()
     rows = []
     for name in names:
         mine = [a for a in assignments if a["annotator"] == name]
@@ -69,7 +70,7 @@ def campaign_status(store: AnnotationStore) -> dict:
             "annotator": name, "done": done, "assigned": len(mine) + len(reps),
             "median_seconds_per_set": statistics.median(seconds[name].values()) if seconds[name] else None,
             "agreement_with_majority": agreement.get(name, {}).get("agreement_with_majority"),
-            "last_activity": _iso(last.get(name)),
+            "last_activity": _iso(last.get(name)), "revised_sets": revised.get(name, 0),
             "too_fast": q.get("too_fast", 0), "too_fast_share": q.get("too_fast_share"),
             "repeats_answered": q.get("repeats_answered", 0), "repeats_assigned": len(reps),
             "self_consistency": q.get("self_consistency"),

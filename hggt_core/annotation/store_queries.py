@@ -98,6 +98,14 @@ class StoreQueries(StoreDatabase):
         keys = ("key", "set_id", "version", "annotator", "label", "ended_at", "seconds")
         return [dict(zip(keys, r)) for r in rows]
 
+    def revised_sets(self) -> dict[str, int]:
+        """Per annotator: sets (repeats included) submitted again as a revision."""
+        with self._connect() as c:
+            rows = c.execute("""SELECT annotator, COUNT(*) FROM (SELECT DISTINCT annotator, set_id FROM votes WHERE revision > 1
+                                UNION ALL SELECT DISTINCT r.annotator, r.key FROM repeat_votes v JOIN repeats r ON r.key = v.key
+                                WHERE v.revision > 1) GROUP BY annotator""").fetchall()
+        return dict(rows)
+
     def repeats(self) -> list[dict]:
         with self._connect() as c:
             rows = c.execute("SELECT key, set_id, annotator, batch, position FROM repeats ORDER BY annotator, batch, position").fetchall()

@@ -50,6 +50,13 @@ def campaign(tmp_path):
     return store
 
 
+def test_revisions_are_counted_per_annotator(campaign):
+    campaign.record("c", "c-again", {"1": "Negative", "2": "Negative", "3": "Similar", "4": "Positive"}, 2.0, revise=True)
+    campaign.record("c", "c-again", {"1": "Negative", "2": "Similar", "3": "Similar", "4": "Positive"}, 2.0, revise=True)
+    assert campaign.revised_sets() == {"c": 1}  # one set, twice revised
+    assert {r["annotator"]: r["revised_sets"] for r in campaign_status(campaign)["annotators"]} == {"a": 0, "b": 0, "c": 1}
+
+
 def test_status_numbers_match_the_hand_computation(campaign):
     s = campaign_status(campaign)
     assert s["fleiss_kappa"] == pytest.approx(3 / 7) and s["kappa_items"] == 8
