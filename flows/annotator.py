@@ -1,5 +1,5 @@
 """Flows of the learned annotator: train it on the train side's votes, score it on held-out sets
-(with a confusion matrix, calibration and the cost of skipping in the dashboard)."""
+(with a confusion matrix, 95% intervals, warnings, calibration and the cost of skipping in the dashboard)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.publish import publish_summary
 from flows.runners import plain_runner
 from hggt_core import storage
+from hggt_core.annotator.calibration import summary_text
+from hggt_core.annotator.evidence import interval_text
 from hggt_core.annotator.training import AnnotatorConfig
 from hggt_core.report_annotator import plot_calibration
 from tasks.annotator import train_task
@@ -38,8 +40,12 @@ def _publish(result: dict, root: str) -> None:
     create_table_artifact(key=artifact_key("annotator-confusion", root),
                           table=[{"people said": lab, **{f"model: {p}": n for p, n in zip(labels, row)}} for lab, row in zip(labels, matrix)],
                           description=f"learned annotator {result['annotator_id']}: confusion on held-out sets of {root}")
-    create_table_artifact(key=artifact_key("annotator-raters", root), table=result["raters"],
-                          description=f"accuracy and Cohen's kappa on held-out sets of {root}, beside the baselines and people")
+    raters = [{**{k: v for k, v in r.items() if not k.endswith("_ci")},
+               "accuracy 95% interval": interval_text(r["accuracy_ci"], True), "kappa 95% interval": interval_text(r["kappa_ci"])}
+              for r in result["raters"]]
+    create_table_artifact(key=artifact_key("annotator-raters", root), table=raters,
+                          description=f"accuracy and Cohen's kappa on held-out sets of {root}, beside the baselines and people"
+                                      + "".join(f"; warning: {w}" for w in result["warnings"]))
     create_table_artifact(key=artifact_key("annotator-skip-cost", root), table=result["skip"],
                           description=f"--skip-confident P on held-out sets of {root}: sets skipped, and skipped sets people did not call all-Similar")
     svg = plot_calibration(result["calibration"]) if result["calibration"] else b""
@@ -47,8 +53,9 @@ def _publish(result: dict, root: str) -> None:
     rows = "\n".join(f"| {c['confidence_from']:.2f}-{c['confidence_to']:.2f} | {c['items']} | {c['mean_confidence']:.3f} | {c['accuracy']:.3f} |"
                      for c in result["calibration"])
     create_markdown_artifact(key=artifact_key("annotator-calibration", root), description=f"learned annotator calibration on {root}",
-                             markdown=f"# Calibration of {result['annotator_id']}\n\n{picture}| confidence | items | mean confidence | "
-                                      f"accuracy |\n|---|---|---|---|\n{rows}\n")
+                             markdown=f"# Calibration of {result['annotator_id']}\n\n{summary_text(result['calibration_check'])} "
+                                      f"(held-out versions, against the effective labels)\n\n{picture}"
+                                      f"| confidence | items | mean confidence | accuracy |\n|---|---|---|---|\n{rows}\n")
 
 
 @flow(name="annotator-evaluate", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)
@@ -58,9 +65,11 @@ def annotator_evaluate_flow(out: str, annotator: str = "latest", votes: str | No
     root = storage.normalize_root(out)
     result = evaluate_task(root, annotator, votes)
     _publish(result, root)
-    model = result["raters"][0]
+    model, check = result["raters"][0], result["calibration_check"]
     summary = {"annotator_id": result["annotator_id"], "votes_source": result["votes_source"], "items": result["items"],
-               "heldout_sets": result["heldout_sets"], "accuracy": model["accuracy"], "kappa": model["kappa"], "report": result["report"]}
+               "heldout_sets": result["heldout_sets"], "accuracy": model["accuracy"], "accuracy_ci": model["accuracy_ci"],
+               "kappa": model["kappa"], "kappa_ci": model["kappa_ci"], "temperature": check["temperature"],
+               "ece_before": check["ece_before"], "ece_after": check["ece_after"], "warnings": result["warnings"], "report": result["report"]}
     publish_summary("annotator-evaluate", root, summary, started)
     return result
 

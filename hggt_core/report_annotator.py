@@ -1,5 +1,6 @@
-"""The learned annotator in the report and on the dashboard: its held-out scores beside the
-baselines and people, and what --skip-confident saved (annotator-hours) and cost (usable sets that
+"""The learned annotator in the report and on the dashboard: its held-out scores (with 95% intervals
+and a note when too few sets) beside the baselines and people, a warning for a model that learned no
+more than the commonest label, and what --skip-confident saved (annotator-hours) and cost (usable sets that
 people would have labelled non-Similar), from annotator_evaluations, triage, votes and assignments."""
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ import statistics
 from collections import defaultdict
 
 from hggt_core import report_plots as rp
+from hggt_core.annotator.evidence import chance_warning, heldout_warning, interval_text, with_intervals
+from hggt_core.annotator.scoring import vote_targets
+from hggt_core.annotator.training import data_fingerprint, majority, train_votes
 
 
 def plot_calibration(rows: list[dict]) -> bytes:
@@ -35,6 +39,25 @@ def _seconds_per_set(votes: list[dict]) -> float | None:
     return statistics.median(per.values()) if per else None
 
 
+def _rater(r: dict) -> dict:
+    """A rater's held-out scores with their 95% intervals (from the stored accuracy, kappa and items,
+    as `hggt annotator evaluate` computes them) and, on too few sets, the warning saying so."""
+    ci = with_intervals(r)
+    return {"rater": r["row"], "reference": r["reference"], "items": r["items"], "sets": r["sets"], "accuracy": r["accuracy"],
+            "accuracy 95% interval": interval_text(ci["accuracy_ci"], True), "Cohen's kappa": r["kappa"],
+            "kappa 95% interval": interval_text(ci["kappa_ci"]), "evidence": heldout_warning(r["sets"] or 0)}
+
+
+def _train_warning(model: dict, tables: dict) -> str | None:
+    """The near-chance warning of training, recomputed from the votes it learned from (while they are
+    still the same: its data fingerprint)."""
+    chosen = train_votes(tables.get("votes") or [], tables.get("splits") or [], model["votes_source"])
+    if not chosen or data_fingerprint(chosen) != model["data_fingerprint"]:
+        return None
+    label, share = majority(vote_targets(chosen)[1])
+    return chance_warning(model["train_accuracy"], share, label, model["train_items"])
+
+
 def annotator_summary(tables: dict) -> dict | None:
     """Rows for the report: the latest evaluated annotator's raters, the skip decision recorded at
     export with the hours it saved, and the held-out cost at that threshold. None without an annotator."""
@@ -43,13 +66,13 @@ def annotator_summary(tables: dict) -> dict | None:
     triage = tables.get("triage") or []
     if not models and not evaluations and not triage:
         return None
-    out: dict = {"models": [{k: m[k] for k in ("annotator_id", "votes_source", "features", "train_sets", "train_items", "train_accuracy")}
+    shown = ("annotator_id", "votes_source", "features", "train_sets", "train_items", "train_accuracy")
+    out: dict = {"models": [{**{k: m[k] for k in shown}, "warning": _train_warning(m, tables)}
                             for m in sorted(models, key=lambda m: m["created_at"])]}
     latest = max(evaluations, key=lambda r: r["evaluated_at"])["annotator_id"] if evaluations else None
     mine = [r for r in evaluations if r["annotator_id"] == latest]
     out["evaluated"] = latest
-    out["raters"] = [{"rater": r["row"], "reference": r["reference"], "items": r["items"], "sets": r["sets"], "accuracy": r["accuracy"],
-                      "Cohen's kappa": r["kappa"]} for r in mine if r["kind"] == "rater"]
+    out["raters"] = [_rater(r) for r in mine if r["kind"] == "rater"]
     out["skip_curve"] = [{"P": r["threshold"], "held-out sets": r["sets"], "skipped": r["skipped_sets"],
                           "skipped but not all-Similar": r["skipped_not_all_similar"], "error rate": r["error_rate"],
                           "non-Similar versions lost": r["non_similar_versions_lost"]}

@@ -15,6 +15,7 @@ from hggt_core.annotation.assignment import assign, display_order, plan_repeats
 from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS
 from hggt_core.annotation.store import AnnotationStore, store_for
 from hggt_core.config import HGGTConfig
+from tasks.progress import run_logger
 
 
 def _set_images(root: str) -> dict[str, dict[str, str]]:

@@ -4,6 +4,7 @@ train side's votes, loading a recorded (or the shipped) model, and the triage of
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from collections import defaultdict
@@ -104,7 +105,8 @@ def load_annotator(root: str, which: str = "latest") -> tuple[str, LogReg, dict 
 @task(name="annotator-train", persist_result=False)
 def train_task(root: str, cfg: AnnotatorConfig, ship: str | None = None) -> dict:
     """Fit on the train side's votes; annotators/<id>/model.json and a row of annotators.parquet.
-    The same votes and config give the same id: a model that is already there and intact is kept."""
+    The same votes and config give the same id: a model that is already there and intact is kept.
+    The summary carries its temperature, its calibration on held-back train sets and any warning."""
     started = time.perf_counter()
     if not storage.exists(manifests.manifest_url(root, "splits")):
         raise ValueError("no held-out split yet: run `hggt split` first, so that the annotator never learns from the test photos")
@@ -121,8 +123,9 @@ def train_task(root: str, cfg: AnnotatorConfig, ship: str | None = None) -> dict
         features = compute_features(root, _versions((v["set_id"], v["version"]) for v in chosen))
         model, record = train(chosen, features, cfg)
         # Nothing about where the dataset lives: the same votes give the same file anywhere.
+        fitted = {k: record[k] for k in ("train_accuracy", "majority_label", "majority_share", "calibration", "warnings")}
         data = model.to_json(annotator_id=aid, trained_on=f"{cfg.votes} votes of {record['votes']} on {record['sets']} train-side sets",
-                             config=cfg.model_dump(mode="json"), data_fingerprint=fingerprint)
+                             config=cfg.model_dump(mode="json"), data_fingerprint=fingerprint, fit=fitted)
         written = storage.atomic_write(url, data)
         row = {"annotator_id": aid, "kind": "logreg", "features": ",".join(cfg.feature_names), "votes_source": cfg.votes,
                "train_sets": record["sets"], "train_items": record["items"], "train_votes": record["votes"],
@@ -137,7 +140,11 @@ def train_task(root: str, cfg: AnnotatorConfig, ship: str | None = None) -> dict
         storage.atomic_write(ship, data)
     keep = ("annotator_id", "votes_source", "train_sets", "train_items", "train_votes", "iterations", "train_loss", "train_accuracy",
             "bytes", "config_hash")
-    return {**{k: row[k] for k in keep}, "computed": computed, "model": url, "shipped_to": ship}
+    stored = json.loads(data)  # a kept model reports what it was trained with
+    fitted = stored.get("fit", {})
+    return {**{k: row[k] for k in keep}, "majority_share": fitted.get("majority_share"), "temperature": stored["temperature"],
+            "calibration": fitted.get("calibration"), "warnings": fitted.get("warnings", []), "computed": computed, "model": url,
+            "shipped_to": ship}
 
 
 def predictions(root: str, model: LogReg, set_ids: list[str]) -> tuple[list[Item], object]:

@@ -13,10 +13,15 @@ from prefect import task
 from hggt_core import catalog, manifests, storage
 from hggt_core.annotation.labels import LABELS, effective_label
 from hggt_core.annotation.proxy import proxy_votes
+from hggt_core.annotator.calibration import one_hot
+from hggt_core.annotator.calibration import summary as calibration_summary
+from hggt_core.annotator.evidence import MIN_HELDOUT_SETS, heldout_warning, with_intervals
+from hggt_core.annotator.features import feature_matrix
+from hggt_core.annotator.model import softmax
 from hggt_core.annotator.scoring import (
     SKIP_THRESHOLDS, all_similar_probability, calibration, confusion, effective_proba, humans_vs_others, rate, skip_curve,
 )
-from hggt_core.annotator.training import predict, source_votes
+from hggt_core.annotator.training import source_votes
 from hggt_core.splits import TRAIN, split_fingerprint
 from tasks.annotator import compute_features, load_annotator
 
@@ -39,8 +44,9 @@ def _proxy_labels(features: dict) -> dict:
 @task(name="annotator-evaluate", persist_result=False)
 def evaluate_task(root: str, which: str = "latest", votes_source: str | None = None) -> dict:
     """Accuracy and Cohen's kappa against the effective labels of the held-out sets (every set of the
-    test photos: the split's test and excluded sides, none of which the model trained on), the
-    baselines, a confusion matrix, calibration and the cost of --skip-confident at several P."""
+    test photos: the split's test and excluded sides, none of which the model trained on), each with
+    its 95% interval and a warning below MIN_HELDOUT_SETS sets, the baselines, a confusion matrix,
+    calibration (ECE and NLL without and with the temperature) and the cost of --skip-confident at several P."""
     aid, model, row = load_annotator(root, which)
     source = votes_source or (row["votes_source"] if row else "human")
     for name in ("labels", "splits", "votes"):
@@ -67,7 +73,8 @@ def evaluate_task(root: str, which: str = "latest", votes_source: str | None = N
         voters.setdefault((v["set_id"], v["version"]), set()).add(v["annotator"])
     annotators = int(np.median([len(voters.get(i, ())) for i in items])) or 3
     # The model predicts one person's vote; the labels are the effective label of `annotators` votes.
-    proba = effective_proba(predict(model, items, features), annotators)
+    logits = model.logits(feature_matrix([features[i] for i in items], model.features))
+    proba = effective_proba(softmax(logits / model.temperature), annotators)
     predicted = {i: LABELS[int(k)] for i, k in zip(items, proba.argmax(axis=1))}
     effective = f"effective {source} labels"
     raters = [{"rater": f"learned annotator {aid}", "reference": effective, **rate(reference, predicted)},
@@ -79,9 +86,13 @@ def evaluate_task(root: str, which: str = "latest", votes_source: str | None = N
     p_all = all_similar_probability(items, proba)
     recorded = [r["threshold"] for r in manifests.read_or_empty(root, "triage").to_pylist() if r["threshold"] is not None]
     curve = skip_curve(p_all, reference, (*SKIP_THRESHOLDS, *recorded))
-    result = {"annotator_id": aid, "votes_source": source, "heldout_sets": len(wanted), "items": len(items), "raters": raters,
+    # Calibration against the effective labels, with the logits as fitted (before) and with the temperature (after).
+    checked = calibration_summary(effective_proba(softmax(logits), annotators), proba, one_hot(truth), model.temperature)
+    result = {"annotator_id": aid, "votes_source": source, "heldout_sets": len(wanted), "items": len(items),
+              "min_heldout_sets": MIN_HELDOUT_SETS, "warnings": [w for w in (heldout_warning(len(wanted)),) if w],
+              "raters": [with_intervals(r) for r in raters],
               "confusion": {"labels": list(LABELS), "rows_reference_columns_predicted": confusion(truth, [predicted[i] for i in items]).tolist()},
-              "calibration": calibration(proba, truth), "skip": curve}
+              "calibration": calibration(proba, truth), "calibration_check": checked, "skip": curve}
     fingerprint = hashlib.sha256(json.dumps(sorted(reference.items())).encode()).hexdigest()[:16]
     now = dt.datetime.now(UTC)
     rows = [{"annotator_id": aid, "row": r["rater"], "kind": "rater", "reference": r["reference"], "items": r["items"], "sets": r["sets"],

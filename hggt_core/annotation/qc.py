@@ -42,7 +42,8 @@ def wilson_upper(successes: int, n: int, z: float = Z95) -> float:
 
 
 def wilson_lower(successes: int, n: int, z: float = Z95) -> float:
-    return 0.0 if n == 0 else 1.0 - wilson_upper(n - successes, n, z)
+    """Lower end of the Wilson score interval (0 without observations or successes, as the formula gives)."""
+    return 0.0 if n == 0 or successes <= 0 else max(0.0, 1.0 - wilson_upper(n - successes, n, z))
 
 
 def label_use(votes: list[dict]) -> dict[str, tuple[str, int, int, float]]:

@@ -3,7 +3,8 @@ Newton's method with backtracking. The objective is strictly convex, so the fit 
 same data give the same coefficients (to rounding) on any machine: no seeds, no scikit-learn.
 
 Targets may be soft (each row a distribution over the classes, e.g. the shares of an item's votes),
-so the model learns how likely a person is to give each label, not just the majority."""
+so the model learns how likely a person is to give each label, not just the majority. A temperature
+(hggt_core.annotator.calibration) divides the logits before the softmax: 1 until one is fitted."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import numpy as np
 
 from hggt_core.annotation.labels import LABELS
 
-FORMAT = "hggt-annotator-logreg/1"
+FORMAT = "hggt-annotator-logreg/2"  # /2 adds the temperature; a /1 file reads with temperature 1
+_FORMATS = ("hggt-annotator-logreg/1", FORMAT)
 DIGITS = 6  # coefficients are stored rounded: a few KB, and BLAS rounding differences do not show
 
 
@@ -26,37 +28,47 @@ class LogReg:
     weights: np.ndarray  # (F, K)
     bias: np.ndarray  # (K,)
     classes: tuple[str, ...] = LABELS
+    temperature: float = 1.0  # divides the logits: >1 tempers over-confident probabilities
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, K) class probabilities of an (N, F) feature matrix in :attr:`features` order."""
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """(N, K) uncalibrated logits of an (N, F) feature matrix in :attr:`features` order."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise ValueError(f"the model takes {len(self.features)} features ({', '.join(self.features)}), got shape {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("non-finite feature values (a blank or corrupt image?)")
-        return _softmax(((x - self.mean) / self.scale) @ self.weights + self.bias)
+        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """(N, K) calibrated class probabilities of an (N, F) feature matrix."""
+        return softmax(self.logits(x) / self.temperature)
 
     def to_dict(self, **provenance) -> dict:
-        r = lambda a: [float(f"{v:.{DIGITS}g}") for v in np.ravel(a)]  # noqa: E731
+        r = lambda a: [rounded(v) for v in np.ravel(a)]  # noqa: E731
         return {"format": FORMAT, "classes": list(self.classes), "features": list(self.features), "mean": r(self.mean),
-                "scale": r(self.scale), "weights": [r(row) for row in self.weights], "bias": r(self.bias), **provenance}
+                "scale": r(self.scale), "weights": [r(row) for row in self.weights], "bias": r(self.bias),
+                "temperature": rounded(self.temperature), **provenance}
 
     def to_json(self, **provenance) -> bytes:
         return (json.dumps(self.to_dict(**provenance), indent=1) + "\n").encode()
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "model") -> LogReg:
-        if data.get("format") != FORMAT:
+        if data.get("format") not in _FORMATS:
             raise ValueError(f"{where}: not an hggt learned annotator (format {data.get('format')!r}, expected {FORMAT!r})")
         try:
             features = tuple(data["features"])
             f, k = len(features), len(data["classes"])
+            temperature = float(data["temperature"] if data["format"] == FORMAT else 1.0)
             model = cls(features, np.array(data["mean"], float).reshape(f), np.array(data["scale"], float).reshape(f),
-                        np.array(data["weights"], float).reshape(f, k), np.array(data["bias"], float).reshape(k), tuple(data["classes"]))
+                        np.array(data["weights"], float).reshape(f, k), np.array(data["bias"], float).reshape(k), tuple(data["classes"]),
+                        temperature)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: malformed learned annotator ({exc})") from None
         if model.classes != LABELS:
             raise ValueError(f"{where}: classes {model.classes} are not {LABELS}")
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"{where}: temperature {temperature} is not a positive number")
         return model
 
     @classmethod
@@ -67,7 +79,11 @@ class LogReg:
             raise ValueError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def rounded(v: float) -> float:
+    return float(f"{v:.{DIGITS}g}")
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -103,7 +119,7 @@ def fit(x: np.ndarray, targets: np.ndarray, features: tuple[str, ...], l2: float
 
     current, used = objective(theta), 0
     for used in range(1, iterations + 1):
-        p = _softmax(z @ theta)
+        p = softmax(z @ theta)
         grad = z.T @ (p - t) / n + l2_diag[:, None] * theta
         hess = np.zeros((f + 1, k, f + 1, k))
         for a in range(k):

@@ -11,6 +11,7 @@ from math import factorial
 import numpy as np
 
 from hggt_core.annotation.labels import LABELS, effective_label
+from hggt_core.annotator.calibration import ECE_BINS, one_hot, reliability
 
 Item = tuple[str, str]  # (set_id, version)
 SKIP_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -77,22 +78,9 @@ def humans_vs_others(votes: Iterable[Mapping], items: set[Item]) -> list[dict]:
     return rows
 
 
-def calibration(proba: np.ndarray, truth: list[str], bins: int = 10) -> list[dict]:
+def calibration(proba: np.ndarray, truth: list[str], bins: int = ECE_BINS) -> list[dict]:
     """Reliability of the most probable label: per confidence bin, how often it was right."""
-    proba = np.asarray(proba)
-    if len(proba) == 0:
-        return []
-    confidence = proba.max(axis=1)
-    right = np.array([LABELS[int(i)] == t for i, t in zip(proba.argmax(axis=1), truth, strict=True)])
-    edges = np.linspace(1.0 / len(LABELS), 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
-    rows = []
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            rows.append({"confidence_from": round(float(edges[b]), 3), "confidence_to": round(float(edges[b + 1]), 3),
-                         "items": int(sel.sum()), "mean_confidence": float(confidence[sel].mean()), "accuracy": float(right[sel].mean())})
-    return rows
+    return reliability(proba, one_hot(truth), bins)
 
 
 def effective_proba(proba: np.ndarray, annotators: int = 3) -> np.ndarray:

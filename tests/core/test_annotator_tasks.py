@@ -11,9 +11,11 @@ import pytest
 
 from hggt_core import manifests
 from hggt_core.annotation.store import store_for
+from hggt_core.annotator.evidence import interval_text, wilson
 from hggt_core.annotator.scoring import cohen_kappa
 from hggt_core.annotator.training import AnnotatorConfig
 from hggt_core.presets import load_config
+from hggt_core.report_annotator import annotator_summary
 from tasks.annotation import aggregate_task, ingest_task, proxy_task
 from tasks.annotation_export import export_task
 from tasks.annotator import train_task
@@ -48,14 +50,45 @@ def test_the_model_recovers_the_known_rule_on_held_out_photos(voted):
     assert sum(sum(row) for row in result["confusion"]["rows_reference_columns_predicted"]) == 96
     rows = manifests.read(str(root), "annotator_evaluations").to_pylist()
     assert {r["row"] for r in rows if r["kind"] == "skip"} >= {"skip@0.9", "skip@0.99"}
+    # 24 held-out sets: no warning, and the intervals are there all the same
+    assert result["warnings"] == [] and result["min_heldout_sets"] == 20
+    assert all(r["accuracy_ci"][0] <= r["accuracy"] <= r["accuracy_ci"][1] and r["kappa_ci"][0] <= r["kappa"] <= r["kappa_ci"][1]
+               for r in result["raters"])
+    assert model["accuracy_ci"] == pytest.approx(list(wilson(round(model["accuracy"] * 96), 96)))
+    check = result["calibration_check"]
+    assert check["items"] == 96 and check["temperature"] == trained["temperature"] != 1.0 and 0 <= check["ece_after"] < 0.2
+    # The report recomputes the same intervals from what annotator_evaluations stores.
+    tables = {name: manifests.read(str(root), name).to_pylist() for name in ("annotators", "annotator_evaluations", "votes", "splits")}
+    shown = {r["rater"]: r for r in annotator_summary(tables)["raters"]}
+    for r in result["raters"]:
+        assert shown[r["rater"]]["accuracy 95% interval"] == interval_text(r["accuracy_ci"], True)
+        assert shown[r["rater"]]["kappa 95% interval"] == interval_text(r["kappa_ci"]) and shown[r["rater"]]["evidence"] is None
+
+
+def test_one_held_out_set_is_reported_with_wide_intervals_and_a_warning(voted, tmp_path):
+    root, _, trained = voted
+    few = shutil.copytree(root, tmp_path / "few")
+    splits = manifests.read(str(few), "splits").to_pylist()
+    kept = next(r["set_id"] for r in splits if r["split"] != "train")
+    splits = [{**r, "split": r["split"] if r["set_id"] == kept else "train"} for r in splits]
+    manifests.write(str(few), "splits", manifests.to_table("splits", splits))
+    result = evaluate_task.fn(str(few), str(few / "annotators" / trained["annotator_id"] / "model.json"), "human")
+    assert result["heldout_sets"] == 1 and result["items"] == 4
+    assert result["warnings"] == ["only 1 held-out set (20 needed for a firm number): read accuracy and kappa by their 95% intervals, "
+                                  "not as exact values"]
+    similar = next(r for r in result["raters"] if r["rater"] == "always Similar")
+    lo, hi = similar["accuracy_ci"]
+    assert lo <= similar["accuracy"] <= hi and hi - lo > 0.45  # four versions say little
 
 
 def test_training_is_recorded_deterministic_and_reused(voted, tmp_path):
     root, _, trained = voted
     row = manifests.read(str(root), "annotators").to_pylist()[0]
     assert row["annotator_id"] == trained["annotator_id"] and row["votes_source"] == "human" and row["bytes"] < 4096
+    # a temperature fitted on 10 of the 48 train sets; votes that follow a rule: no warning
+    assert trained["calibration"]["sets"] == 10 and trained["warnings"] == [] and trained["train_accuracy"] > trained["majority_share"]
     again = train_task.fn(str(root), AnnotatorConfig())
-    assert not again["computed"] and again["annotator_id"] == trained["annotator_id"]
+    assert not again["computed"] and again["annotator_id"] == trained["annotator_id"] and again["calibration"] == trained["calibration"]
     copy = shutil.copytree(root, tmp_path / "copy")
     shutil.rmtree(copy / "annotators")
     (copy / "manifests" / "annotators.parquet").unlink()
@@ -140,3 +173,14 @@ def test_a_learned_annotator_can_vote_as_the_proxy(voted, tmp_path):
     assert np.mean([middle[i] == truth[i] for i in truth]) > 0.8  # the median voter follows the known rule
     with pytest.raises(ValueError, match="unknown order 'random'"):
         _export(ds, order="random")
+
+
+def test_triage_options_on_a_running_campaign_say_what_they_changed(voted, tmp_path):
+    root, _, _ = voted
+    ds = shutil.copytree(root, tmp_path / "ds")
+    _export(ds)
+    before = manifests.read(str(ds), "assignments").to_pylist()
+    again = _export(ds, order="uncertainty", skip_confident=0.9)
+    assert again["triage_note"].startswith("--order uncertainty and --skip-confident 0.9 changed nothing: this campaign has no new sets")
+    assert manifests.read(str(ds), "assignments").to_pylist() == before
+    assert _export(ds)["triage_note"] is None  # nothing asked, nothing to say
