@@ -14,6 +14,7 @@ from prefect.input import RunInput
 from flows.publish import publish_summary
 from flows.runners import plain_runner
 from flows.stage import Stage, dataset_params, run_name
+from hggt_core import catalog
 from tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
 from tasks.progress import artifact_key
 
@@ -100,7 +101,7 @@ def annotate_flow(out: str, preset: str | None = None, overrides: list[str] | No
                 key=artifact_key("annotation-waiting", root), description=f"annotation of {root}: sets waiting for votes",
                 markdown=(f"# Waiting for annotation\n\n{waiting} of {len(required)} sets still need votes.\n\n"
                           f"Start the app with `hggt annotate serve --out {root}` and send each annotator their link "
-                          f"(tokens: `{store.path.parent / 'tokens.txt'}`). Resume this run when they are done."),
+                          f"(tokens: `{store.path.parent / catalog.ANNOTATOR_TOKENS}`). Resume this run when they are done."),
             )
             logger.info("waiting for annotation of %d sets; resume this flow run when done", waiting)
             pause_flow_run(wait_for_input=AnnotationDone, timeout=cfg.annotation.wait_timeout, key="annotation")

@@ -11,18 +11,19 @@ from __future__ import annotations
 import json
 import socket
 
+from hggt_core import catalog
 from hggt_core.annotation.store import AnnotationStore
 
 WILDCARDS = {"0.0.0.0", "::", ""}
 
 
 def app_settings(store: AnnotationStore) -> dict:
-    path = store.path.parent / "app.json"
+    path = store.path.parent / catalog.APP_SETTINGS
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def write_app_settings(store: AnnotationStore, host: str, port: int, allowed_hosts: list[str]) -> None:
-    path = store.path.parent / "app.json"
+    path = store.path.parent / catalog.APP_SETTINGS
     path.write_text(json.dumps({"host": host, "port": port, "allowed_hosts": list(allowed_hosts)}, indent=2))
 
 
@@ -46,7 +47,7 @@ def admin_link(token: str, host: str, port: int) -> str:
 
 def saved_links(store: AnnotationStore, host: str, port: int) -> dict[str, str]:
     """The links of annotation/tokens.txt, for the address the app is served on."""
-    path = store.path.parent / "tokens.txt"
+    path = store.path.parent / catalog.ANNOTATOR_TOKENS
     if not path.is_file():
         return {}
     out = {}
@@ -73,7 +74,7 @@ def run(store: AnnotationStore, host: str, port: int, allowed_hosts: list[str], 
     print_fn(f"Annotation app on {base_url(host, port)}/ (Ctrl-C to stop). Links:")
     for name, link in saved_links(store, host, port).items():
         print_fn(f"  {name}: {link}")
-    admin = store.path.parent / "admin-token.txt"
+    admin = store.path.parent / catalog.ADMIN_TOKEN
     fragment = admin.read_text().strip() if admin.is_file() else ""
     print_fn(f"Coordinator's page (read-only): {base_url(host, port)}/admin{fragment}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from hggt_core import catalog
 from hggt_core.config import PatchConfig
 from hggt_core.evaluation import table3
 from hggt_core.schemas import MANIFESTS
@@ -63,7 +64,7 @@ def thresholds_note(d: ReportInputs) -> str:
 
 def missing(d: ReportInputs, names) -> list[str]:
     """What each absent manifest among ``names`` means for the section, and the command that makes it."""
-    return [d.problems.get(n) or f"manifests/{n}.parquet is missing: `{MANIFESTS[n].produced_by}` makes it."
+    return [d.problems.get(n) or f"{catalog.manifest(n)} is missing: `{MANIFESTS[n].produced_by}` makes it."
             for n in names if d.tables.get(n) is None]
 
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, quality, vote_matrix
 from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.proxy import features, proxy_votes
@@ -170,7 +170,7 @@ def aggregate_task(root: str, cfg: HGGTConfig, started_at: dt.datetime) -> dict:
     table = manifests.to_table("labels", rows)
     manifests.write_if_changed(root, "labels", manifests.merge("labels", [table]))
     manifests.write_if_changed(root, "rejected", merge_rejected(root, AGGREGATE, [], rejected))
-    storage.atomic_write(storage.join(root, "annotation", "agreement.json"), json.dumps(report, indent=2, default=str).encode())
+    storage.atomic_write(storage.join(root, catalog.agreement_report()), json.dumps(report, indent=2, default=str).encode())
     sets = {r["set_id"]: r["usable"] for r in rows}
     counts = {"items": len(rows), "sets": len(sets), "usable_sets": sum(sets.values()), "rejected": len(rejected),
               "sources": sorted(report), "shards": 0, "shards_cached": 0, "computed": len(rows)}

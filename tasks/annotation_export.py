@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.annotation.assignment import assign, display_order, plan_repeats
 from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS
 from hggt_core.annotation.store import AnnotationStore, store_for
@@ -50,7 +50,7 @@ def _publish_layout(root: str, assignments: list[dict], images: dict[str, dict[s
     for set_id, files in images.items():
         for file, src in files.items():
             name = f"{set_id}.png" if file == "original" else f"{set_id}_{file}.png"
-            dst = storage.join(root, "annotation", "images", f"{batches[set_id]:04d}", file, name)
+            dst = storage.join(root, catalog.published_copy(batches[set_id], file, name))
             if _is_current(src, dst):
                 continue
             replaced += storage.exists(dst)
@@ -69,7 +69,7 @@ def _private(path: Path, text: str) -> Path:
 def write_tokens(store: AnnotationStore, tokens: dict[str, str], keep: bool = False) -> Path:
     """The tokens, readable by the dataset's owner only, for runs started from the dashboard;
     ``keep`` adds to the file instead of replacing it (annotators joining a campaign)."""
-    path = store.path.parent / "tokens.txt"
+    path = store.path.parent / catalog.ANNOTATOR_TOKENS
     old = {}
     if keep and path.is_file():
         old = dict(line.split("\t#token=", 1) for line in path.read_text().splitlines() if "\t#token=" in line)
@@ -78,7 +78,7 @@ def write_tokens(store: AnnotationStore, tokens: dict[str, str], keep: bool = Fa
 
 
 def write_admin_token(store: AnnotationStore, token: str) -> Path:
-    return _private(store.path.parent / "admin-token.txt", f"#admin={token}\n")
+    return _private(store.path.parent / catalog.ADMIN_TOKEN, f"#admin={token}\n")
 
 
 def _assign_new_sets(root: str, cfg: HGGTConfig, store: AnnotationStore | None, set_ids: list[str],
@@ -168,7 +168,7 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
         created, admin = False, None
     if created:  # where the campaign is served, for `hggt annotate serve` and the printed links
         app_json = {"host": acfg.host, "port": acfg.port, "allowed_hosts": list(acfg.allowed_hosts)}
-        (store.path.parent / "app.json").write_text(json.dumps(app_json, indent=2))
+        (store.path.parent / catalog.APP_SETTINGS).write_text(json.dumps(app_json, indent=2))
     if added_sets or created:
         _record_assignments(root, store)
     known = {s["set_id"] for s in store.sets()}

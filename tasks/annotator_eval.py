@@ -51,7 +51,7 @@ def evaluate_task(root: str, which: str = "latest", votes_source: str | None = N
     source = votes_source or (row["votes_source"] if row else "human")
     for name in ("labels", "splits", "votes"):
         if not storage.exists(manifests.manifest_url(root, name)):
-            raise ValueError(f"manifests/{name}.parquet is missing: `{manifests.spec(name).produced_by}` makes it")
+            raise ValueError(f"{catalog.manifest(name)} is missing: `{manifests.spec(name).produced_by}` makes it")
     splits = manifests.read(root, "splits").to_pylist()
     if row and row["split_fingerprint"] != split_fingerprint(splits):
         raise ValueError(f"learned annotator {aid} was trained on another split ({row['split_fingerprint']}, now "

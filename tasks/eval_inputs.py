@@ -132,7 +132,7 @@ def _gt_only(root: str, name: str, files: list[storage.ListedFile], cfg: HGGTCon
     records (lr_test.parquet there, the schema of the dataset's own). A recorded LQ is reused while
     its GT's content is unchanged and its file intact."""
     scale = cfg.train_sr.scale
-    record_url = storage.join(root, _lq_dir(name), "lr_test.parquet")
+    record_url = storage.join(root, catalog.evaluation_lq_record(name))
     known = {r["patch_id"]: r for r in manifests.read_table(record_url, "lr_test").to_pylist()} if storage.exists(record_url) else {}
     rows, items, unscored = [], [], []
     for f in files:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.archs import generator_from_payload, payload_options
 from hggt_core.export import describe, metadata, spandrel_name, to_onnx, to_safetensors, variant
 from tasks.evaluate import run_row
@@ -30,7 +30,7 @@ def export_model(root: str, run_id: str | None, enhancer: str | None, fmt: str, 
     # and a user sees which one a tool is given.
     up = variant(arch, options)
     stem = "-".join(part for part in (name, up.replace("+", "-"), "fp16" if half else "") if part)
-    uri = storage.join(root, "exports", f"{stem}.{fmt}")
+    uri = storage.join(root, catalog.model_export(stem, fmt))
     written = storage.atomic_write(uri, blob)
     get_run_logger().info("exported %s: %s", uri, describe(arch, options) if fmt == "safetensors" else f"{arch} {up}".strip())
     return {"file": uri, "bytes": written.size, "sha256": written.sha256, "arch": arch, "format": fmt, "half": half,

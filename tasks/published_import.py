@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 
 from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.published_import import PublishedSet, crop_position, describe_set, scan
+from hggt_core.annotation.published_import import PublishedSet, crop_position, describe_set, scan, set_item, set_of_item
 from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_png
 from hggt_core.splits import image_of
@@ -103,7 +103,7 @@ def import_owned(root: str, input_url: str, cfg: HGGTConfig, sets: dict[str, Pub
     rows: dict[str, list[dict]] = {}
     for r in results:
         if r.reason:
-            rejected.append({"stage": stage, "item_id": f"images/{r.set_id}", "uri": sets[r.set_id].urls["original"], "reason": r.reason})
+            rejected.append({"stage": stage, "item_id": set_item(r.set_id), "uri": sets[r.set_id].urls["original"], "reason": r.reason})
         for name, rs in r.rows.items():
             rows.setdefault(name, []).extend(rs)
     first_crop: dict[str, str] = {}  # photo -> its first crop's path in the input, for images.relpath
@@ -134,7 +134,7 @@ def import_published(root: str, input_url: str, files: list[storage.ListedFile],
                      stage: str) -> tuple[set[str], set[str], dict]:
     """The sets of a published-layout input: (sets now in the dataset, sets refused, counts)."""
     sets, problems = scan((f.relpath, f.url) for f in files)
-    refused = {item.removeprefix("images/") for item, _ in problems}
+    refused = {set_of_item(item) for item, _ in problems}
     rejected += [{"stage": stage, "item_id": item, "uri": None, "reason": reason} for item, reason in problems]
     counts = {"published_sets": len(sets)}
     if not sets:

@@ -9,14 +9,14 @@ import posixpath
 import cv2
 from prefect import task
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.images import decode_png, encode_png
 from hggt_core.metrics import unavailable
 from hggt_core.report import ExampleSet, ReportInputs, render
 from hggt_core.report_plots import choose_examples, set_category
 from hggt_core.schemas import MANIFESTS
 from hggt_core.splits import image_of
-from hggt_core.training.history import LOSSES_FILE, from_csv
+from hggt_core.training.history import from_csv
 
 
 def _read_all(root: str) -> tuple[dict[str, list[dict] | None], dict[str, str]]:
@@ -28,7 +28,7 @@ def _read_all(root: str) -> tuple[dict[str, list[dict] | None], dict[str, str]]:
         try:
             tables[name] = manifests.read_table(url, name).to_pylist() if storage.exists(url) else None
         except (manifests.ManifestError, ValueError, OSError) as exc:  # pyarrow's cast errors are ValueErrors
-            tables[name], problems[name] = None, f"manifests/{name}.parquet could not be read: {exc}"
+            tables[name], problems[name] = None, f"{catalog.manifest(name)} could not be read: {exc}"
     return tables, problems
 
 
@@ -95,13 +95,13 @@ def _losses(root: str, tables: dict) -> dict[str, list[dict] | str]:
     named = [(f"enhancer {r['version']} ({r['arch']})", r) for r in sorted(tables.get("enhancers") or [], key=lambda r: r["version"])]
     named += [(f"run {r['run_id']}", r) for r in sorted(tables.get("runs") or [], key=lambda r: r["created_at"])]
     for name, r in named:
-        url = storage.resolve(root, posixpath.join(posixpath.dirname(r["checkpoint_uri"]), LOSSES_FILE))
+        url = storage.resolve(root, posixpath.join(posixpath.dirname(r["checkpoint_uri"]), catalog.LOSSES_FILE))
         if storage.exists(url):
             out[name] = from_csv(storage.read_bytes(url))
         elif r.get("source") not in (None, "trained"):
             out[name] = f"no loss curve: adopted ready-made from {r['source']}"
         else:
-            out[name] = f"no loss curve: no {LOSSES_FILE} beside its model (trained before hggt kept one)"
+            out[name] = f"no loss curve: no {catalog.LOSSES_FILE} beside its model (trained before hggt kept one)"
     return out
 
 
@@ -109,7 +109,7 @@ def _losses(root: str, tables: dict) -> dict[str, list[dict] | str]:
 def report_task(root: str, examples: int = 6) -> dict:
     tables, problems = _read_all(root)
     photos = _photos(tables)
-    agreement_url = storage.join(root, "annotation", "agreement.json")
+    agreement_url = storage.join(root, catalog.agreement_report())
     notes = []
     if any(r["source"] == "proxy" for r in tables.get("labels") or []):
         notes.append("Some labels come from the PROXY annotator (full-reference rules), not from people.")
@@ -119,7 +119,7 @@ def report_task(root: str, examples: int = 6) -> dict:
         examples=_examples(root, tables, photos, examples), map_figures=_map_figures(root, tables, photos, examples),
         losses=_losses(root, tables), unavailable=unavailable() if tables.get("metrics") else {}, notes=notes,
     )
-    uri = storage.join(root, "reports", "dataset.html")
+    uri = storage.join(root, catalog.dataset_report())
     written = storage.atomic_write(uri, render(data).encode())
     return {"report": uri, "bytes": written.size, "examples": len(data.examples), "maps": len(data.map_figures),
             "loss_curves": sum(isinstance(h, list) for h in data.losses.values()),

@@ -10,9 +10,9 @@ from prefect import Task, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
 
-from hggt_core import storage
+from hggt_core import catalog, storage
 from hggt_core.checkpoints import torch_load
-from hggt_core.training.history import LOSSES_FILE, TERM_NAMES
+from hggt_core.training.history import TERM_NAMES
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from hggt_core.training.recipe import RunHooks
@@ -61,7 +61,7 @@ def loss_logger(
     the returned log when training ends."""
     logger = run_logger()
     history: list[dict] = []
-    url = storage.join(folder, LOSSES_FILE) if folder else None
+    url = storage.join(folder, catalog.LOSSES_FILE) if folder else None
     if url and start > 0 and storage.exists(url):
         history += [r for r in history_from_csv(storage.read_bytes(url)) if r["iteration"] <= start]
 

@@ -37,6 +37,15 @@ class PublishedSet:
     relpaths: dict[str, str] = field(hash=False)  # file -> path inside the input
 
 
+def set_item(set_id: str) -> str:
+    """How a published set is named in the rejected records: by its images (`images/<set id>`)."""
+    return f"images/{set_id}"
+
+
+def set_of_item(item: str) -> str:
+    return item.removeprefix(set_item(""))
+
+
 def side_of(relpath: str) -> tuple[str | None, str]:
     """(side, range) of an image at ``[<tree>/]images/<range>/<file>/<name>.png``."""
     parts = relpath.split("/")
@@ -73,7 +82,7 @@ def scan(files: Iterable[tuple[str, str]]) -> tuple[dict[str, PublishedSet], lis
         imgs = found[set_id]
         if twice[set_id] or len(places[set_id]) > 1:
             where = sorted({p for p, _ in imgs.values()} | set(twice[set_id]))
-            problems.append((f"images/{set_id}", f"set {set_id} is in more than one place ({', '.join(where)}); import one copy"))
+            problems.append((set_item(set_id), f"set {set_id} is in more than one place ({', '.join(where)}); import one copy"))
         elif set(imgs) != expected:
             lacking = sorted(expected - set(imgs))
             if lacking and "original" in imgs:
@@ -82,7 +91,7 @@ def scan(files: Iterable[tuple[str, str]]) -> tuple[dict[str, PublishedSet], lis
             else:
                 wanted = ", ".join(sorted(expected))
                 reason = f"set {set_id} lacks its {', '.join(lacking) or 'exact file set'} image(s) ({wanted} expected)"
-            problems.append((f"images/{set_id}", reason))
+            problems.append((set_item(set_id), reason))
         else:
             side, rng = places[set_id].pop()
             sets[set_id] = PublishedSet(set_id, side, rng, {f: u for f, (_, u) in imgs.items()}, {f: p for f, (p, _) in imgs.items()})

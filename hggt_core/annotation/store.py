@@ -25,14 +25,14 @@ def store_for(root: str) -> "AnnotationStore":
     """The dataset's annotation database: annotation/votes.sqlite in a local dataset; for one in
     object storage (SQLite needs a local file) a folder of this machine, HGGT_STATE_DIR (default
     ~/.cache/hggt) / annotation / <a hash of the dataset URL>."""
-    from hggt_core import storage
+    from hggt_core import catalog, storage
 
     fs, path = storage.url_to_fs(root)
     if type(fs).__name__ == "LocalFileSystem":
-        return AnnotationStore(Path(path) / "annotation" / "votes.sqlite", root=path)
+        return AnnotationStore(Path(path) / catalog.annotation_db(), root=path)
     state = Path(os.environ.get("HGGT_STATE_DIR", Path.home() / ".cache" / "hggt")).expanduser()
     digest = hashlib.sha256(json.dumps(root, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    return AnnotationStore(state / "annotation" / digest / "votes.sqlite", root=storage.normalize_root(root))
+    return AnnotationStore(state / catalog.ANNOTATION_DIR / digest / catalog.ANNOTATION_DB, root=storage.normalize_root(root))
 
 
 class AnnotationStore(StoreWrites, StoreQueries):

@@ -8,7 +8,6 @@ import csv
 import io
 
 TERM_NAMES = {"extra": "negative"}  # the trainer's name for the posneg run's negative-GT term, as people read it
-LOSSES_FILE = "losses.csv"
 
 
 def to_csv(rows: list[dict]) -> bytes:

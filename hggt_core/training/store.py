@@ -11,13 +11,12 @@ from collections.abc import Callable
 
 import torch
 
-from hggt_core import storage
+from hggt_core import catalog, storage
 from hggt_core.checkpoints import torch_load
 
 # Settings that change how a run is observed or saved, not what it computes: a checkpoint stays
 # compatible when they change, so a run can also be extended to more iterations.
 NOT_IN_KEY = frozenset({"iterations", "checkpoint_every", "keep_checkpoints", "log_every", "device"})
-RECORD = "record.json"
 
 
 def to_bytes(obj) -> bytes:
@@ -58,16 +57,16 @@ def checkpoint_writer(folder: str, key: str, keep: int) -> Callable[[int, dict],
 
 def read_record(folder: str) -> dict | None:
     try:
-        return json.loads(storage.read_bytes(storage.join(folder, RECORD)))
+        return json.loads(storage.read_bytes(storage.join(folder, catalog.TRAINING_RECORD)))
     except (FileNotFoundError, ValueError):
         return None
 
 
 def write_record(folder: str, key: str, row: dict) -> None:
-    storage.atomic_write(storage.join(folder, RECORD), json.dumps({"key": key, "row": row}, sort_keys=True).encode())
+    storage.atomic_write(storage.join(folder, catalog.TRAINING_RECORD), json.dumps({"key": key, "row": row}, sort_keys=True).encode())
 
 
-def finished_record(folder: str, key: str, iterations: int, model: str = "model.pt") -> dict | None:
+def finished_record(folder: str, key: str, iterations: int, model: str = catalog.MODEL_FILE) -> dict | None:
     """The manifest row recorded when the model in ``folder`` finished training, if it was trained
     under ``key`` to ``iterations`` and its file is still the one recorded: the facts (losses,
     seconds, device) travel with the model, so a run outside the Prefect cache that produced it

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from tasks.runs import record_stage_run
 from tasks.shard_engine.work import PartResult, parts_dir
@@ -34,7 +34,7 @@ def prune_parts(root: str, stage: str, results: list[PartResult]) -> int:
     """Delete part files of earlier runs that this run's manifest no longer draws on, and files
     half-written by killed runs."""
     base = parts_dir(root, stage)
-    storage.remove_temporaries(storage.join(base, "items"))
+    storage.remove_temporaries(storage.join(root, catalog.item_records(stage)))
     storage.remove_temporaries(base)
     fs, path = storage.url_to_fs(base)
     if not fs.exists(path):

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from tasks import faults
 from tasks.caching import fingerprint
 from tasks.shard_engine.integrity import artifact_problems, mtime
-from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir
+from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork
 
 
 def _record_url(work: ShardWork, item_id: str) -> str:
-    return storage.join(parts_dir(work.root, work.stage), "items", f"{item_id}.json")
+    return storage.join(work.root, catalog.item_record(work.stage, item_id))
 
 
 def _item_key(work: ShardWork, item: dict) -> str:
@@ -128,12 +128,11 @@ def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput]) -> PartRes
         rows.extend(out.rows)
         rejected.extend(out.rejected)
         TALLY.tick(work)
-    base = parts_dir(work.root, work.stage)
-    part = storage.join(base, f"{work.shard_key}.parquet")
+    part = storage.join(work.root, catalog.shard_part(work.stage, work.shard_key))
     written = manifests.write_table(part, work.manifest, manifests.to_table(work.manifest, rows))
     rejected_uri = None
     if rejected:
-        rejected_uri = storage.join(base, f"{work.shard_key}.rejected.parquet")
+        rejected_uri = storage.join(work.root, catalog.shard_part(work.stage, work.shard_key, rejected=True))
         manifests.write_table(rejected_uri, "rejected", manifests.to_table("rejected", rejected))
     return PartResult(
         stage=work.stage,

@@ -50,4 +50,4 @@ def shard_items(stage: str, items: list[dict], size: int) -> list[tuple[str, tup
 
 def parts_dir(root: str, stage: str) -> str:
     """Where a stage's shard parts and item records live until the stage's manifest is merged."""
-    return storage.join(root, catalog.MANIFESTS_DIR, "parts", stage)
+    return storage.join(root, catalog.shard_parts(stage))
