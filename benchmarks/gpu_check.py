@@ -1,10 +1,10 @@
 """GPU check at paper size: one prepared script for a lent CUDA machine (`make gpu-check`).
 
-Real-ISR generators (RRDBNet and SwinIR x4, SPEC section 7: batch 12, GT 256, LQ 64): training
+Every Real-ISR generator of the registry (x4, SPEC section 7: batch 12, GT 256, LQ 64): training
 iterations per second of the L1 stage and of the GAN stage (VGG19 perceptual loss with random
 weights, which cost what ImageNet ones cost, and the U-Net discriminator), in float32, with bf16
-autocast + channels-last, and with that plus `torch.compile`; peak memory of each. The enhancers
-(RCAN, ELAN at SPEC section 3 sizes: batch 4, GT 96): training steps, and tiled enhancement
+autocast + channels-last, and with that plus `torch.compile`; peak memory of each. Every enhancer
+of the registry (SPEC section 3 sizes: batch 4, GT 96): training steps, and tiled enhancement
 (tile 480, overlap 24, a 2040x1356 image) in tiles per second. The torch degradation path (Table 2
 records on 256x256 GT crops) and the torch indication maps in samples per second, and their share
 of a GAN step. `--device cpu --tiny` runs the same code at tiny sizes as a smoke test (in the suite).
@@ -31,7 +31,7 @@ from hggt_core.config import HGGTConfig
 from hggt_core.degradation import batched
 from hggt_core.degradation.settings import sample_record
 from hggt_core.maps import indication_maps_torch
-from hggt_core.networks import network
+from hggt_core.networks import ENHANCER, GENERATOR, names, network
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.losses import PerceptualLoss
@@ -143,14 +143,14 @@ def main() -> None:
         vgg_path = str(Path(tmp) / "vgg19-random.pth")
         torch.save(vgg19(weights=None).state_dict(), vgg_path)
         if "sr" in args.only:
-            for arch in ("rrdb", "swinir"):
+            for arch in names(GENERATOR):
                 for stage in ("l1", "gan"):
                     for variant in VARIANTS:
                         emit(train_speed(arch, stage, variant, False, device, args.tiny, args.steps, vgg_path, batch, gt_size, 4))
                     if not args.no_compile:
                         emit(train_speed(arch, stage, "bf16+cl", True, device, args.tiny, args.steps, vgg_path, batch, gt_size, 4))
         if "enhancers" in args.only:
-            for arch in ("rcan", "elan"):
+            for arch in names(ENHANCER):
                 emit(train_speed(arch, "gan", "bf16+cl", False, device, args.tiny, args.steps, vgg_path, 4 if not args.tiny else 2,
                                  96 if not args.tiny else 32, 1))
                 emit(enhance_speed(arch, device, args.tiny))

@@ -1,5 +1,6 @@
-"""Flow `train-sr`: a Real-ISR model (RRDBNet or SwinIR x4) trained on the labelled sets with the
-original (ori), positive (pos) or positive and negative (posneg) GTs, or L1-only (psnr)."""
+"""Flow `train-sr`: a Real-ISR model (a generator of the registry, hggt_core.networks) trained on
+the labelled sets with the original (ori), positive (pos) or positive and negative (posneg) GTs,
+or L1-only (psnr)."""
 
 from __future__ import annotations
 

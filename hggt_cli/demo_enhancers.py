@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from hggt_core import manifests, storage
+from hggt_core import catalog, manifests, storage
 from hggt_core.enhancement import DEMO_ENHANCERS
 
 RECORD_COLUMNS = ("iterations", "config_hash", "parameters", "perceptual", "final_l1", "final_perceptual", "final_gan",
@@ -26,9 +26,9 @@ def ship(dataset: str, schedule: list[str], dest: str = str(DEMO_ENHANCERS)) -> 
         data = storage.read_bytes(storage.resolve(root, row["checkpoint_uri"]))
         if storage.sha256_bytes(data) != row["sha256"]:
             raise ValueError(f"{row['checkpoint_uri']} does not match its enhancers.parquet row: train the enhancers again")
-        storage.atomic_write(storage.join(dest, f"{row['version']}.pt"), data)
+        storage.atomic_write(storage.join(dest, catalog.pretrained_model(row["version"])), data)
         record[row["version"]] = {k: row[k] for k in RECORD_COLUMNS}
-    storage.atomic_write(storage.join(dest, "record.json"), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    storage.atomic_write(storage.join(dest, catalog.PRETRAINED_RECORD), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     return record
 
 

@@ -53,7 +53,7 @@ def map_figure(set_id: str) -> str:
 
 def enhancer_model(version: str, suffix: str = ".pt") -> str:
     """An enhancer's weights: trained (model.pt) or a declared file copied in (its own suffix)."""
-    return posixpath.join("enhancers", version, f"{posixpath.splitext(MODEL_FILE)[0]}{suffix}")
+    return posixpath.join(enhancer_dir(version), f"{posixpath.splitext(MODEL_FILE)[0]}{suffix}")
 
 
 # In a training folder (a run's, an enhancer's): the model, its training record and its loss curve.

@@ -112,7 +112,7 @@ AnyEnhancer = Annotated[
 ]
 
 
-@with_sizes(ENHANCER)  # rcan, elan: one field per enhancer backbone of the registry
+@with_sizes(ENHANCER)  # one field per enhancer backbone of the registry
 class EnhancersConfig(_Section):
     versions: tuple[AnyEnhancer, ...] = Field(
         PAPER_ENHANCERS,
@@ -225,7 +225,7 @@ class MapsConfig(_Section):
         return self
 
 
-@with_sizes(GENERATOR)  # rrdb, swinir: one field per Real-ISR generator of the registry
+@with_sizes(GENERATOR)  # one field per Real-ISR generator of the registry
 class TrainSRConfig(_Section):
     train: TrainConfig = Field(
         TrainConfig(batch_size=12, gt_size=256, pool_size=144),

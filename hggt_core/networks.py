@@ -43,6 +43,9 @@ class Network:
     spandrel_exact: Mapping[str, Any] = field(default_factory=dict)
     # Options that build it in milliseconds: tests and benchmarks, never a result.
     tiny: Mapping[str, Any] = field(default_factory=dict)
+    # Its size in the demo preset: small enough for a demo of minutes on 2 CPUs. Empty would run the
+    # demo at the paper's size. An enhancer's must be the size of its shipped file (hggt_core/demo_enhancers).
+    demo: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def module(self) -> str:
@@ -67,15 +70,20 @@ _ENTRIES = (
     Network(
         "rcan", "hggt_core.archs.rcan:RCAN", RCANSize, "RCAN", ENHANCER, scales=(1,),
         legacy_options={"img_range": 1.0}, tiny={"groups": 1, "blocks": 1, "channels": 8, "reduction": 4},
+        demo={"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
     ),
     Network(
         "elan", "hggt_core.archs.elan:ELAN", ELANSize, "ELAN", ENHANCER, scales=(1,),
         legacy_options={"img_range": 1.0, "scaled_attention": True}, tiny={"blocks": 2, "channels": 24},
+        demo={"blocks": 2, "channels": 24, "windows": (4, 8, 16), "expansion": 2},
     ),
     Network(
         "rrdb", "hggt_core.archs.rrdbnet:RRDBNet", RRDBSize, "RRDB", GENERATOR, scales=(4,),
         legacy_options={"upsampler": "nearest"}, spandrel="ESRGAN", spandrel_exact={"upsampler": "nearest", "growth": 32},
         tiny={"blocks": 1, "channels": 8, "growth": 4},
+        # The paper's upsampler at a tiny width: Spandrel loads neither demo generator (growth and
+        # upsampler widths differ from the reference), so the demo's exports are for onnx and BasicSR.
+        demo={"blocks": 2, "channels": 16, "growth": 8, "upsampler": "pixelshuffle"},
     ),
     Network(
         "swinir", "hggt_core.archs.swinir:SwinIR", SwinIRSize, "SwinIR", GENERATOR, scales=(4,),
@@ -84,6 +92,7 @@ _ENTRIES = (
         legacy_options={"upsampler": "nearest+conv", "pad": "multiple", "drop_path_rate": 0.0}, spandrel="SwinIR",
         spandrel_exact={"num_feat": 64, "pad": "multiple"},
         tiny={"embed_dim": 12, "depths": (2,), "num_heads": (2,), "window_size": 4, "num_feat": 8},
+        demo={"embed_dim": 24, "depths": (2, 2), "num_heads": (2, 2), "window_size": 8, "num_feat": 16, "upsampler": "pixelshuffle"},
     ),
 )
 NETWORKS: Mapping[str, Network] = MappingProxyType({n.name: n for n in _ENTRIES})
@@ -91,6 +100,11 @@ NETWORKS: Mapping[str, Network] = MappingProxyType({n.name: n for n in _ENTRIES}
 
 def names(role: Role | None = None) -> tuple[str, ...]:
     return tuple(n.name for n in _ENTRIES if role is None or n.role == role)
+
+
+def demo_sizes(role: Role) -> dict[str, dict[str, Any]]:
+    """The demo preset's entries of a config section (enhancers, train_sr): each network's ``demo``."""
+    return {n.name: dict(n.demo) for n in _ENTRIES if n.role == role}
 
 
 def modules(role: Role) -> tuple[str, ...]:

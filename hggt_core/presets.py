@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hggt_core.config import HGGTConfig
+from hggt_core.networks import ENHANCER, GENERATOR, demo_sizes
 
 # The demo preset scales the paper's geometry by 1/4 so that scikit-image's small photos
 # (300 to 1400 px) yield a few dozen candidates and the demo finishes in minutes on 2 CPUs.
@@ -33,10 +34,10 @@ _PRESETS: dict[str, dict[str, Any]] = {
         # perceptual term (no weights are downloaded): the demo shows the pipeline, not the
         # paper's image quality.
         "enhancers": {
-            # The shipped tiny enhancers (make demo-enhancers trains them with the schedule below, longer).
+            # The shipped tiny enhancers (make demo-enhancers trains them with the schedule below, longer),
+            # at the registry's demo sizes.
             "pretrained": "demo",
-            "rcan": {"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
-            "elan": {"blocks": 2, "channels": 24, "windows": [4, 8, 16], "expansion": 2},
+            **demo_sizes(ENHANCER),
             "train": {
                 "iterations": 60, "milestones": [45], "batch_size": 2, "gt_size": 64, "pool_size": 8, "lr": 1e-3,
                 "perceptual_weight": 0.0, "checkpoint_every": 30, "log_every": 10, "image_buffer": 4,
@@ -49,11 +50,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
             # paper's weight 300 would drown every other term; its own data is not like that.
             "negative_weight": 30.0,
             "clamp_negative": True,  # undertrained enhancers' maps cover most pixels: the unbounded term would diverge
-            "arch_train": {"swinir": None},  # both demo generators train on the demo's `train` schedule
-            # The paper's upsamplers at tiny widths: Spandrel loads neither (growth and upsampler
-            # widths differ from the reference), so the demo's exports are for onnx and BasicSR.
-            "rrdb": {"blocks": 2, "channels": 16, "growth": 8, "upsampler": "pixelshuffle"},
-            "swinir": {"embed_dim": 24, "depths": [2, 2], "num_heads": [2, 2], "window_size": 8, "num_feat": 16, "upsampler": "pixelshuffle"},
+            # Every per-architecture schedule of the paper off: each demo generator trains on the demo's `train`.
+            "arch_train": dict.fromkeys(HGGTConfig().train_sr.arch_train),
+            **demo_sizes(GENERATOR),  # the registry's demo sizes
             # ema_warmup: with the paper's constant 0.999 the EMA of a 100-iteration run would be 90%
             # its starting weights (0.999^100 = 0.90), random ones in the demo's psnr runs.
             "train": {

@@ -11,10 +11,11 @@ from functools import lru_cache
 import torch
 from prefect import get_run_logger, task
 
-from hggt_core import catalog, manifests, storage
+from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.declared_enhancers import DeclaredModelError, DeclaredNet, check_scale, describe, load_descriptor, model_suffix
 from hggt_core.sizes import DeclaredEnhancer
+from tasks.adopt import keep_enhancer
 from tasks.code_closure import code_version_of
 from tasks.runs import record_stage_run
 
@@ -29,8 +30,7 @@ def _source_url(model: str) -> str:
 
 def declared_row(spec: DeclaredEnhancer, root: str, cfg: HGGTConfig) -> tuple[dict, bool]:
     """The enhancers.parquet row of one declared model and whether the dataset already held its
-    copy. The copy (``enhancers/<version>/model<suffix>``) makes the dataset self-contained: the
-    enhance stage reads it there and checks its SHA-256."""
+    copy (``enhancers/<version>/model<suffix>``, tasks.adopt)."""
     source = _source_url(spec.model)
     suffix = model_suffix(spec.model)
     try:
@@ -40,12 +40,7 @@ def declared_row(spec: DeclaredEnhancer, root: str, cfg: HGGTConfig) -> tuple[di
     descriptor = load_descriptor(data, spec.model)
     scale = check_scale(descriptor, spec.scale, spec.model)
     facts = describe(descriptor)
-    sha = storage.sha256_bytes(data)
-    uri = catalog.enhancer_model(spec.version, suffix)
-    target = storage.resolve(root, uri)
-    held = storage.holds(target, sha)
-    if not held:
-        storage.atomic_write(target, data)
+    uri, sha, held = keep_enhancer(data, root, spec.version, suffix)
     row = {
         "version": spec.version, "arch": facts["arch"], "setting": None, "iterations": 0, "checkpoint_uri": uri,
         "sha256": sha, "config_hash": cfg.section_hash("enhancers"), "parameters": facts["parameters"], "perceptual": False,

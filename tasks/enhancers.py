@@ -19,6 +19,7 @@ from hggt_core.training.data import single_images
 from hggt_core.training.recipe import LOSS_COLUMNS, GANRun, train_gan
 from hggt_core.training.sampling import make_sampler
 from hggt_core.training.store import NOT_IN_KEY, finished_record, read_record, write_record
+from tasks.adopt import keep_enhancer
 from tasks.caching import KEYED_CACHE, fingerprint
 from tasks.code_closure import code_version_of
 from tasks.training_io import run_hooks
@@ -28,7 +29,7 @@ CODE = code_version_of(__name__, *networks.modules(ENHANCER))
 
 
 def enhancer_dir(root: str, version: str) -> str:
-    return storage.join(root, "enhancers", version)
+    return storage.join(root, catalog.enhancer_dir(version))
 
 
 def compatibility_key(spec: EnhancerSpec, cfg: HGGTConfig, hr_fingerprint: str) -> str:
@@ -101,7 +102,7 @@ def adopt_enhancer(spec: EnhancerSpec, folder: str, root: str, cfg: HGGTConfig) 
     """Use the ready file `<folder>/<version>.pt` as enhancer ``spec`` after checking that it is
     that enhancer at the config's size; returns its enhancers.parquet row and whether the dataset
     already held it. Its training record (`record.json` beside it) fills in the loss columns."""
-    source = storage.join(folder, f"{spec.version}.pt")
+    source = storage.join(folder, catalog.pretrained_model(spec.version))
     if not storage.exists(source):
         raise FileNotFoundError(f"enhancers.pretrained: no {source}; train the enhancers instead (--set enhancers.pretrained=null)")
     data = storage.read_bytes(source)
@@ -111,14 +112,9 @@ def adopt_enhancer(spec: EnhancerSpec, folder: str, root: str, cfg: HGGTConfig) 
         raise ValueError(f"enhancers.pretrained: {source} cannot be enhancer {spec.version}: {problem}. Set the network "
                          "options to the file's, or train instead with --set enhancers.pretrained=null")
     generator = generator_from_payload(payload)
-    record_url = storage.join(folder, "record.json")
+    record_url = storage.join(folder, catalog.PRETRAINED_RECORD)
     record = json.loads(storage.read_bytes(record_url)).get(spec.version, {}) if storage.exists(record_url) else {}
-    uri = catalog.enhancer_model(spec.version)
-    target = storage.resolve(root, uri)
-    sha = storage.sha256_bytes(data)
-    held = storage.holds(target, sha)
-    if not held:
-        storage.atomic_write(target, data)
+    uri, sha, held = keep_enhancer(data, root, spec.version)
     row = {
         "version": spec.version, "arch": spec.arch, "setting": spec.setting, "iterations": payload.get("iterations", 0),
         "checkpoint_uri": uri, "sha256": sha,

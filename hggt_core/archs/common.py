@@ -53,3 +53,23 @@ def pixel_shuffle_x4(channels: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(channels, 4 * channels, 3, 1, 1), nn.PixelShuffle(2), nn.Conv2d(channels, 4 * channels, 3, 1, 1), nn.PixelShuffle(2)
     )
+
+
+def add_x4_upsampler(owner: nn.Module, pixelshuffle: bool, channels: int) -> None:
+    """Give a x4 generator its upsampler: :func:`pixel_shuffle_x4` as ``upsample``, or ESRGAN's and
+    real-SR SwinIR's two nearest-neighbour steps, convolutions ``conv_up1`` and ``conv_up2``. Set on
+    the generator itself, not wrapped in a module, so that the weights keep the reference names
+    (``upsample.0``, ``conv_up1``) that BasicSR and Spandrel read; built in the references' order, so
+    one seed draws the same weights."""
+    if pixelshuffle:
+        owner.upsample = pixel_shuffle_x4(channels)
+    else:
+        owner.conv_up1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        owner.conv_up2 = nn.Conv2d(channels, channels, 3, 1, 1)
+
+
+def nearest_x4(owner: nn.Module, feat: torch.Tensor) -> torch.Tensor:
+    """The nearest-neighbour upsampler of :func:`add_x4_upsampler`: twice (nearest x2, conv, LeakyReLU 0.2)."""
+    for conv in (owner.conv_up1, owner.conv_up2):
+        feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2, inplace=True)
+    return feat

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.archs.common import pixel_shuffle_x4
+from hggt_core.archs.common import add_x4_upsampler, nearest_x4
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -76,20 +76,12 @@ class RRDBNet(nn.Module):
         self.conv_first = nn.Conv2d(3, channels, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(blocks)])
         self.conv_body = nn.Conv2d(channels, channels, 3, 1, 1)
-        if upsampler == "pixelshuffle":
-            self.upsample = pixel_shuffle_x4(channels)
-        else:
-            self.conv_up1 = nn.Conv2d(channels, channels, 3, 1, 1)
-            self.conv_up2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        add_x4_upsampler(self, upsampler == "pixelshuffle", channels)
         self.conv_hr = nn.Conv2d(channels, channels, 3, 1, 1)
         self.conv_last = nn.Conv2d(channels, 3, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        if self.upsampler == "pixelshuffle":
-            feat = _lrelu(self.upsample(feat))
-        else:
-            feat = _lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
-            feat = _lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        feat = _lrelu(self.upsample(feat)) if self.upsampler == "pixelshuffle" else nearest_x4(self, feat)
         return self.conv_last(_lrelu(self.conv_hr(feat)))

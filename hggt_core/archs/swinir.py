@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from hggt_core.archs.common import RGB_MEAN, pad_to_multiple, pixel_shuffle_x4
+from hggt_core.archs.common import RGB_MEAN, add_x4_upsampler, nearest_x4, pad_to_multiple
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -207,11 +206,8 @@ class SwinIR(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
-        if upsampler == "pixelshuffle":
-            self.upsample = pixel_shuffle_x4(num_feat)
-        else:
-            self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-            self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        add_x4_upsampler(self, upsampler == "pixelshuffle", num_feat)
+        if upsampler != "pixelshuffle":  # the real-SR models' convolution before the output one
             self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
@@ -241,7 +237,5 @@ class SwinIR(nn.Module):
         if self.upsampler == "pixelshuffle":
             out = self.conv_last(self.upsample(feat)) + self.mean
         else:
-            feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
-            feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
-            out = self.conv_last(self.lrelu(self.conv_hr(feat))) + self.mean
+            out = self.conv_last(self.lrelu(self.conv_hr(nearest_x4(self, feat)))) + self.mean
         return out[..., : h * self.scale, : w * self.scale]

@@ -4,11 +4,15 @@ sections, validators, evaluation, export and the CLI read their names from it.""
 from __future__ import annotations
 
 import inspect
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 from hggt_core import evaluation, export, networks
@@ -39,39 +43,71 @@ def test_config_sections_hold_one_size_per_registry_network():
         assert getattr(section, entry.name) == entry.size()  # the paper defaults, from the size model alone
     assert {n for n in NETWORKS if n in EnhancersConfig.model_fields} == set(networks.names(ENHANCER))
     assert {n for n in NETWORKS if n in TrainSRConfig.model_fields} == set(networks.names(GENERATOR))
-    tiny = config_from_options("paper", ["enhancers.rcan.channels=8", "train_sr.swinir.depths=[2]"])
-    assert tiny.enhancers.rcan.channels == 8 and tiny.train_sr.swinir.depths == (2,)
+    for entry in NETWORKS.values():  # each option is settable with --set, tuples as JSON lists
+        section = "enhancers" if entry.role == ENHANCER else "train_sr"
+        tiny = config_from_options("paper", [f"{section}.{entry.name}.{k}={json.dumps(v)}" for k, v in entry.tiny.items()])
+        assert getattr(getattr(tiny, section), entry.name) == entry.size(**entry.tiny)
+
+
+UNKNOWN = "-".join(NETWORKS) + "-x"  # the name of no network
+
+
+def _not_of(role):
+    """A network of the registry that is not of ``role``."""
+    return next(n for n in NETWORKS if n not in networks.names(role))
 
 
 def test_config_validation_names_the_registrys_networks():
-    with pytest.raises(ValueError, match="arch must be rcan or elan"):
-        config_from_options("paper", ['enhancers.versions=[{"version": "01", "arch": "rrdb", "setting": "1"}, '
-                                      '{"version": "02", "arch": "rcan", "setting": "2"}]'])
-    with pytest.raises(ValueError, match="unknown architecture 'esrgan'; choose rrdb or swinir"):
-        config_from_options("paper", ["train_sr.arch_train.esrgan=null"])
-    with pytest.raises(ValueError, match="unknown generator architecture 'rcan'; choose rrdb or swinir"):
-        networks.network("rcan", GENERATOR)
+    generator, enhancer, unknown = _not_of(ENHANCER), _not_of(GENERATOR), UNKNOWN
+    with pytest.raises(ValueError, match=re.escape(f"arch must be {networks.choices(ENHANCER)}")):
+        config_from_options("paper", [f'enhancers.versions=[{{"version": "01", "arch": "{generator}", "setting": "1"}}, '
+                                      f'{{"version": "02", "arch": "{enhancer}", "setting": "2"}}]'])
+    with pytest.raises(ValueError, match=re.escape(f"unknown architecture {unknown!r}; choose {networks.choices(GENERATOR)}")):
+        config_from_options("paper", [f"train_sr.arch_train.{unknown}=null"])
+    with pytest.raises(ValueError, match=re.escape(f"unknown generator architecture {enhancer!r}; choose {networks.choices(GENERATOR)}")):
+        networks.network(enhancer, GENERATOR)
 
 
 def test_evaluation_export_and_the_cli_list_the_registrys_networks():
     assert set(evaluation.MODELS) == set(networks.names(GENERATOR))
     assert export.SPANDREL_NAMES == {n.name: n.spandrel for n in NETWORKS.values() if n.spandrel}
-    assert export.variant("rcan", {}) == "" and export.variant("rrdb", {"upsampler": "nearest"}) == "nearest"
+    for entry in NETWORKS.values():  # an export's variant is its upsampler; a network without one has none
+        assert export.variant(entry.name, {}) == ""
+        for upsampler in entry.upsamplers:
+            assert export.variant(entry.name, {"upsampler": upsampler}) == upsampler
 
     from hggt_cli.main import app
 
     runner = CliRunner()
-    refused = runner.invoke(app, ["train-sr", "--out", "/nonexistent", "--arch", "rcan"], env={"COLUMNS": "200"})
-    assert refused.exit_code == 2 and "choose rrdb or swinir" in refused.output
+    refused = runner.invoke(app, ["train-sr", "--out", "/nonexistent", "--arch", _not_of(GENERATOR)], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and f"choose {networks.choices(GENERATOR)}" in refused.output
+
+
+def test_the_demo_preset_takes_its_network_sizes_from_the_registry():
+    cfg = load_config("demo")
+    for entry in NETWORKS.values():
+        assert entry.demo, f"{entry.name} has no demo size: the demo would train it at the paper's"
+        section = cfg.enhancers if entry.role == ENHANCER else cfg.train_sr
+        assert getattr(section, entry.name) == entry.size(**entry.demo)
+
+
+def test_prefect_deployments_name_the_registrys_generators():
+    # prefect.yaml is static YAML: what it says about the networks is checked against the registry here.
+    deployments = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())["deployments"]
+    train_sr = next(d for d in deployments if d["entrypoint"] == "flows/train_sr.py:train_sr_flow")
+    assert f"({networks.choices(GENERATOR)};" in train_sr["description"]
+    assert train_sr["parameters"]["arch"] in networks.names(GENERATOR)
 
 
 def test_legacy_options_come_from_the_registry():
     for entry in NETWORKS.values():
         assert payload_options({"arch": entry.name, "options": {}}) == dict(entry.legacy_options)
-    old = dict(NETWORKS["rrdb"].tiny)  # a file written before `upsampler` existed: ESRGAN's nearest
-    model = generator_from_payload({"arch": "rrdb", "options": old,
-                                    "state_dict": build_generator("rrdb", **old, upsampler="nearest").state_dict()})
-    assert model.upsampler == "nearest"
+    for entry in NETWORKS.values():  # a file written before `upsampler` existed: the one it was trained with
+        if "upsampler" in entry.legacy_options:
+            old = dict(entry.tiny)
+            state = build_generator(entry.name, **old, **entry.legacy_options).state_dict()
+            model = generator_from_payload({"arch": entry.name, "options": old, "state_dict": state})
+            assert model.upsampler == entry.legacy_options["upsampler"]
 
 
 def test_the_registry_loads_no_torch():
