@@ -21,20 +21,12 @@ import time
 
 from prefect import flow, get_run_logger
 
-from flows.annotate import annotate_flow
-from flows.degrade import degrade_flow, synthesize_lr_flow
-from flows.enhance import enhance_flow
-from flows.ingest import ingest_flow
-from flows.maps import maps_flow
-from flows.patches import patches_flow
 from flows.progress import StageList
 from flows.runners import one_cluster, stage_runner, with_runner
-from flows.select import select_flow
-from flows.split import split_flow
-from flows.stage import dataset_params, run_name
-from flows.train_enhancers import train_enhancers_flow
+from flows.stage import dataset_params, flow_of, run_name
 from hggt_core import storage
 from hggt_core.stages import BUILD_STAGES as STAGES
+from hggt_core.stages import BY_NAME
 from tasks.runs_cleanup import mark_orphaned_runs
 
 
@@ -62,25 +54,16 @@ def build_dataset_flow(
 
 
 def _run_stages(input: str, out: str, until: str | None, common: dict, cpu, started: float) -> dict:
-    """The stages in the paper's order; ``cpu`` sets the task runner of the CPU stages."""
-    steps = {
-        "ingest": lambda: cpu(ingest_flow)(input=input, **common),
-        "patches": lambda: cpu(patches_flow)(**common),
-        "degrade": lambda: cpu(degrade_flow)(source=out, **common),
-        "synthesize-lr": lambda: cpu(synthesize_lr_flow)(source=out, **common),
-        "train-enhancers": lambda: train_enhancers_flow(**common),
-        "enhance": lambda: enhance_flow(**common),
-        "select": lambda: select_flow(**common),
-        "annotate": lambda: annotate_flow(**common),
-        "split": lambda: split_flow(**common),
-        "maps": lambda: cpu(maps_flow)(**common),
-    }
+    """The stages of hggt_core.stages in the paper's order; ``cpu`` sets the task runner of those whose
+    shards run on it. Each gets the dataset's parameters, and the photos or the dataset as its input."""
+    names = STAGES[: STAGES.index(until) + 1] if until else STAGES
+    given = {"photos": {"input": input}, "source": {"source": out}, None: {}}
     stages = {}
-    board = StageList(storage.normalize_root(out), STAGES[: STAGES.index(until) + 1] if until else STAGES)
-    for name in STAGES:
-        stages[name] = board.run(name, steps[name])
-        if name == until:
-            break
+    board = StageList(storage.normalize_root(out), names)
+    for name in names:
+        entry = BY_NAME[name]
+        run = cpu(flow_of(entry)) if entry.cpu_shards else flow_of(entry)
+        stages[name] = board.run(name, lambda run=run, entry=entry: run(**given[entry.build_input], **common))
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
 
 

@@ -4,6 +4,7 @@ into the normalised dataset root and the config."""
 
 from __future__ import annotations
 
+import importlib
 import posixpath
 from typing import Any, NamedTuple
 
@@ -11,6 +12,7 @@ from flows.options import apply_options
 from hggt_core import storage
 from hggt_core.config import HGGTConfig
 from hggt_core.build_record import record_build, resolve_for_dataset
+from hggt_core.stages import StageEntry
 
 
 class Stage(NamedTuple):
@@ -29,6 +31,12 @@ class Stage(NamedTuple):
         if record is None:
             record_build(root, preset, overrides, config_file)
         return cls(root, cfg)
+
+
+def flow_of(entry: StageEntry):
+    """The Prefect flow a row of the stage table names."""
+    module, _, name = entry.flow.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def dataset_params(out: str, preset: str | None, overrides: list[str] | None, config_file: str | None) -> dict:

@@ -41,7 +41,7 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
     from hggt_cli.server_watch import watching
 
     params = {**params, **(dataset.params() if dataset else {})}
-    _preflight(params)
+    _preflight(params, flow)
     url = connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True)) or operator_api_url()
     if url is None:
         from hggt_cli.local_server import temporary_servers_die_with_this_process
@@ -109,8 +109,9 @@ def _quiet_failures_on_console() -> None:
             handler.addFilter(_FailureLogFilter())
 
 
-def _preflight(params: dict) -> None:
-    """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo."""
+def _preflight(params: dict, flow: str = "") -> None:
+    """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo or
+    for a stage whose inputs no earlier stage has made yet (hggt_core.stages says which one does)."""
     from flows.options import apply_options, options_in
     from hggt_core import storage
     from hggt_core.build_record import resolve_for_dataset
@@ -136,6 +137,14 @@ def _preflight(params: dict) -> None:
         makes_dataset = any(params.get(k) for k in ("input", "source", "hr_folder", "labels"))
         if out and not makes_dataset and not storage.exists(out):
             raise ValueError(f"no dataset at {out}: build one first (`hggt build --input PHOTOS --out {out}`)")
+        if out and not makes_dataset:
+            from hggt_core.stages import STAGES, missing_inputs
+
+            stage = next((s for s in STAGES if s.flow == flow), None)
+            root = storage.normalize_root(out)
+            why = stage and missing_inputs(stage.name, lambda rel: storage.exists(storage.join(root, rel)))
+            if why:
+                raise ValueError(why)
         for key in ("input", "source", "labels"):  # what the command's --input names, in the flow's words
             source = params.get(key)
             if source and not any(c in source for c in "*?[") and not storage.exists(source):

@@ -20,12 +20,14 @@ def _error_lines(proc, message: str) -> list[str]:
     return [line for line in text.splitlines() if "error" in line.lower() or message in line]
 
 
-def test_a_missing_manifest_is_one_line(tmp_path, run_cli):
+def test_a_missing_manifest_is_one_line_naming_the_stage_that_makes_it(tmp_path, run_cli):
     (tmp_path / "empty").mkdir()  # a dataset folder without images.parquet
     proc = run_cli("patches", "--out", str(tmp_path / "empty"), "--preset", "demo", check=False, env=ENV)
     assert proc.returncode == 1
-    lines = _error_lines(proc, "images.parquet does not exist")
-    assert len(lines) == 1 and lines[0].startswith("error: manifest "), lines
+    lines = _error_lines(proc, "images.parquet")
+    assert lines == ["error: patches needs manifests/images.parquet (stage ingest: `hggt ingest`): run it first, "
+                     "or `hggt build --until patches`"], lines
+    assert "Beginning flow run" not in proc.stdout + proc.stderr  # refused before Prefect starts
 
 
 @pytest.mark.parametrize("contents", ["nothing", "only rejected files"])
