@@ -9,6 +9,7 @@ from flows.runners import stage_runner
 from flows.sharding import sharded_stage
 from flows.stage import Stage, run_name
 from hggt_core import manifests
+from tasks.annotation_export import refresh_published
 from tasks.enhance import enhance_shard, merge_enhanced, plan_enhance
 
 
@@ -21,7 +22,9 @@ def enhance_flow(out: str, preset: str | None = None, overrides: list[str] | Non
     summary = sharded_stage("enhance", root, cfg, lambda: plan_enhance(root, cfg), enhance_shard, merge_enhanced,
                             units=lambda item: len(item["patches"]) * len(item["models"]), unit="enhanced patches",
                             # at most an uncompressed RGB crop per enhanced patch
-                            item_bytes=lambda item: len(item["patches"]) * len(item["models"]) * 3 * cfg.patches.crop_size ** 2)
+                            item_bytes=lambda item: len(item["patches"]) * len(item["models"]) * 3 * cfg.patches.crop_size ** 2,
+                            # a running campaign's copies in annotation/images/ follow a recomputation
+                            after_merge=lambda: {"relinked": refresh_published(root)})
     rows = manifests.read(root, "enhanced").to_pylist()
     if rows:
         first = rows[0]["patch_id"]

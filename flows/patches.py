@@ -10,6 +10,7 @@ from flows.runners import stage_runner, with_runner
 from flows.sharding import sharded_stage
 from flows.stage import Stage, dataset_params, run_name
 from hggt_core import manifests
+from tasks.annotation_export import refresh_published
 from tasks.patches import extract_patch_shard, merge_patches, plan_patches
 
 
@@ -31,7 +32,8 @@ def patches_flow(
         ingest = with_runner(ingest_flow, task_runner, dask_address)
         ingest(input=input, **dataset_params(out, preset, overrides, config_file))
     root, cfg = Stage.open(out, preset, overrides, config_file)
-    summary = sharded_stage("patches", root, cfg, lambda: plan_patches(root, cfg), extract_patch_shard, merge_patches)
+    summary = sharded_stage("patches", root, cfg, lambda: plan_patches(root, cfg), extract_patch_shard, merge_patches,
+                            after_merge=lambda: {"relinked": refresh_published(root)})
     rows = manifests.read(root, "patches").to_pylist()
     publish_examples("patches", root, [(r["patch_id"], r["uri"]) for r in rows if r["texture_ok"]][:4]
                      + [(r["patch_id"] + " (no texture)", r["uri"]) for r in rows if not r["texture_ok"]][:2])

@@ -136,9 +136,11 @@ def preflight(stage: str, root: str, works: list[ShardWork], item_bytes: Callabl
 
 
 def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], list[ShardWork]], shard_task: Task, merge: Task,
-                  units: Callable[[dict], int] | None = None, unit: str = "items", item_bytes: Callable[[dict], int] | None = None) -> dict:
+                  units: Callable[[dict], int] | None = None, unit: str = "items", item_bytes: Callable[[dict], int] | None = None,
+                  after_merge: Callable[[], dict] | None = None) -> dict:
     """Plan shards, run them (cached, with progress in ``units`` of each item), merge their parts,
-    publish the summary. ``item_bytes`` estimates an item's output for the free-space check."""
+    run ``after_merge`` (its counts join the summary), publish the summary. ``item_bytes``
+    estimates an item's output for the free-space check."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     works = plan()
     preflight(stage, root, works, item_bytes)
@@ -147,6 +149,8 @@ def sharded_stage(stage: str, root: str, cfg: HGGTConfig, plan: Callable[[], lis
     try:
         results, cached = run_shards(shard_task, works, stage, dashboard=dashboard, units=units, cfg=cfg)
         summary = merge(root, results, cfg, started_at, cached)
+        if after_merge is not None:
+            summary.update(after_merge())
     finally:
         dashboard.wait()
     return publish_summary(stage, root, summary, started)

@@ -23,8 +23,7 @@ import hggt_core
 PACKAGES = ("hggt_core", "tasks")
 # How a stage runs, not what it computes: shards, item records, retries, run records, progress,
 # fault injection, the DDP launcher. A change here recomputes nothing. The list errs safely: a
-# module missing from it only widens the keys (tasks.shard_engine.merge alone would pull the
-# learned annotator into every shard stage's key).
+# module missing from it only widens the keys.
 ORCHESTRATION = ("tasks.caching", "tasks.code_closure", "tasks.faults", "tasks.progress", "tasks.retries",
                  "tasks.runs", "tasks.shard_engine", "tasks.stopping", "tasks.torchrun")
 

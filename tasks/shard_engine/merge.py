@@ -49,9 +49,6 @@ def prune_parts(root: str, stage: str, results: list[PartResult]) -> int:
     return removed
 
 
-PUBLISHED = ("patches", "enhance")
-
-
 def finish_stage(
     root: str,
     stage: str,
@@ -85,10 +82,6 @@ def finish_stage(
     }
     if extra is not None:
         counts.update(extra(table))
-    if stage in PUBLISHED:  # their crops are also linked into annotation/images/, which must follow a recomputation
-        from tasks.annotation_export import refresh_published
-
-        counts["relinked"] = refresh_published(root)
     counts["run_id"] = record_stage_run(root, stage, cfg, code, started_at, counts)
     counts["reasons"] = [(r["item_id"], r["reason"]) for r in stage_rejects]
     return counts
