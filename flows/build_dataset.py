@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 
 from flows.progress import StageList
 from flows.runners import one_cluster, stage_runner, with_runner
-from flows.stage import dataset_params, flow_of, run_name
+from flows.stage import flow_of, frozen_params, run_name
 from hggt_core import storage
 from hggt_core.stages import BUILD_STAGES as STAGES
 from hggt_core.stages import BY_NAME
@@ -48,7 +48,7 @@ def build_dataset_flow(
         raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
     _mark_orphaned_runs(out)
-    common = dataset_params(out, preset, overrides, config_file)
+    common = frozen_params(out, preset, overrides, config_file)  # one config for every stage
     with one_cluster(task_runner, dask_address) as address:
         return _run_stages(input, out, until, common, lambda flow_obj: with_runner(flow_obj, task_runner, address), started)
 

@@ -5,6 +5,7 @@ into the normalised dataset root and the config."""
 from __future__ import annotations
 
 import importlib
+import json
 import posixpath
 from typing import Any, NamedTuple
 
@@ -12,6 +13,7 @@ from flows.options import apply_options
 from hggt_core import storage
 from hggt_core.config import HGGTConfig
 from hggt_core.build_record import record_build, resolve_for_dataset
+from hggt_core.presets import read_config_file
 from hggt_core.stages import StageEntry
 
 
@@ -42,6 +44,19 @@ def flow_of(entry: StageEntry):
 def dataset_params(out: str, preset: str | None, overrides: list[str] | None, config_file: str | None) -> dict:
     """The flat parameters a flow passes on to the sub-flows of the same dataset and config."""
     return {"out": out, "preset": preset, "overrides": overrides, "config_file": config_file}
+
+
+def frozen_params(out: str, preset: str | None, overrides: list[str] | None, config_file: str | None) -> dict:
+    """:func:`dataset_params` with the config file read once, here: its sections become the leading
+    overrides (the command's own --set still win), so every stage of one build runs with the config
+    the build started with, whatever happens to the file meanwhile (a build paused for annotation
+    may wait for days while someone edits its YAML)."""
+    if not config_file:
+        return dataset_params(out, preset, overrides, None)
+    sections = read_config_file(config_file)
+    file_preset = sections.pop("preset", None)
+    snapshot = [f"{name}={json.dumps(value, default=str)}" for name, value in sections.items()]
+    return dataset_params(out, preset or file_preset, [*snapshot, *(overrides or [])], None)
 
 
 def run_name() -> str:
