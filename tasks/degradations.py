@@ -3,7 +3,6 @@ enhancement settings (`degrade`), and the fixed x4 LR test inputs (`synthesize-l
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,10 +14,9 @@ from hggt_core.degradation import cpu
 from hggt_core.degradation.settings import sample_record
 from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
-from tasks.caching import SHARD_CACHE
 from tasks.code_closure import code_version_of
-from tasks.retries import RETRIES
-from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from tasks.sharded import shard_tasks
 
 CODE = code_version_of(__name__)
 # LR_TEST names synthesize-lr's seed stream, parts folder and shard keys: "lr_test" (after its manifest)
@@ -109,23 +107,7 @@ def _lr_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     return out
 
 
-@task(name="degrade-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
-def degrade_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _degrade_item(item, work.root, cfg))
-
-
-@task(name="synthesize-lr-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
-def lr_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _lr_item(item, work.root, cfg))
-
-
-@task(name="merge-degradations", persist_result=False)
-def merge_degradations(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    dirs = tuple(catalog.lq_dir(s) for s in cfg.degrade.settings)
-    return finish_stage(root, DEGRADE, "degradations", results, cfg, CODE, started_at, cached, dirs)
-
-
-@task(name="merge-lr-test", persist_result=False)
-def merge_lr_test(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    dirs = (catalog.lr_test_dir(cfg.degrade.lr_scale),)
-    return finish_stage(root, LR_TEST, "lr_test", results, cfg, CODE, started_at, cached, dirs)
+degrade_shard, merge_degradations = shard_tasks(DEGRADE, "degradations", CODE, _degrade_item, ("degrade-shard", "merge-degradations"),
+                                                lambda cfg: tuple(catalog.lq_dir(s) for s in cfg.degrade.settings))
+lr_shard, merge_lr_test = shard_tasks(LR_TEST, "lr_test", CODE, _lr_item, ("synthesize-lr-shard", "merge-lr-test"),
+                                      lambda cfg: (catalog.lr_test_dir(cfg.degrade.lr_scale),))

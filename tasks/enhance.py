@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from functools import lru_cache
 
@@ -20,11 +19,10 @@ from hggt_core.selection import mean_difference
 from hggt_core.declared_enhancers import enhance_declared, inference_dtype
 from hggt_core.tiling import AUTO, auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
-from tasks.caching import SHARD_CACHE
 from tasks.code_closure import code_version_of
 from tasks.declared_enhancers import KIND, load_declared
-from tasks.retries import RETRIES
-from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from tasks.sharded import shard_tasks
 from tasks.training_io import load_trained
 
 ENHANCE = "enhance"
@@ -107,12 +105,5 @@ def _enhance_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     return out
 
 
-@task(name="enhance-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
-def enhance_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _enhance_item(item, work.root, cfg))
-
-
-@task(name="merge-enhanced", persist_result=False)
-def merge_enhanced(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    dirs = cfg.enhancers.names
-    return finish_stage(root, ENHANCE, "enhanced", results, cfg, CODE, started_at, cached, dirs)
+enhance_shard, merge_enhanced = shard_tasks(ENHANCE, "enhanced", CODE, _enhance_item, ("enhance-shard", "merge-enhanced"),
+                                            lambda cfg: cfg.enhancers.names, tags=("gpu",))

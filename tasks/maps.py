@@ -3,7 +3,6 @@ usable set with a negative, stored as float16 .npz, with a Figure 3 picture per 
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections import defaultdict
 
@@ -17,10 +16,9 @@ from hggt_core.config import HGGTConfig
 from hggt_core.figures import map_figure
 from hggt_core.images import ImageRejected, decode_png
 from hggt_core.maps import indication_map
-from tasks.caching import SHARD_CACHE
 from tasks.code_closure import code_version_of
-from tasks.retries import RETRIES
-from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from tasks.sharded import shard_tasks
 
 STAGE = "maps"
 CODE = code_version_of(__name__)
@@ -81,16 +79,10 @@ def _maps_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     return out
 
 
-@task(name="maps-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
-def maps_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _maps_item(item, work.root, cfg))
+def _counts(table) -> dict:
+    fractions = table.column("nonzero_fraction").to_pylist()
+    return {"sets": len(set(table.column("set_id").to_pylist())),
+            "mean_nonzero_fraction": round(float(np.mean(fractions)), 4) if fractions else None}
 
 
-@task(name="merge-maps", persist_result=False)
-def merge_maps(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    def extra(table) -> dict:
-        fractions = table.column("nonzero_fraction").to_pylist()
-        return {"sets": len(set(table.column("set_id").to_pylist())),
-                "mean_nonzero_fraction": round(float(np.mean(fractions)), 4) if fractions else None}
-
-    return finish_stage(root, STAGE, "maps", results, cfg, CODE, started_at, cached, (), extra)
+maps_shard, merge_maps = shard_tasks(STAGE, "maps", CODE, _maps_item, ("maps-shard", "merge-maps"), extra=_counts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,10 +11,9 @@ from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
-from tasks.caching import SHARD_CACHE
 from tasks.code_closure import code_version_of
-from tasks.retries import RETRIES
-from tasks.shard_engine import ItemOutput, PartResult, ShardWork, finish_stage, run_shard, shard_items
+from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from tasks.sharded import shard_tasks
 
 STAGE = "patches"
 CODE = code_version_of(__name__)
@@ -66,14 +64,9 @@ def _extract(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     return out
 
 
-@task(name="extract-patch-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
-def extract_patch_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _extract(item, work.root, cfg))
+def _texture(table: pa.Table) -> dict:
+    return {"texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0)}
 
 
-@task(name="merge-patches", persist_result=False)
-def merge_patches(root: str, results: list[PartResult], cfg: HGGTConfig, started_at: dt.datetime, cached: int) -> dict:
-    def texture(table: pa.Table) -> dict:
-        return {"texture_ok": int(pc.sum(table["texture_ok"]).as_py() or 0)}
-
-    return finish_stage(root, STAGE, "patches", results, cfg, CODE, started_at, cached, (catalog.ORIGINAL_DIR,), texture)
+extract_patch_shard, merge_patches = shard_tasks(STAGE, "patches", CODE, _extract, ("extract-patch-shard", "merge-patches"),
+                                                 lambda cfg: (catalog.ORIGINAL_DIR,), _texture)
