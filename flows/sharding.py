@@ -20,7 +20,8 @@ from flows.publish import publish_summary
 from hggt_core import storage
 from hggt_core.config import HGGTConfig
 from tasks.progress import DashboardProgress
-from tasks.shard_engine import STOP, TALLY, PartResult, ShardWork, part_problems, parts_dir
+from tasks.shard_engine import TALLY, PartResult, ShardWork, part_problems, parts_dir
+from tasks.sharded import STOP
 
 _PATHS = re.compile(r"[^ ]*/[^ ]*")  # a file or URL in an error message
 ITEM_PROGRESS_S = 1.0  # how often items finished inside running shards are counted

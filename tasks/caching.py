@@ -9,15 +9,11 @@ across separate runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy, CachePolicy
 
-
-def fingerprint(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+from hggt_core.fingerprint import fingerprint
 
 
 def _shard_key(_context: Any, parameters: dict[str, Any]) -> str:

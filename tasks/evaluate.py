@@ -32,6 +32,7 @@ from tasks.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from tasks.sharded import engine_hooks
 from tasks.training_io import load_trained
 
 STAGE = "evaluate"
@@ -151,7 +152,7 @@ def _artifact_rate(sr: np.ndarray, item: dict, cfg: HGGTConfig) -> float | None:
 
 @task(name="evaluate-shard", tags=["gpu"], cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def evaluate_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _evaluate_item(item, work.root, cfg))
+    return run_shard(work, lambda item: _evaluate_item(item, work.root, cfg), engine_hooks())
 
 
 @task(name="merge-metrics", persist_result=False)

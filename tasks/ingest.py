@@ -14,6 +14,7 @@ from tasks.code_closure import code_version_of
 from tasks.retries import RETRIES
 from tasks.runs import record_stage_run
 from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from tasks.sharded import engine_hooks
 
 STAGE = "ingest"
 CODE = code_version_of(__name__)
@@ -45,7 +46,7 @@ def _ingest_item(item: dict, max_pixels: int, min_size: int) -> ItemOutput:
 
 @task(name="ingest-shard", cache_policy=SHARD_CACHE, persist_result=True, **RETRIES)
 def ingest_shard(work: ShardWork, cfg: HGGTConfig) -> PartResult:
-    return run_shard(work, lambda item: _ingest_item(item, cfg.ingest.max_pixels, cfg.min_image_size()))
+    return run_shard(work, lambda item: _ingest_item(item, cfg.ingest.max_pixels, cfg.min_image_size()), engine_hooks())
 
 
 @task(name="merge-images", persist_result=False)

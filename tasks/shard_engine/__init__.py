@@ -1,5 +1,6 @@
-"""The shard engine under every sharded stage: no Prefect task is defined here, only what the
-stages' shard tasks run on.
+"""The shard engine under every sharded stage: it imports no Prefect (its logger, stop event and
+per-item hook come in as :class:`ShardHooks`, see tasks.sharded), only what the stages' shard
+tasks run on.
 
 A shard task loops over its items (:mod:`.records`). Each finished item leaves a small record
 (``manifests/parts/<stage>/items/<item_id>.json``) keyed by the item's input fingerprint, the
@@ -15,12 +16,12 @@ import sys
 
 from tasks.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
 from tasks.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
-from tasks.shard_engine.records import STOP, TALLY, ShardStopped, portable, run_shard
+from tasks.shard_engine.records import TALLY, ShardHooks, ShardStopped, portable, run_shard
 from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
 
 # Shard results persisted before the engine moved name their classes as tasks.shards.*: this
 # alias lets a re-run still load them (their cache keys are unchanged) instead of failing.
 sys.modules.setdefault("tasks.shards", sys.modules[__name__])
 
-__all__ = ["STOP", "TALLY", "ItemOutput", "PartResult", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
+__all__ = ["TALLY", "ItemOutput", "PartResult", "ShardHooks", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
            "merge_parts", "merge_rejected", "part_problems", "parts_dir", "portable", "prune_parts", "run_shard", "shard_items"]

@@ -9,12 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from prefect import get_run_logger
-from prefect.exceptions import MissingContextError
+from dataclasses import dataclass, field
 
 from hggt_core import catalog, manifests, storage
-from tasks import faults
-from tasks.caching import fingerprint
+from hggt_core.fingerprint import fingerprint
 from tasks.shard_engine.integrity import artifact_problems, mtime
 from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork
 
@@ -41,14 +39,18 @@ def portable(obj, root: str):
     return obj
 
 
-def _logger():
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("hggt")
+@dataclass(frozen=True)
+class ShardHooks:
+    """What the engine needs from whoever runs it, passed in so that it imports no orchestrator:
+    where to log, the event that stops a shard before its next item (a flow run ending), and what
+    to call after each computed item (the crash tests' fault injection)."""
+
+    logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("hggt"))
+    stop: threading.Event = field(default_factory=threading.Event)
+    after_item: Callable[[str], None] = lambda stage: None
 
 
-def _load_record(work: ShardWork, item: dict) -> ItemOutput | None:
+def _load_record(work: ShardWork, item: dict, logger) -> ItemOutput | None:
     url = _record_url(work, item["item_id"])
     try:
         record = json.loads(storage.read_bytes(url))
@@ -60,19 +62,13 @@ def _load_record(work: ShardWork, item: dict) -> ItemOutput | None:
     out = ItemOutput(record["rows"], record["rejected"], [tuple(a) + (None,) * (3 - len(a)) for a in record["artifacts"]])
     problems = artifact_problems(work.root, out.artifacts, written_at)
     for problem in problems:
-        _logger().warning("%s item %s will be recomputed: %s", work.stage, item["item_id"], problem)
+        logger.warning("%s item %s will be recomputed: %s", work.stage, item["item_id"], problem)
     return None if problems else out
 
 
 def _save_record(work: ShardWork, item: dict, out: ItemOutput) -> None:
     record = {"key": _item_key(work, item), "rows": out.rows, "rejected": out.rejected, "artifacts": out.artifacts}
     storage.atomic_write(_record_url(work, item["item_id"]), json.dumps(record, sort_keys=True).encode())
-
-
-# Set when the flow run that submitted shards is being stopped (SIGTERM from a worker, Ctrl-C):
-# shards still running stop before their next item, so the process exits in about one item's
-# time instead of finishing every running shard first. Items done so far keep their records.
-STOP = threading.Event()
 
 
 class ShardStopped(RuntimeError):
@@ -109,22 +105,25 @@ class ItemTally:
 TALLY = ItemTally()
 
 
-def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput]) -> PartResult:
+def run_shard(work: ShardWork, process: Callable[[dict], ItemOutput], hooks: ShardHooks | None = None) -> PartResult:
+    """``process`` each item of the shard that has no intact record, record it, and write the
+    shard's part. Stops before the next item once ``hooks.stop`` is set (items done keep their records)."""
+    hooks = hooks or ShardHooks()
     started = time.perf_counter()
     rows: list[dict] = []
     rejected: list[dict] = []
     computed, core = 0, 0.0
     for item in work.items:
-        if STOP.is_set():
+        if hooks.stop.is_set():
             raise ShardStopped(f"{work.stage} shard {work.shard_key} stopped before item {item['item_id']}: its flow run is ending")
-        out = _load_record(work, item)
+        out = _load_record(work, item, hooks.logger)
         if out is None:
             t0 = time.perf_counter()
             out = process(item)
             core += time.perf_counter() - t0
             _save_record(work, item, out)
             computed += 1
-            faults.checkpoint(work.stage.split("/")[0])
+            hooks.after_item(work.stage.split("/")[0])
         rows.extend(out.rows)
         rejected.extend(out.rejected)
         TALLY.tick(work)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hggt_core import catalog, storage
-from tasks.caching import fingerprint
+from hggt_core.fingerprint import fingerprint
 
 
 @dataclass(frozen=True)

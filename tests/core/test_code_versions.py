@@ -99,3 +99,10 @@ def test_an_edit_changes_the_versions_of_exactly_the_stages_that_import_it(tmp_p
     changed = {s for s in STAGES if edited[s] != moved[s]}
     assert changed == {s for s in STAGES if "hggt_core.degradation.poisson" in closure(*roots(s))}
     assert "tasks.degradations" in changed and "tasks.patches" not in changed
+
+
+def test_the_shard_engine_imports_no_orchestrator():
+    """Its logger, stop event and per-item hook are passed in (tasks.sharded.engine_hooks)."""
+    probe = "import sys, tasks.shard_engine; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dask', 'torch'}))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"

@@ -20,6 +20,7 @@ SCRIPT = textwrap.dedent("""
     from prefect import flow, task
     from flows.sharding import run_shards
     from tasks.shard_engine import ItemOutput, ShardWork, run_shard
+    from tasks.sharded import engine_hooks
 
     log = Path(sys.argv[1])
 
@@ -31,7 +32,7 @@ SCRIPT = textwrap.dedent("""
 
     @task(name="slow-shard")
     def slow_shard(work):
-        return run_shard(work, slow_item)
+        return run_shard(work, slow_item, engine_hooks())
 
     @flow(name="termination-probe")
     def probe():
