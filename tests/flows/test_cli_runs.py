@@ -38,6 +38,6 @@ def test_a_failing_stage_exits_nonzero_with_a_message(tmp_path, run_cli):
     (tmp_path / "nothing-here").mkdir()  # a dataset folder without images.parquet (no folder at all: test_cli_validation)
     result = run_cli("patches", "--out", str(tmp_path / "nothing-here"), "--preset", "demo", check=False)
     assert result.returncode == 1
-    assert "run `hggt ingest` first" in result.stdout
+    assert "(stage ingest: `hggt ingest`): run it first" in result.stdout
     missing = run_cli("ingest", "--input", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "x"), check=False)
     assert missing.returncode == 1 and "no-such-folder does not exist" in missing.stdout  # said before Prefect starts

@@ -196,7 +196,8 @@ def test_make_server_then_commands_and_make_targets_share_one_server_and_history
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the temporary server dies with its command on Linux only")
 def test_a_killed_commands_temporary_server_dies_with_it(tmp_path):
-    env = {**_env(tmp_path / "prefect", "600"), "HGGT_LOCAL_SERVER": "0"}
+    # Prefect's temporary server gets 20 s to start by default: not always enough on 2 busy CI cores
+    env = {**_env(tmp_path / "prefect", "600"), "HGGT_LOCAL_SERVER": "0", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
     command = _sleeping_command(env)
     servers: list[int] = []
     try:
