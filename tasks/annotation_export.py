@@ -8,7 +8,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from hggt_core import catalog, manifests, storage
 from hggt_core.annotation.assignment import assign, display_order, plan_repeats
@@ -174,7 +174,7 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
     known = {s["set_id"] for s in store.sets()}
     relinked = _publish_layout(root, store.assignments(), {s: f for s, f in images.items() if s in known})
     if relinked:
-        get_run_logger().warning("annotation/images: %d copies no longer matched their artifact and were replaced", relinked)
+        run_logger().warning("annotation/images: %d copies no longer matched their artifact and were replaced", relinked)
     loads = Counter(a["annotator"] for a in store.assignments())
     asked = ([f"--order {order}"] if order != "rank" else []) + ([f"--skip-confident {skip_confident}"] if skip_confident is not None else [])
     triage_note = None

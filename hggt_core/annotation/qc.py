@@ -52,11 +52,13 @@ def label_use(votes: list[dict]) -> dict[str, tuple[str, int, int, float]]:
     for v in votes:
         counts[v["annotator"]][v["label"]] += 1
     total = sum(counts.values(), Counter())
+    everyone = sum(total.values())
     out = {}
     for name, mine in counts.items():
         label, used = mine.most_common(1)[0]
-        rest = sum(total.values()) - sum(mine.values())
-        out[name] = (label, used, sum(mine.values()), (total[label] - used) / rest if rest else 1.0)
+        given = sum(mine.values())
+        rest = everyone - given
+        out[name] = (label, used, given, (total[label] - used) / rest if rest else 1.0)
     return out
 
 
