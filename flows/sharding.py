@@ -17,7 +17,7 @@ from prefect import Task, get_run_logger
 from prefect.futures import as_completed
 
 from flows.publish import publish_summary
-from hggt_core import storage
+from hggt_core import catalog, storage
 from hggt_core.config import HGGTConfig
 from tasks.progress import DashboardProgress
 from tasks.shard_engine import TALLY, PartResult, ShardWork, part_problems, parts_dir
@@ -25,6 +25,7 @@ from tasks.sharded import STOP
 
 _PATHS = re.compile(r"[^ ]*/[^ ]*")  # a file or URL in an error message
 ITEM_PROGRESS_S = 1.0  # how often items finished inside running shards are counted
+RECORD_POLL_S = 3.0  # shards in other processes: how often their records are listed (one listing each time)
 
 
 class ShardFailure(RuntimeError):
@@ -41,6 +42,9 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     # units done after each item of a shard (items run in order), for progress while shards run
     prefix = [list(itertools.accumulate((units(item) if units else 1 for item in w.items), initial=0)) for w in works]
     sizes = [p[-1] for p in prefix]
+    # Shards on Dask workers or in a process pool tick a tally this process cannot see: their items
+    # count as their records are written (an item kept from an earlier run counts when its shard ends).
+    records = None if _runs_in_this_process() else _RecordWatch(works[0].root, works[0].stage) if works else None
     STOP.clear()
     TALLY.forget(works)
     futures = {task.submit(work=w, **kwargs): i for i, w in enumerate(works)}
@@ -52,6 +56,10 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     failures: list[tuple[int, BaseException]] = []
 
     def units_done() -> int:
+        if records is not None:
+            fresh = records.written()
+            return sum(sizes[i] if finished[i] else sum(units(item) if units else 1 for item in w.items if item["item_id"] in fresh)
+                       for i, w in enumerate(works))
         return sum(sizes[i] if finished[i] else prefix[i][min(TALLY.done(w), len(w.items))] for i, w in enumerate(works))
 
     ended = threading.Event()
@@ -100,6 +108,37 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
             results[i] = refresh.submit(work=works[i], **kwargs).result()
             cached_flags[i] = False
     return [r for r in results if r is not None], sum(cached_flags)
+
+
+def _runs_in_this_process() -> bool:
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    context = FlowRunContext.get()
+    return context is None or isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
+class _RecordWatch:
+    """The items whose record was written since the watch began, from a listing of the stage's
+    record folder (a file's time or size changes when it is rewritten), at most every RECORD_POLL_S."""
+
+    def __init__(self, root: str, stage: str):
+        self.fs, self.path = storage.url_to_fs(storage.join(root, catalog.item_records(stage)))
+        self.before = self._listing()
+        self.polled, self.fresh = time.monotonic(), set()
+
+    def _listing(self) -> dict[str, tuple]:
+        if not self.fs.exists(self.path):
+            return {}
+        self.fs.invalidate_cache(self.path)
+        return {posixpath.basename(e["name"]).removesuffix(".json"): (e.get("mtime") or e.get("LastModified"), e.get("size"))
+                for e in self.fs.ls(self.path, detail=True) if e["name"].endswith(".json")}
+
+    def written(self) -> set[str]:
+        if time.monotonic() - self.polled >= RECORD_POLL_S:
+            self.fresh = {k for k, v in self._listing().items() if self.before.get(k) != v}
+            self.polled = time.monotonic()
+        return self.fresh
 
 
 def _finished_items(root: str, stage: str) -> set[str]:

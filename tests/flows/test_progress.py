@@ -149,6 +149,50 @@ def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
     assert len(between) >= 3 and recorder.seen == sorted(recorder.seen) and recorder.seen[-1] == 80, recorder.seen
 
 
+def _slow_item(item):
+    import time
+
+    from tasks.shard_engine import ItemOutput
+
+    time.sleep(0.25)
+    return ItemOutput()
+
+
+def _process_shard(work):
+    from tasks.shard_engine import run_shard
+
+    return run_shard(work, _slow_item)
+
+
+@pytest.mark.slow
+def test_sharded_progress_moves_with_items_when_shards_run_in_other_processes(tmp_path):
+    from prefect import task
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from flows.sharding import run_shards
+    from tasks.shard_engine import ShardWork
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def update(self, done, *_):
+            self.seen.append(done)
+
+        def wait(self):
+            pass
+
+    works = [ShardWork(stage="probe", manifest="images", root=str(tmp_path), shard_key=f"s{i}", config_hash="c", code_version="v",
+                       items=tuple({"item_id": f"{i}-{j}"} for j in range(24))) for i in range(2)]
+    recorder = Recorder()
+    shard = task(name="process-shard")(_process_shard)
+    flow(lambda: run_shards(shard, works, "probe", dashboard=recorder), task_runner=ProcessPoolTaskRunner(max_workers=2))()
+    # two shards of 24 items in two worker processes (6 s each): the tally of this process never
+    # moves, so before the record watch the bar went 0, 24, 48
+    between = [d for d in recorder.seen if d not in (0, 24, 48)]
+    assert len(between) >= 2 and recorder.seen == sorted(recorder.seen) and recorder.seen[-1] == 48, recorder.seen
+
+
 def test_the_eta_follows_the_recent_rate_not_a_burst_at_the_start(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
