@@ -29,6 +29,11 @@ app = typer.Typer(
 )
 console = Console()
 
+def report_lost(line: str) -> None:
+    """The one line a command prints when its Prefect server stops answering (hggt_cli.server_watch)."""
+    console.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+
+
 def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConfig | None = None, **params):
     """Run the flow ``module:name`` (with the chosen task runner, and the dataset's config options as
     its flat parameters); any failure becomes a message and exit code 1. Mistakes are caught before
@@ -61,12 +66,9 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
 
     from tasks.runs_cleanup import process_tags
 
-    def lost(line: str) -> None:
-        console.print(f"[bold red]error:[/] {line}", soft_wrap=True)
-
     try:
         # The tags let a later cleanup see that this process died without reporting.
-        with tags(*process_tags()), watching(url, lost):
+        with tags(*process_tags()), watching(url, report_lost):
             execution = execution or Execution()
             return with_runner(flow_obj, execution.task_runner, execution.dask_address, execution.workers)(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1

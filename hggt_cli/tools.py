@@ -74,12 +74,19 @@ def runs_cleanup(
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Only the runs of this dataset (default: every dataset).")] = None,
 ):
     """Mark Crashed the subflows and task runs left Running or Pending under a run whose process was killed."""
-    from hggt_cli.local_server import connect
+    from hggt_cli.local_server import connect, operator_api_url
+    from hggt_cli.running import report_lost
+    from hggt_cli.server_watch import lost_message, refused, watching
 
-    connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True))
+    url = connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True)) or operator_api_url()
     from tasks.runs_cleanup import mark_orphaned_runs
 
-    marked = mark_orphaned_runs(out)
+    try:
+        with watching(url, report_lost):
+            marked = mark_orphaned_runs(out)
+    except Exception as exc:  # noqa: BLE001 - a server that does not answer is one line, not a traceback
+        report_lost(lost_message(url) if url and refused(url) else f"could not mark runs on {url or 'the Prefect server'}: {exc}")
+        raise typer.Exit(1) from None
     console.print(f"marked Crashed: {len(marked['flow_runs'])} flow runs, {len(marked['task_runs'])} task runs")
 
 

@@ -211,3 +211,17 @@ def test_a_killed_commands_temporary_server_dies_with_it(tmp_path):
         for pid in servers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_runs_cleanup_on_a_server_that_does_not_answer_says_so_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**_env(tmp_path / "prefect", "600"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    proc = subprocess.run([sys.executable, "-m", "hggt_cli.main", "runs", "cleanup"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    out = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1 and "Traceback" not in out, out  # before: httpx.ConnectError with its traceback
+    assert "stopped answering" in out.splitlines()[-1] and "hggt server start" in out, out
