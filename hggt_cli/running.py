@@ -91,11 +91,14 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
 class _FailureLogFilter(logging.Filter):
     """Prefect logs a failing flow run's exception, with its traceback, once per task and flow level
     (9 tracebacks for one missing file); the CLI prints it once itself. Only the console loses
-    them: the dashboard's API handler still receives every record. Retry notices stay."""
+    them: the dashboard's API handler still receives every record. Retry notices stay. The same
+    goes for the progress line a run logs each minute for `--watch` and the dashboard."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
             return True
+        if getattr(record, "hggt_progress", False):  # the run log's progress line: the terminal has the bar
+            return False
         message = record.getMessage()
         if "Retry " in message:
             return True

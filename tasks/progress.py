@@ -27,6 +27,8 @@ PROGRESS_INTERVAL_S = 1.0  # the progress artifact: updated in place, so a value
 TABLE_INTERVAL_S = 600.0  # tables (loss curves): each post is a new artifact version kept by the server
 ETA_WINDOW_S = 120.0  # the ETA follows the rate of the last two minutes
 PLAIN_INTERVAL_S = 5.0  # plain lines in logs: often enough to see a run move, rarely enough to read
+RUN_LOG_INTERVAL_S = 60.0  # the progress line in the run's log (`prefect deployment run --watch`, the dashboard)
+PROGRESS_RECORD = "hggt_progress"  # set on those log records: a terminal showing the bar leaves them out
 
 
 def dataset_tag(root: str) -> str:
@@ -157,7 +159,7 @@ class DashboardProgress:
         sent = self._latest[0]
         sent_line = self._latest[2]
         artifact_id = create_progress_artifact(progress=self._percent(sent), key=self.key, description=self._description(sent_line))
-        table_sent = time.monotonic()
+        table_sent = logged = time.monotonic()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._dirty or self._closed)
@@ -166,6 +168,11 @@ class DashboardProgress:
             if done != sent or line != sent_line:
                 update_progress_artifact(artifact_id, progress=self._percent(done), description=self._description(line))
                 sent, sent_line = done, line
+            # A watcher of the run (`--watch`, the dashboard's log) sees artifact updates as bare
+            # events: the counts, losses and ETA go in the run's log too, once a minute and at the end.
+            if line and (closing or time.monotonic() - logged >= RUN_LOG_INTERVAL_S):
+                get_run_logger().info(line, extra={PROGRESS_RECORD: True})
+                logged = time.monotonic()
             if deferred is not None and (closing or time.monotonic() - table_sent >= TABLE_INTERVAL_S):
                 deferred()
                 with self._cond:

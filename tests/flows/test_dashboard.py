@@ -4,6 +4,7 @@ Prefect API."""
 from __future__ import annotations
 
 import json
+import logging
 
 
 from flows.degrade import degrade_flow
@@ -48,6 +49,40 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
     artifact = latest_artifact("background-check-progress")
     assert float(artifact.data) == 100.0
     assert str(artifact.flow_run_id) == run_id
+
+
+def test_the_run_log_carries_the_progress_line_for_watchers(monkeypatch):
+    """`prefect deployment run --watch` streams the run's logs and events; artifact updates arrive
+    as bare events, so the counts and losses must be in the log (once a minute, and at the end)."""
+    import time
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.runtime import flow_run
+
+    import tasks.progress
+    from tasks.progress import DashboardProgress
+
+    monkeypatch.setattr(tasks.progress, "RUN_LOG_INTERVAL_S", 0.0)
+    run_logs = logging.getLogger("prefect.flow_runs")
+    monkeypatch.setattr(run_logs, "level", logging.INFO)  # the test session logs warnings only
+
+    @flow
+    def training_like() -> str:
+        progress = DashboardProgress("watch-check", 40, unit="iterations")
+        for done in (10, 20, 40):
+            progress.update(done, {"l1": 0.07})
+            time.sleep(1.2)
+        progress.wait()
+        return flow_run.id
+
+    run_id = training_like()
+    time.sleep(2)  # logs are sent in batches
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    lines = [log.message for log in logs if log.message.startswith("watch-check:")]
+    assert "watch-check: 40/40 iterations, l1 0.07" in lines and any(line.startswith("watch-check: 10/40 iterations, l1 0.07, ETA") for line in lines), lines
 
 
 def test_a_failing_dashboard_does_not_fail_the_stage(monkeypatch, caplog):
