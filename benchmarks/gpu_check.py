@@ -1,10 +1,10 @@
 """GPU check at paper size: one prepared script for a lent CUDA machine (`make gpu-check`).
 
-Every Real-ISR generator of the registry (x4, SPEC section 7: batch 12, GT 256, LQ 64): training
+Every Real-ISR generator of the registry (x4, the authors' Real-ISR configs: batch 12, GT 256, LQ 64): training
 iterations per second of the L1 stage and of the GAN stage (VGG19 perceptual loss with random
 weights, which cost what ImageNet ones cost, and the U-Net discriminator), in float32, with bf16
 autocast + channels-last, and with that plus `torch.compile`; peak memory of each. Every enhancer
-of the registry (SPEC section 3 sizes: batch 4, GT 96): training steps, and tiled enhancement
+of the registry (the authors' enhancer configs: batch 4, GT 96): training steps, and tiled enhancement
 (tile 480, overlap 24, a 2040x1356 image) in tiles per second. The torch degradation path (Table 2
 records on 256x256 GT crops) and the torch indication maps in samples per second, and their share
 of a GAN step. `--device cpu --tiny` runs the same code at tiny sizes as a smoke test (in the suite).

@@ -1,4 +1,4 @@
-"""Flows `degrade` and `synthesize-lr`: degradation synthesis (paper Eq. 1, SPEC section 2).
+"""Flows `degrade` and `synthesize-lr`: degradation synthesis (paper Eq. 1).
 
 Both read the patches of the dataset at `source` (patches.parquet) and may write to another
 dataset `out`; `source` is not called `input`, which names photos in every flow."""

@@ -1,4 +1,4 @@
-"""Flow `split`: hold out the Test-100-style test sets, whole source photos at a time (SPEC section 9)."""
+"""Flow `split`: hold out the Test-100-style test sets, whole source photos at a time (paper Sec. 5)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,37 @@ from hggt_core.networks import GENERATOR
 from hggt_cli.running import app, console, print_summary, run_flow
 
 
+def installed_version() -> str:
+    """hggt's version: the installed distribution's, else (a source tree run without installing)
+    the one pyproject.toml declares, marked as such."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hggt")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+                return f"{tomllib.load(f)['project']['version']} (source tree, not installed)"
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hggt {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print hggt's version and exit.")] = False,
+):
+    pass
+
+
 @app.command()
 @shared_options
 def ingest(input: Input, out: Out, dataset: DatasetConfig, execution: Execution):
@@ -79,7 +110,7 @@ def build(
     print_summary("build-dataset", {k: v for k, v in rows.items() if v is not None})
     if stages.get("annotate", {}).get("proxy"):
         console.print("[bold yellow]The labels come from the PROXY annotator (full-reference rules), not from people.[/]")
-    console.print(f"Dataset written to [bold]{result['out']}[/] (layout: see README, 'Where outputs land')")
+    console.print(f"Dataset written to [bold]{result['out']}[/] (layout: docs/guide/outputs.md, 'Where outputs land')")
 
 
 DatasetIn = Annotated[str, typer.Option("--input", "-i", help="Dataset folder or URL holding patches.parquet (the --out of `hggt patches`).")]
@@ -203,7 +234,7 @@ def train_sr(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint.")] = True,
     dataset: DatasetConfig = None,
 ):
-    """Train a Real-ISR model x4 on the labelled sets (SPEC section 7); the run lands in
+    """Train a Real-ISR model x4 on the labelled sets (paper Sec. 4-5); the run lands in
     OUT/runs/<run_id>/ and runs.parquet. Train --mode psnr first: the GAN modes start from it."""
 
     summary = run_flow("flows.train_sr:train_sr_flow", None, dataset, out=out, arch=arch, mode=mode, init=init, resume=resume)

@@ -49,7 +49,7 @@ class OffsetRule(_Section):
 
 
 class PatchConfig(_Section):
-    crop_size: int = Field(512, gt=2, description="Side of the square crops (SPEC 4).")
+    crop_size: int = Field(512, gt=2, description="Side of the square crops (paper Sec. 3.3).")
     step: int = Field(288, gt=0, description="Grid step between crop origins.")
     offset_rules: tuple[OffsetRule, ...] = Field(
         (

@@ -47,3 +47,40 @@ def test_sample_photos_copies_the_bundled_photos(tmp_path):
     assert result.exit_code == 0
     names = sorted(p.name for p in (tmp_path / "p").iterdir())
     assert len(names) == 9 and "astronaut.png" in names and "retina.jpg" in names
+
+
+def test_version_prints_the_installed_distributions_version():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"hggt {version('hggt')}\n"
+
+
+def test_version_falls_back_to_pyproject_when_not_installed(monkeypatch):
+    import importlib.metadata
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("hggt 0.") and "not installed" in result.output
+
+
+def _command_paths(command, path=()):
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():  # a group (typer vendors its own click)
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_no_help_cites_a_file_users_do_not_have():
+    import re
+
+    import typer
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("annotate", "export") in paths and ("server", "start") in paths  # sub-apps are walked
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        assert not re.search(r"\bSPEC\b|SPEC\.md", result.output), (path, result.output)
