@@ -22,7 +22,7 @@ export HGGT_REFERENCE ?= $(abspath $(wildcard $(CURDIR)/../shared/reference/HGGT
 
 STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr annotate-export annotate-serve \
 	annotate-ingest split maps train-sr evaluate report export-dataset build annotator-train annotator-evaluate
-.PHONY: setup chromium demo demo-enhancers demo-annotator test test-quick bench bench-scale gpu-check server server-stop worker deploy clean $(STAGES)
+.PHONY: setup chromium demo demo-enhancers demo-annotator test test-quick docs bench bench-scale gpu-check server server-stop worker deploy clean $(STAGES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,13 @@ test: setup chromium
 
 test-quick: setup chromium
 	$(BIN)/python -m pytest -m "not slow"
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict makes every warning an error (a page
+# missing from the nav, a broken link or anchor, an unreadable docstring). The docs extra is installed on demand.
+docs: setup
+	@$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null || \
+		$(BIN)/pip install --quiet -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR;
 # one or a few benchmarks: make bench BENCH="latency maps"

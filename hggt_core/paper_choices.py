@@ -1,8 +1,8 @@
 """The table of record: every choice of the ``paper`` preset, where the authors' code makes it, the
 option that gives the other reading, and the conformance test that runs their code beside ours.
 
-The README's table is rendered from :data:`CHOICES` (``python -m hggt_core.paper_choices README.md``
-rewrites it) and ``tests/core/test_paper_choices.py`` fails when the two differ, when a named test
+The documentation's table (in :data:`DOCS_PAGE`) is rendered from :data:`CHOICES`
+(``python -m hggt_core.paper_choices`` rewrites it) and ``tests/core/test_paper_choices.py`` fails when the two differ, when a named test
 does not exist, when an override is not a valid config key or when a cited line is not in the
 authors' file. So the documentation, the config and the tests cannot drift apart.
 """
@@ -13,6 +13,7 @@ import re
 import sys
 from dataclasses import dataclass
 
+DOCS_PAGE = "docs/paper-fidelity.md"  # relative to the repository root
 START, END = "<!-- paper-choices:start -->", "<!-- paper-choices:end -->"
 _POSNEG = "PosNegGTSR/options/train/PosNegGTSR/"
 _ENHANCE = "ImageEnhancement/options/train/EnhancementModels/"
@@ -143,15 +144,15 @@ def markdown_table() -> str:
 
 
 def render_into(text: str) -> str:
-    """``text`` (the README) with the table between the markers replaced by :func:`markdown_table`."""
+    """``text`` (the page) with the table between the markers replaced by :func:`markdown_table`."""
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         raise ValueError(f"no {START} ... {END} block to fill")
     return pattern.sub(lambda _: f"{START}\n{markdown_table()}\n{END}", text)
 
 
-if __name__ == "__main__":  # python -m hggt_core.paper_choices README.md
-    path = sys.argv[1]
+if __name__ == "__main__":  # python -m hggt_core.paper_choices [docs/paper-fidelity.md]
+    path = sys.argv[1] if len(sys.argv) > 1 else DOCS_PAGE
     with open(path, encoding="utf-8") as f:
         text = f.read()
     with open(path, "w", encoding="utf-8") as f:

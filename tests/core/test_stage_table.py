@@ -1,5 +1,5 @@
 """The table of stages (hggt_core/stages.py) is the one list: the build flow, its docstring, the
-README, the Makefile and prefect.yaml agree with it, and every manifest a stage needs is made by one."""
+documentation's stage table, the Makefile and prefect.yaml agree with it, and every manifest a stage needs is made by one."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ def test_the_build_flows_docstring_lists_the_build_stages_in_order():
     assert tuple(listed) == stages.BUILD_STAGES
 
 
-def test_the_readme_table_is_the_generated_one():
-    readme = (REPO / "README.md").read_text()
-    assert stages.BEGIN + stages.docs_table() + stages.END in readme, "run python -m hggt_core.stages README.md"
+def test_the_docs_table_is_the_generated_one():
+    page = (REPO / stages.DOCS_PAGE).read_text()
+    assert stages.BEGIN + stages.docs_table() + stages.END in page, f"run python -m hggt_core.stages {stages.DOCS_PAGE}"
 
 
 def test_the_makefile_has_a_target_for_each_stage():
