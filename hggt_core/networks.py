@@ -2,7 +2,7 @@
 
 The config validators, the config sections' size fields, training, evaluation, export and the
 CLI all take their list of networks from :data:`NETWORKS`, so adding a network is one file in
-``hggt_core/archs`` plus one entry here (README, "Adding a network"). The table imports no torch:
+``hggt_core/archs`` plus one entry here (docs/development/adding-a-network.md). The table imports no torch:
 a network's class is named by import path and loaded only when one is built
 (:func:`hggt_core.archs.build_generator`).
 """
