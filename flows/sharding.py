@@ -20,7 +20,7 @@ from flows.publish import publish_summary
 from hggt_core import catalog, storage
 from hggt_core.config import HGGTConfig
 from tasks.progress import DashboardProgress
-from tasks.shard_engine import TALLY, PartResult, ShardWork, part_problems, parts_dir
+from hggt_core.shard_engine import TALLY, PartResult, ShardWork, part_problems, parts_dir
 from tasks.sharded import STOP
 
 _PATHS = re.compile(r"[^ ]*/[^ ]*")  # a file or URL in an error message

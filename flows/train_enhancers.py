@@ -18,7 +18,7 @@ from hggt_core.sizes import DeclaredEnhancer
 from tasks.caching import fingerprint
 from tasks.declared_enhancers import record_declared
 from tasks.enhancers import CODE, STAGE, adopt_enhancer, compatibility_key, merge_enhancers, plan_training, train_enhancer
-from tasks.runs import record_stage_run
+from hggt_core.stage_runs import record_stage_run
 from tasks.stopping import cancelled_messages, stop_requests, stopped_run
 from tasks.training_io import verified_result
 

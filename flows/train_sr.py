@@ -14,9 +14,10 @@ from flows.stage import Stage, run_name
 from hggt_core.networks import GENERATOR, names, network
 from hggt_core.realisr import MODES
 from tasks.caching import fingerprint
-from tasks.runs import record_stage_run
+from hggt_core.stage_runs import record_stage_run
 from tasks.stopping import cancelled_messages, stop_requests, stopped_run
-from tasks.train_sr import CODE, STAGE, compatibility_key, plan_sr, record_run, resolve_init, run_id, train_sr
+from hggt_core.sr_runs import compatibility_key, resolve_init, run_id
+from tasks.train_sr import CODE, STAGE, plan_sr, record_run, train_sr
 from tasks.training_io import verified_result
 
 ARCHS = names(GENERATOR)
@@ -45,7 +46,7 @@ def train_sr_flow(
         raise ValueError(f"train_sr.scale {cfg.train_sr.scale}: {arch} is a x{' / x'.join(map(str, network(arch).scales))} generator")
     sets, images, data_fp, split_fp = plan_sr(root, mode)
     init_spec = resolve_init(root, arch, mode, init, cfg.train_sr)
-    key = compatibility_key(arch, mode, cfg, data_fp, init_spec[1])
+    key = compatibility_key(arch, mode, cfg, data_fp, init_spec[1], CODE)
     tcfg = cfg.train_sr.train_for(arch, mode)  # its iterations are not in the key (a run can be extended)
     params = dict(arch=arch, mode=mode, sets=sets, images=images, data_fp=data_fp, root=root, cfg=cfg,
                   cache_key=fingerprint([key, tcfg.iterations, root]), device=tcfg.device,

@@ -20,8 +20,8 @@ from hggt_core.images import decode_png
 from tasks.annotation_export import export_task, write_admin_token, write_tokens  # noqa: F401 - the stage's tasks in one place
 from tasks.code_closure import code_version_of
 from tasks.published_import import import_published
-from tasks.runs import record_stage_run
-from tasks.shard_engine import merge_rejected
+from hggt_core.stage_runs import record_stage_run
+from hggt_core.shard_engine import merge_rejected
 
 EXPORT, INGEST, AGGREGATE = "annotate-export", "annotate-ingest", "annotate-aggregate"
 CODE = code_version_of(__name__)

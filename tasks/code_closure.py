@@ -25,7 +25,7 @@ PACKAGES = ("hggt_core", "tasks")
 # fault injection, the DDP launcher. A change here recomputes nothing. The list errs safely: a
 # module missing from it only widens the keys.
 ORCHESTRATION = ("tasks.caching", "tasks.code_closure", "tasks.faults", "tasks.progress", "tasks.retries",
-                 "tasks.runs", "tasks.shard_engine", "tasks.sharded", "tasks.stopping", "tasks.torchrun")
+                 "hggt_core.stage_runs", "hggt_core.shard_engine", "tasks.sharded", "tasks.stopping", "tasks.torchrun")
 
 
 def is_orchestration(name: str) -> bool:

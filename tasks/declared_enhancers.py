@@ -17,7 +17,7 @@ from hggt_core.declared_enhancers import DeclaredModelError, DeclaredNet, check_
 from hggt_core.sizes import DeclaredEnhancer
 from tasks.adopt import keep_enhancer
 from tasks.code_closure import code_version_of
-from tasks.runs import record_stage_run
+from hggt_core.stage_runs import record_stage_run
 
 STAGE = "train-enhancers"
 CODE = code_version_of(__name__)

@@ -15,7 +15,7 @@ from hggt_core.degradation.settings import sample_record
 from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
 from tasks.code_closure import code_version_of
-from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from hggt_core.shard_engine import ItemOutput, ShardWork, shard_items
 from tasks.sharded import shard_tasks
 
 CODE = code_version_of(__name__)

@@ -21,7 +21,7 @@ from hggt_core.tiling import AUTO, auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.code_closure import code_version_of
 from tasks.declared_enhancers import KIND, load_declared
-from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from hggt_core.shard_engine import ItemOutput, ShardWork, shard_items
 from tasks.sharded import shard_tasks
 from tasks.training_io import load_trained
 

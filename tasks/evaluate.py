@@ -30,8 +30,8 @@ from tasks.code_closure import code_version_of
 from tasks.degradations import LR_TEST
 from tasks.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
 from tasks.retries import RETRIES
-from tasks.runs import record_stage_run
-from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from hggt_core.stage_runs import record_stage_run
+from hggt_core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 from tasks.sharded import engine_hooks
 from tasks.training_io import load_trained
 

@@ -14,7 +14,7 @@ from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.published import LabelFileError, label_file_from_votes
 from hggt_core.splits import EXCLUDED
 from tasks.retries import RETRIES
-from tasks.shard_engine import merge_rejected
+from hggt_core.shard_engine import merge_rejected
 
 STAGE = "export-dataset"
 

@@ -12,8 +12,8 @@ from hggt_core.ingest import image_ids, inspect_image, mark_duplicates
 from tasks.caching import SHARD_CACHE
 from tasks.code_closure import code_version_of
 from tasks.retries import RETRIES
-from tasks.runs import record_stage_run
-from tasks.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from hggt_core.stage_runs import record_stage_run
+from hggt_core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
 from tasks.sharded import engine_hooks
 
 STAGE = "ingest"

@@ -17,7 +17,7 @@ from hggt_core.figures import map_figure
 from hggt_core.images import ImageRejected, decode_png
 from hggt_core.maps import indication_map
 from tasks.code_closure import code_version_of
-from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from hggt_core.shard_engine import ItemOutput, ShardWork, shard_items
 from tasks.sharded import shard_tasks
 
 STAGE = "maps"

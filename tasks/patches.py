@@ -12,7 +12,7 @@ from hggt_core.config import HGGTConfig
 from hggt_core.images import ImageRejected, decode_image, encode_png
 from hggt_core.patches import candidates, crop, patch_id
 from tasks.code_closure import code_version_of
-from tasks.shard_engine import ItemOutput, ShardWork, shard_items
+from hggt_core.shard_engine import ItemOutput, ShardWork, shard_items
 from tasks.sharded import shard_tasks
 
 STAGE = "patches"

@@ -10,7 +10,7 @@ from hggt_core import manifests
 from hggt_core.config import HGGTConfig
 from hggt_core.selection import select_sets
 from tasks.code_closure import code_version_of
-from tasks.runs import record_stage_run
+from hggt_core.stage_runs import record_stage_run
 
 SELECT = "select"
 CODE = code_version_of(__name__)

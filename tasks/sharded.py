@@ -16,7 +16,7 @@ from tasks import faults
 from tasks.caching import SHARD_CACHE
 from tasks.progress import run_logger
 from tasks.retries import RETRIES
-from tasks.shard_engine import ItemOutput, PartResult, ShardHooks, ShardWork, finish_stage, run_shard
+from hggt_core.shard_engine import ItemOutput, PartResult, ShardHooks, ShardWork, finish_stage, run_shard
 
 # Set when the flow run that submitted shards is being stopped (SIGTERM from a worker, Ctrl-C):
 # shards still running stop before their next item, so the process exits in about one item's

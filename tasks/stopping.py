@@ -115,7 +115,7 @@ def stopped_run(root: str, stage: str, cfg, code: str, started_at, messages: lis
     run Cancelled with what to do next."""
     from prefect.states import Cancelled
 
-    from tasks.runs import record_stage_run
+    from hggt_core.stage_runs import record_stage_run
 
     state = "; ".join(stopping.state_in(m) or m for m in messages)
     record_stage_run(root, stage, cfg, code, started_at, {"items": 0, "computed": computed}, state=state)

@@ -1,11 +1,10 @@
 """Prefect tasks of Real-ISR training (stage train-sr): one task run per (arch, mode) run. The
-training is hggt_core.training.recipe; what is a Real-ISR run's is its run spec."""
+training is hggt_core.training.recipe; the run spec (sets, key, id, init) is hggt_core.sr_runs."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -16,85 +15,29 @@ from prefect import task
 from hggt_core import catalog, manifests, networks, storage
 from hggt_core.checkpoints import load_weights
 from hggt_core.config import HGGTConfig, TrainSRConfig
-from hggt_core.dataset import open_dataset
 from hggt_core.figures import sample_grid
 from hggt_core.networks import GENERATOR, network
 from hggt_core.realisr import SRBatches, generator_payload
 from hggt_core.seeding import item_seed_sequence
-from hggt_core.splits import TRAIN, split_fingerprint
-from hggt_core.torchdata import url_loader
+from hggt_core.sr_runs import PSNR_START, SRRun, compatibility_key, run_id, sr_batches, training_sets
 from hggt_core.training import distributed
 from hggt_core.training.distributed import global_batch_count
 from hggt_core.training.losses import negative_gt_loss
 from hggt_core.training.recipe import GANRun, train_gan
-from hggt_core.training.store import NOT_IN_KEY
 from hggt_core.training.trainer import ExtraLoss, GANTrainer
-from tasks.caching import KEYED_CACHE, fingerprint
+from tasks.caching import KEYED_CACHE
 from tasks.code_closure import code_version_of
-from tasks.shard_engine.records import portable
 from tasks.progress import run_logger
 from tasks.torchrun import launch_torchrun
 from tasks.training_io import publish_markdown, run_hooks
 
 STAGE = "train-sr"
-# What the authors' PSNR configs start from (train_{SwinIR,RRDB}_DF2K_OST_Blind_x4.yml, pretrain_network_g).
-PSNR_START = {"swinir": "the classical-SR x4 SwinIR, 001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth",
-              "rrdb": "RRDB_bicubic_PSNR.pth"}
 CODE = code_version_of(__name__, *networks.modules(GENERATOR))
 
 
 @task(name="plan-train-sr", persist_result=False)
 def plan_sr(root: str, mode: str) -> tuple[list[dict], dict[str, dict[str, str]], str, str]:
-    """The train side's sets a mode trains on (psnr and ori: all of them, as the authors' Ori
-    models; pos: those with a positive version; posneg: the usable ones) with their positive and
-    negative versions, their images, a fingerprint of both, and the fingerprint of the split."""
-    ds = open_dataset(root)
-    sets, images = ds.training_sets(mode, TRAIN)  # the selection HGGTTrainSet makes too
-    # the images as "<root>/..." (records.portable): a copied or moved dataset keeps its runs' ids
-    data_fp = fingerprint([sets, portable(sorted((s, sorted(v.items())) for s, v in images.items()), ds.root)])
-    return sets, images, data_fp, split_fingerprint(ds.rows("splits"))
-
-
-def compatibility_key(arch: str, mode: str, cfg: HGGTConfig, data_fp: str, init_sha: str | None) -> str:
-    sr = cfg.train_sr
-    parts = [arch, mode, network(arch, GENERATOR).options_in(sr), sr.train_for(arch, mode).model_dump(mode="json", exclude=set(NOT_IN_KEY)),
-             sr.scale, sr.negative_weight, sr.map_positive, sr.clamp_negative, sr.synthesis, cfg.degrade.table_2.model_dump(mode="json"), cfg.maps.ksize, cfg.seed, data_fp,
-             init_sha, CODE]
-    return fingerprint(parts)
-
-
-def run_id(arch: str, mode: str, key: str) -> str:
-    return f"{arch}-{mode}-{key[:8]}"
-
-
-def resolve_init(root: str, arch: str, mode: str, init: str | None, sr: TrainSRConfig) -> tuple[str | None, str | None, str | None]:
-    """(model file, its sha256, what runs.parquet records as init_run) a run starts from. GAN modes:
-    ``init`` (else ``train_sr.init``): 'auto' (the latest psnr run of the arch, recorded by its id),
-    'none' or a file (ours, BasicSR's or safetensors; recorded as `file:<path>`). psnr: ``init``
-    if it names a file, else ``train_sr.psnr_init.<arch>`` (the authors' bicubic-PSNR weights);
-    ``train_sr.init`` is the GAN modes' and never applies to psnr."""
-    if mode == "psnr":
-        init = init if init not in (None, "auto") else sr.psnr_init.get(arch, "none")
-    else:
-        init = init or sr.init
-    if init == "none":
-        return None, None, None
-    if init != "auto":
-        return init, storage.sha256_bytes(storage.read_bytes(init)), f"file:{init}"
-    runs = [r for r in manifests.read_or_empty(root, "runs").to_pylist() if r["arch"] == arch and r["mode"] == "psnr"]
-    if not runs:
-        raise ValueError(f"no psnr run of {arch} to start from: run `hggt train-sr --arch {arch} --mode psnr` first, or pass --init none")
-    latest = max(runs, key=lambda r: r["created_at"])
-    return storage.resolve(root, latest["checkpoint_uri"]), latest["sha256"], latest["run_id"]
-
-
-def sr_batches(sets: list[dict], images: dict[str, dict[str, str]], mode: str, arch: str, cfg: HGGTConfig, dev: torch.device,
-               seed: int) -> SRBatches:
-    """train-sr's batches: HGGTTrainSet's samples of the planned sets, drawn as its stream draws them."""
-    sr = cfg.train_sr
-    tcfg = sr.train_for(arch, mode)
-    return SRBatches(sets, url_loader(images), mode, tcfg.gt_size, sr.scale, cfg.degrade.table_2, dev, tcfg.image_buffer,
-                     tcfg.refresh_every, seed, cfg.maps.ksize, sr.map_positive, tcfg.sampling, sr.synthesis)
+    return training_sets(root, mode)
 
 
 def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
@@ -107,23 +50,6 @@ def _samples(trainer: GANTrainer, data: SRBatches, n: int = 3) -> np.ndarray:
     bicubic = F.interpolate(lq, size=gt.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
     to8 = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
     return sample_grid([[to8(bicubic[i]), to8(sr[i]), to8(gt[i].cpu())] for i in range(n)], ["bicubic", "SR", "GT"])
-
-
-@dataclass(frozen=True)
-class SRRun:
-    """One Real-ISR run as plain data: what a torchrun launch hands each of its processes, each
-    with ``device`` replaced by its own GPU."""
-
-    arch: str
-    mode: str
-    sets: list[dict]
-    images: dict[str, dict[str, str]]
-    data_fp: str
-    root: str
-    cfg: HGGTConfig
-    device: str
-    resume: bool
-    init: tuple[str | None, str | None, str | None]  # resolve_init's (model file, sha256, init_run)
 
 
 def _negative_term(sr: TrainSRConfig) -> ExtraLoss:
@@ -158,7 +84,7 @@ def train_sr_run(run: SRRun) -> dict | None:
     tcfg = sr.train_for(arch, mode)  # psnr: L1 only
     seed = int(item_seed_sequence(cfg.seed, STAGE, f"{arch}/{mode}").generate_state(1)[0])
     init_path, init_sha, init_run = run.init
-    key = compatibility_key(arch, mode, cfg, run.data_fp, init_sha)
+    key = compatibility_key(arch, mode, cfg, run.data_fp, init_sha, CODE)
     rid = run_id(arch, mode, key)
     options = network(arch, GENERATOR).options_in(sr)
 

@@ -24,7 +24,7 @@ from hggt_core.training.data import CropSampler
 from hggt_core.training.ema import EMA
 from hggt_core.training.pool import PairPool
 from hggt_core.training.sampling import EpochSampler, make_sampler
-from tasks.train_sr import PSNR_START
+from hggt_core.sr_runs import PSNR_START
 
 REAL_ISR = {  # (arch, mode) -> their config
     ("rrdb", "psnr"): "train_RRDB_DF2K_OST_Blind_x4.yml", ("swinir", "psnr"): "train_SwinIR_DF2K_OST_Blind_x4.yml",

@@ -32,7 +32,7 @@ def test_a_new_dataset_records_its_build_and_later_commands_use_it(tmp_path):
 
 
 def _stage_ran(root: str) -> None:
-    from tasks.runs import record_stage_run
+    from hggt_core.stage_runs import record_stage_run
 
     record_stage_run(root, "ingest", presets.load_config("demo"), "c", dt.datetime.now(dt.timezone.utc), {"items": 1})
 
@@ -55,7 +55,7 @@ def test_a_failed_first_command_binds_nothing(tmp_path):
 
 
 def test_a_dataset_older_than_the_record_is_read_from_its_first_stage_run(tmp_path):
-    from tasks.runs import record_stage_run
+    from hggt_core.stage_runs import record_stage_run
 
     root = str(tmp_path / "old")
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

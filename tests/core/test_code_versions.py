@@ -78,13 +78,13 @@ def test_a_stage_version_covers_every_module_the_stage_imports(executed):
 
 def test_function_level_relative_and_submodule_imports_count(tmp_path, monkeypatch):
     fake = tmp_path / "fake.py"
-    fake.write_text("from . import caching\nfrom .shard_engine import work\nfrom hggt_core.degradation import poisson\n\n"
+    fake.write_text("from . import storage\nfrom .shard_engine import work\nfrom hggt_core.degradation import poisson\n\n"
                     "def later():\n    import hggt_core.maps as m\n    try:\n        from hggt_core import splits, seeding\n"
                     "    except ImportError:\n        pass\n")
-    files = {**code_closure._files(), "tasks.fake": fake}
+    files = {**code_closure._files(), "hggt_core.fake": fake}
     monkeypatch.setattr(code_closure, "_files", lambda: files)
-    assert code_closure.imports("tasks.fake") == {
-        "tasks", "tasks.caching", "tasks.shard_engine", "tasks.shard_engine.work", "hggt_core.degradation",
+    assert code_closure.imports("hggt_core.fake") == {
+        "hggt_core.storage", "hggt_core.shard_engine", "hggt_core.shard_engine.work", "hggt_core.degradation",
         "hggt_core.degradation.poisson", "hggt_core.maps", "hggt_core", "hggt_core.splits", "hggt_core.seeding"}
 
 
@@ -103,6 +103,6 @@ def test_an_edit_changes_the_versions_of_exactly_the_stages_that_import_it(tmp_p
 
 def test_the_shard_engine_imports_no_orchestrator():
     """Its logger, stop event and per-item hook are passed in (tasks.sharded.engine_hooks)."""
-    probe = "import sys, tasks.shard_engine; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dask', 'torch'}))"
+    probe = "import sys, hggt_core.shard_engine; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dask', 'torch'}))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"

@@ -9,6 +9,7 @@ import torch
 
 from hggt_core import schemas
 from hggt_core.presets import load_config
+from hggt_core.sr_runs import SRRun
 from hggt_core.networks import NETWORKS
 from hggt_core.training.config import TrainConfig
 from hggt_core.training.recipe import TRAINED_COLUMNS, GANRun, RunHooks, Trained, train_gan
@@ -100,7 +101,7 @@ def test_both_stages_are_run_specs_of_the_recipe(monkeypatch, tmp_path):
     with disable_run_logger():
         row = tasks.enhancers.train_enhancer.fn(spec, ["a.png"], "hr", str(tmp_path), cfg, "cache", "cpu")
     assert row["version"] == spec.version and row["source"] == "trained"
-    run = tasks.train_sr.SRRun("swinir", "posneg", [], {}, "data", str(tmp_path), cfg, "cpu", True, (None, None, None))
+    run = SRRun("swinir", "posneg", [], {}, "data", str(tmp_path), cfg, "cpu", True, (None, None, None))
     sr_row = tasks.train_sr.train_sr_run(run)
     assert sr_row["final_negative"] == -1.0 and sr_row["run_id"].startswith("swinir-posneg-")
     enhancer, generator = seen

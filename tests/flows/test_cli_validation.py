@@ -55,7 +55,7 @@ def test_the_cli_refuses_a_conflicting_preset_before_prefect_starts(tmp_path, ru
 
     from flows.stage import Stage
     from hggt_core.presets import load_config
-    from tasks.runs import record_stage_run
+    from hggt_core.stage_runs import record_stage_run
 
     Stage.open(str(root), "demo")
     record_stage_run(str(root), "ingest", load_config("demo"), "c", dt.datetime.now(dt.timezone.utc), {"items": 1})

@@ -27,7 +27,8 @@ from hggt_core.degradation.settings import RECORD_COLUMNS, DegradationRecord
 from hggt_core.manifests import ManifestError
 from hggt_core.maps import indication_map
 from hggt_core.torchdata import MODES, HGGTTrainSet, make_lq, records
-from tasks.train_sr import plan_sr, sr_batches
+from hggt_core.sr_runs import sr_batches
+from tasks.train_sr import plan_sr
 
 VERSIONS = ("01", "02", "03", "04")
 

@@ -14,7 +14,7 @@ from flows.ingest import ingest_flow
 from flows.patches import patches_flow
 from flows.sharding import failure_message, preflight
 from hggt_core import storage
-from tasks.shard_engine import ShardWork
+from hggt_core.shard_engine import ShardWork
 from tests.flows.conftest import write_good_photos
 
 

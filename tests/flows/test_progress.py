@@ -124,7 +124,7 @@ def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
     from prefect import task
 
     from flows.sharding import run_shards
-    from tasks.shard_engine import ItemOutput, ShardWork, run_shard
+    from hggt_core.shard_engine import ItemOutput, ShardWork, run_shard
 
     @task(name="slow-shard")
     def slow_shard(work):
@@ -152,14 +152,14 @@ def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
 def _slow_item(item):
     import time
 
-    from tasks.shard_engine import ItemOutput
+    from hggt_core.shard_engine import ItemOutput
 
     time.sleep(0.25)
     return ItemOutput()
 
 
 def _process_shard(work):
-    from tasks.shard_engine import run_shard
+    from hggt_core.shard_engine import run_shard
 
     return run_shard(work, _slow_item)
 
@@ -170,7 +170,7 @@ def test_sharded_progress_moves_with_items_when_shards_run_in_other_processes(tm
     from prefect.task_runners import ProcessPoolTaskRunner
 
     from flows.sharding import run_shards
-    from tasks.shard_engine import ShardWork
+    from hggt_core.shard_engine import ShardWork
 
     class Recorder:
         def __init__(self):

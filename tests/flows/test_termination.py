@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from prefect import flow, task
     from flows.sharding import run_shards
-    from tasks.shard_engine import ItemOutput, ShardWork, run_shard
+    from hggt_core.shard_engine import ItemOutput, ShardWork, run_shard
     from tasks.sharded import engine_hooks
 
     log = Path(sys.argv[1])

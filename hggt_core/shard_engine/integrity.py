@@ -8,7 +8,7 @@ import posixpath
 from collections.abc import Iterable
 
 from hggt_core import manifests, storage
-from tasks.shard_engine.work import PartResult
+from hggt_core.shard_engine.work import PartResult
 
 
 def artifact_problems(

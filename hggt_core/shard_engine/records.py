@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from hggt_core import catalog, manifests, storage
 from hggt_core.fingerprint import fingerprint
-from tasks.shard_engine.integrity import artifact_problems, mtime
-from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork
+from hggt_core.shard_engine.integrity import artifact_problems, mtime
+from hggt_core.shard_engine.work import ItemOutput, PartResult, ShardWork
 
 
 def _record_url(work: ShardWork, item_id: str) -> str:

@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 
 from hggt_core import catalog, manifests, storage
 from hggt_core.config import HGGTConfig
-from tasks.runs import record_stage_run
-from tasks.shard_engine.work import PartResult, parts_dir
+from hggt_core.stage_runs import record_stage_run
+from hggt_core.shard_engine.work import PartResult, parts_dir
 
 
 def merge_parts(results: list[PartResult], name: str) -> pa.Table:

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import sys
 
-from tasks.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
-from tasks.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
-from tasks.shard_engine.records import TALLY, ShardHooks, ShardStopped, portable, run_shard
-from tasks.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
+from hggt_core.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
+from hggt_core.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
+from hggt_core.shard_engine.records import TALLY, ShardHooks, ShardStopped, portable, run_shard
+from hggt_core.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
 
-# Shard results persisted before the engine moved name their classes as tasks.shards.*: this
-# alias lets a re-run still load them (their cache keys are unchanged) instead of failing.
-sys.modules.setdefault("tasks.shards", sys.modules[__name__])
+# Shard results persisted before the engine moved name their classes as tasks.shards.* or
+# tasks.shard_engine.*: these aliases let a re-run still load them (their cache keys are unchanged)
+# instead of failing.
+for _old in ("tasks.shards", "tasks.shard_engine"):
+    sys.modules.setdefault(_old, sys.modules[__name__])
+for _part in ("integrity", "merge", "records", "work"):
+    sys.modules.setdefault(f"tasks.shard_engine.{_part}", sys.modules[f"{__name__}.{_part}"])
 
 __all__ = ["TALLY", "ItemOutput", "PartResult", "ShardHooks", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
            "merge_parts", "merge_rejected", "part_problems", "parts_dir", "portable", "prune_parts", "run_shard", "shard_items"]
