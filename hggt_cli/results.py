@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hggt_cli.options import DatasetConfig, Execution, Out, Workers, shared_options
@@ -136,6 +137,10 @@ def export(
 
     result = run_flow("flows.export:export_flow", out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
     console.print(f"Wrote [bold]{result['file']}[/] ({result['bytes'] // 1024} KiB, {result['arch']}, {result['format']})")
+    # Every client gets its measured verdict: correct, a different model (wrong output) or not loading.
+    for verdict in result.get("clients", ()):
+        style = {"loads correctly": "green"}.get(verdict["verdict"], "yellow")
+        console.print(f"  [{style}]{escape(verdict['line'])}[/]")
 
 
 @app.command("export-dataset")

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 
 from hggt_core import catalog, manifests, storage
 from hggt_core.archs import generator_from_payload, payload_options
-from hggt_core.export import describe, metadata, spandrel_name, to_onnx, to_safetensors, variant
+from hggt_core.export import client_verdicts, describe, metadata, spandrel_name, to_onnx, to_safetensors, variant
 from tasks.evaluate import run_row
 from tasks.training_io import load_trained
 
@@ -32,6 +32,13 @@ def export_model(root: str, run_id: str | None, enhancer: str | None, fmt: str, 
     stem = "-".join(part for part in (name, up.replace("+", "-"), "fp16" if half else "") if part)
     uri = storage.join(root, catalog.model_export(stem, fmt))
     written = storage.atomic_write(uri, blob)
-    get_run_logger().info("exported %s: %s", uri, describe(arch, options) if fmt == "safetensors" else f"{arch} {up}".strip())
+    logger = get_run_logger()
+    logger.info("exported %s: %s", uri, describe(arch, options) if fmt == "safetensors" else f"{arch} {up}".strip())
+    # Which clients load the written bytes correctly, measured (a small input through each), so that
+    # no file goes out with a client that misreads it unsaid.
+    clients = client_verdicts(model, blob, fmt, half)
+    for verdict in clients:
+        logger.info("%s: %s", uri, verdict["line"])
     return {"file": uri, "bytes": written.size, "sha256": written.sha256, "arch": arch, "format": fmt, "half": half,
-            "upsampler": up or None, "spandrel": spandrel_name(arch, options) if fmt == "safetensors" else None}
+            "upsampler": up or None, "spandrel": spandrel_name(arch, options) if fmt == "safetensors" else None,
+            "clients": clients}

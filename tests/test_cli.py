@@ -84,3 +84,25 @@ def test_no_help_cites_a_file_users_do_not_have():
         result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, (path, result.output)
         assert not re.search(r"\bSPEC\b|SPEC\.md", result.output), (path, result.output)
+
+
+def test_export_prints_every_clients_verdict(monkeypatch, tmp_path):
+    # `hggt export` prints what the export measured for each client of the written file, the
+    # failures and the wrong outputs included (here the demo's pixel-shuffle RRDB, which plain
+    # Spandrel detects as ESRGAN and fails to load).
+    import hggt_cli.results as results
+    from hggt_core.archs import build_generator
+    from hggt_core.export import CLIENTS, client_verdicts, to_safetensors
+    from hggt_core.networks import NETWORKS
+
+    model = build_generator("rrdb", **{**NETWORKS["rrdb"].demo, "upsampler": "pixelshuffle"}).eval()
+    clients = client_verdicts(model, to_safetensors(model, {}), "safetensors")
+    done = {"file": str(tmp_path / "exports" / "run-pixelshuffle.safetensors"), "bytes": 4096, "arch": "rrdb",
+            "format": "safetensors", "clients": clients}
+    monkeypatch.setattr(results, "run_flow", lambda *args, **kwargs: done)
+    result = runner.invoke(app, ["export", "--out", str(tmp_path), "--run", "latest"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    for verdict, label in zip(("does not load", "loads correctly", "does not load"), CLIENTS.values()):
+        assert f"{label}: {verdict} - " in printed
+    assert "detected as ESRGAN" in printed and "max abs diff 0 " in printed
