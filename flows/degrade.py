@@ -29,7 +29,7 @@ def degrade_flow(
     """LQ images of every texture-passing patch of the dataset at `source` for each enhancement
     setting (Table 1), with every sampled parameter in `degradations.parquet` under `out`."""
     root, cfg = Stage.open(out, preset, overrides, config_file, settings=settings, samples_per_patch=samples_per_patch, seed=seed)
-    summary = sharded_stage("degrade", root, cfg, lambda: plan_degrade(source, root, cfg), degrade_shard, merge_degradations)
+    summary = sharded_stage("degrade", root, cfg, lambda: plan_degrade(root, cfg, source), degrade_shard, merge_degradations)
     rows = manifests.read(root, "degradations").to_pylist()[:4]
     publish_examples("degrade", root, [(f"{r['sample_id']} ({r['kernel_type']}, {r['noise_type']}, q{r['jpeg_quality']})", r["uri"]) for r in rows])
     return summary
@@ -46,4 +46,4 @@ def synthesize_lr_flow(
 ) -> dict:
     """The fixed x4 LR test inputs (Table 2, one seeded draw per patch) in `lr_test.parquet`."""
     root, cfg = Stage.open(out, preset, overrides, config_file, seed=seed)
-    return sharded_stage("synthesize-lr", root, cfg, lambda: plan_lr(source, root, cfg), lr_shard, merge_lr_test)
+    return sharded_stage("synthesize-lr", root, cfg, lambda: plan_lr(root, cfg, source), lr_shard, merge_lr_test)

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from hggt_core import storage
+
 # Buffers the reference SwinIR saves but that are a function of the configuration (window size,
 # training patch size), not learned: a file made at another patch size still initialises our model.
 DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
@@ -195,3 +197,11 @@ def load_weights(model: nn.Module, data: bytes, name: str, target: str = "the mo
     matched, what = matching_state_dict(model, state, name, what, target)
     model.load_state_dict(matched, strict=False)  # strict already checked above, derived buffers aside
     return what
+
+
+def load_trained(url: str, sha256: str, rerun: str) -> dict:
+    """A trained-model file's payload, refused when its bytes are not those recorded at training."""
+    data = storage.read_bytes(url)
+    if storage.sha256_bytes(data) != sha256:
+        raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `{rerun}`")
+    return torch_load(data, url)

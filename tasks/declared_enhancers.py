@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from functools import lru_cache
 
-import torch
 from prefect import get_run_logger, task
 
 from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
-from hggt_core.declared_enhancers import DeclaredModelError, DeclaredNet, check_scale, describe, load_descriptor, model_suffix
+from hggt_core.declared_enhancers import DeclaredModelError, check_scale, describe, load_descriptor, model_suffix
 from hggt_core.sizes import DeclaredEnhancer
+from hggt_core.stage_work.enhance import DECLARED as KIND
 from tasks.adopt import keep_enhancer
 from tasks.code_closure import code_version_of
 from hggt_core.stage_runs import record_stage_run
 
 STAGE = "train-enhancers"
 CODE = code_version_of(__name__)
-KIND = "declared"
 
 
 def _source_url(model: str) -> str:
@@ -69,17 +67,3 @@ def record_declared(specs: list[DeclaredEnhancer], root: str, cfg: HGGTConfig, s
         summary.update(counts, enhancers={r["version"]: r["checkpoint_uri"] for r in rows})
         summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     return summary
-
-
-@lru_cache(maxsize=8)
-def load_declared(url: str, sha256: str, device: str) -> DeclaredNet:
-    """A declared enhancer's copy in the dataset as a module on ``device``, after checking that it is
-    the file train-enhancers recorded."""
-    try:
-        data = storage.read_bytes(url)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"declared enhancer file {url} is missing; re-run `hggt train-enhancers`") from None
-    if storage.sha256_bytes(data) != sha256:
-        raise ValueError(f"declared enhancer file {url} changed since train-enhancers recorded it; re-run `hggt train-enhancers`")
-    net = DeclaredNet(load_descriptor(data, url)).to(device)
-    return net.to(memory_format=torch.channels_last) if device.startswith("cuda") else net

@@ -21,7 +21,7 @@ from hggt_core.images import ImageRejected, decode_png, encode_png
 from hggt_core.seeding import item_rng
 from hggt_core.splits import split_fingerprint
 from hggt_core.test_sets import GT_DIR, GT_ONLY, LQ_DIR, PAIRED, SINGLE_GT, paired_part, detect_layout, item_id, mod_crop, pair_names
-from tasks.degradations import LR_TEST  # the same LR draws as `hggt synthesize-lr`
+from hggt_core.stage_work.degrade import LR_TEST  # the same LR draws as `hggt synthesize-lr`
 
 
 

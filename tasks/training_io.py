@@ -11,21 +11,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
 
 from hggt_core import catalog, storage
-from hggt_core.checkpoints import torch_load
+from hggt_core.checkpoints import load_trained  # noqa: F401 - export and evaluate read trained models through it
 from hggt_core.training.history import TERM_NAMES
 from hggt_core.training.history import from_csv as history_from_csv
 from hggt_core.training.history import to_csv as history_to_csv
 from hggt_core.training.recipe import RunHooks
 from tasks import faults
 from tasks.progress import DashboardProgress, artifact_key, in_prefect_run, run_logger
-
-
-def load_trained(url: str, sha256: str, rerun: str) -> dict:
-    """A trained-model file's payload, refused when its bytes are not those recorded at training."""
-    data = storage.read_bytes(url)
-    if storage.sha256_bytes(data) != sha256:
-        raise ValueError(f"model file {url} changed since training (sha256 differs); re-run `{rerun}`")
-    return torch_load(data, url)
 
 
 def publish_table(key: str, table: list[dict], description: str, root: str) -> None:

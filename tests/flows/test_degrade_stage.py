@@ -72,7 +72,7 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(dataset, tmp_path, monk
             raise MemoryError("simulated crash")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("tasks.degradations.cpu.degrade", crash_after_five)
+    monkeypatch.setattr("hggt_core.stage_work.degrade.cpu.degrade", crash_after_five)
     with pytest.raises(Exception, match="shards failed"):
         degrade_flow(source=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
     monkeypatch.undo()

@@ -12,7 +12,7 @@ from flows.maps import maps_flow
 from hggt_core import manifests, storage
 from hggt_core.images import decode_png
 from hggt_core.maps import indication_map
-from tasks.maps import load_maps
+from hggt_core.stage_work.maps import load_maps
 
 
 def test_maps_cover_every_pair_and_match_a_recomputation(labelled, tmp_path):

@@ -106,7 +106,7 @@ def test_rerun_hits_the_cache_and_repairs_missing_outputs(tmp_path, monkeypatch)
         raise AssertionError("a cached re-run decoded an image")
 
     monkeypatch.setattr(hggt_core.images, "decode_image", no_decoding)
-    monkeypatch.setattr("tasks.patches.decode_image", no_decoding)
+    monkeypatch.setattr("hggt_core.stage_work.patches.decode_image", no_decoding)
     monkeypatch.setattr("hggt_core.ingest.decode_image", no_decoding)
     again = patches_flow(out=root, input=str(photos), preset="demo")
     assert again["shards_cached"] == again["shards"] == first["shards"] and again["computed"] == 0
