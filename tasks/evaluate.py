@@ -28,7 +28,7 @@ from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE
 from tasks.code_closure import code_version_of
 from tasks.degradations import LR_TEST
-from tasks.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
+from hggt_core.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
 from tasks.retries import RETRIES
 from hggt_core.stage_runs import record_stage_run
 from hggt_core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
