@@ -17,7 +17,8 @@ from hggt_core.enhancement import pretrained_folder
 from hggt_core.sizes import DeclaredEnhancer
 from tasks.caching import fingerprint
 from tasks.declared_enhancers import record_declared
-from tasks.enhancers import CODE, STAGE, adopt_enhancer, compatibility_key, merge_enhancers, plan_training, train_enhancer
+from hggt_core.enhancer_runs import compatibility_key
+from tasks.enhancers import CODE, STAGE, adopt_enhancer, merge_enhancers, plan_training, train_enhancer
 from hggt_core.stage_runs import record_stage_run
 from tasks.stopping import cancelled_messages, stop_requests, stopped_run
 from tasks.training_io import verified_result
@@ -65,7 +66,7 @@ def train_enhancers_flow(
     futures = []
     with stop_requests():  # SIGTERM, Ctrl-C or cancelling this flow run: stop after an iteration, checkpointed
         for spec, device in zip(specs, devices):
-            key = fingerprint([compatibility_key(spec, cfg, hr_fp), cfg.enhancers.train.iterations])
+            key = fingerprint([compatibility_key(spec, cfg, hr_fp, CODE), cfg.enhancers.train.iterations])
             params = dict(spec=spec, hr_uris=uris, hr_fingerprint=hr_fp, root=root, cfg=cfg, cache_key=key, device=device, resume=resume)
             futures.append((train_enhancer.submit(**params), params))
         stopped = cancelled_messages([f for f, _ in futures])

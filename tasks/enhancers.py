@@ -1,5 +1,5 @@
 """Prefect tasks of the train-enhancers stage: one task run per enhancer, tagged for GPU slots.
-The training is hggt_core.training.recipe; what is an enhancer's is its run spec."""
+The training is hggt_core.training.recipe; an enhancer's run spec is hggt_core.enhancer_runs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ from hggt_core import catalog, manifests, networks, storage
 from hggt_core.archs import generator_from_payload, parameter_count
 from hggt_core.checkpoints import torch_load
 from hggt_core.config import HGGTConfig
-from hggt_core.enhancement import EnhancerBatches, EnhancerSpec, enhancer_options, enhancer_payload, pretrained_problem
-from hggt_core.images import decode_image
+from hggt_core.enhancement import EnhancerSpec, enhancer_options, pretrained_problem
+from hggt_core.enhancer_runs import compatibility_key, enhancer_dir, enhancer_run
 from hggt_core.networks import ENHANCER
-from hggt_core.seeding import item_seed_sequence
-from hggt_core.training.data import single_images
-from hggt_core.training.recipe import LOSS_COLUMNS, GANRun, train_gan
-from hggt_core.training.sampling import make_sampler
-from hggt_core.training.store import NOT_IN_KEY, finished_record, read_record, write_record
+from hggt_core.training.recipe import LOSS_COLUMNS, train_gan
+from hggt_core.training.store import finished_record, read_record, write_record
 from tasks.adopt import keep_enhancer
 from tasks.caching import KEYED_CACHE, fingerprint
 from tasks.code_closure import code_version_of
@@ -26,43 +23,6 @@ from tasks.training_io import run_hooks
 
 STAGE = "train-enhancers"
 CODE = code_version_of(__name__, *networks.modules(ENHANCER))
-
-
-def enhancer_dir(root: str, version: str) -> str:
-    return storage.join(root, catalog.enhancer_dir(version))
-
-
-def compatibility_key(spec: EnhancerSpec, cfg: HGGTConfig, hr_fingerprint: str) -> str:
-    train = cfg.enhancers.train.model_dump(mode="json", exclude=set(NOT_IN_KEY))
-    sizes = enhancer_options(spec.arch, cfg.enhancers)
-    setting = cfg.degrade.named(spec.setting).model_dump(mode="json")
-    return fingerprint([spec.model_dump(), train, sizes, setting, cfg.seed, hr_fingerprint, CODE])
-
-
-def _seed(cfg: HGGTConfig, version: str) -> int:
-    return int(item_seed_sequence(cfg.seed, STAGE, version).generate_state(1)[0])
-
-
-def enhancer_run(spec: EnhancerSpec, hr_uris: list[str], root: str, cfg: HGGTConfig, key: str, device: str, resume: bool) -> GANRun:
-    """Enhancer ``spec`` as a run of the GAN recipe: HR crops degraded on the fly with its Table 1 setting."""
-    tcfg, options, config_hash = cfg.enhancers.train, enhancer_options(spec.arch, cfg.enhancers), cfg.section_hash("enhancers")
-
-    def load(i: int):
-        return decode_image(storage.read_bytes(hr_uris[i]), cfg.ingest.max_pixels).rgb
-
-    def batches(seed: int, dev) -> EnhancerBatches:
-        # Flips and transposes: the authors' enhancer configs set use_hflip and use_rot.
-        sampler = make_sampler(tcfg.sampling, len(hr_uris), single_images(load), tcfg.gt_size, seed, dihedral=True,
-                               buffer=tcfg.image_buffer, refresh_every=tcfg.refresh_every)
-        return EnhancerBatches(sampler, cfg.degrade.named(spec.setting), dev)
-
-    return GANRun(
-        name=f"enhancer {spec.version}", arch=spec.arch, options=options, train=tcfg, seed=_seed(cfg, spec.version),
-        device=device, batches=batches, root=root, model_uri=catalog.enhancer_model(spec.version),
-        checkpoints=storage.join(enhancer_dir(root, spec.version), "checkpoints"), key=key, config_hash=config_hash,
-        payload=lambda model, iterations: enhancer_payload(spec, options, model, config_hash, iterations), resume=resume,
-        without_perceptual=f"enhancer {spec.version} trains WITHOUT the perceptual term (perceptual_weight=0); recorded in enhancers.parquet",
-    )
 
 
 @task(name="train-enhancer", tags=["gpu"], cache_policy=KEYED_CACHE, persist_result=True)
@@ -79,7 +39,7 @@ def train_enhancer(
     """Train one enhancer, continuing from its latest compatible checkpoint when ``resume``."""
     logger = get_run_logger()
     folder = enhancer_dir(root, spec.version)
-    key = compatibility_key(spec, cfg, hr_fingerprint)
+    key = compatibility_key(spec, cfg, hr_fingerprint, CODE)
     iterations = cfg.enhancers.train.iterations
     finished = finished_record(folder, key, iterations) if resume else None
     if finished is not None:
