@@ -118,30 +118,39 @@ def test_build_stage_list_marks_done_failed_and_pending(tmp_path):
     assert float(bar.data) == pytest.approx(100 / 3) and "1/3 stages done" in bar.description and "✗ patches" in bar.description
 
 
+class Recorder:
+    """A dashboard that keeps every value it is given."""
+
+    def __init__(self):
+        self.seen = []
+
+    def update(self, done, *_):
+        self.seen.append(done)
+
+    def wait(self):
+        pass
+
+
+def _probe_works(root, items: int) -> list:
+    from hggt_core.shard_engine import ShardWork
+
+    return [ShardWork(stage="probe", manifest="images", root=str(root), shard_key=f"s{i}", config_hash="c", code_version="v",
+                      items=tuple({"item_id": f"{i}-{j}"} for j in range(items))) for i in range(2)]
+
+
 def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
     import time
 
     from prefect import task
 
     from flows.sharding import run_shards
-    from hggt_core.shard_engine import ItemOutput, ShardWork, run_shard
+    from hggt_core.shard_engine import ItemOutput, run_shard
 
     @task(name="slow-shard")
     def slow_shard(work):
         return run_shard(work, lambda item: (time.sleep(0.2), ItemOutput())[1])
 
-    class Recorder:
-        def __init__(self):
-            self.seen = []
-
-        def update(self, done, *_):
-            self.seen.append(done)
-
-        def wait(self):
-            pass
-
-    works = [ShardWork(stage="probe", manifest="images", root=str(tmp_path), shard_key=f"s{i}", config_hash="c", code_version="v",
-                       items=tuple({"item_id": f"{i}-{j}"} for j in range(20))) for i in range(2)]
+    works = _probe_works(tmp_path, 20)
     recorder = Recorder()
     flow(lambda: run_shards(slow_shard, works, "probe", dashboard=recorder, units=lambda item: 2))()
     # two shards of 20 items of 2 units each: before this change the bar went 0, 40, 80
@@ -170,20 +179,8 @@ def test_sharded_progress_moves_with_items_when_shards_run_in_other_processes(tm
     from prefect.task_runners import ProcessPoolTaskRunner
 
     from flows.sharding import run_shards
-    from hggt_core.shard_engine import ShardWork
 
-    class Recorder:
-        def __init__(self):
-            self.seen = []
-
-        def update(self, done, *_):
-            self.seen.append(done)
-
-        def wait(self):
-            pass
-
-    works = [ShardWork(stage="probe", manifest="images", root=str(tmp_path), shard_key=f"s{i}", config_hash="c", code_version="v",
-                       items=tuple({"item_id": f"{i}-{j}"} for j in range(24))) for i in range(2)]
+    works = _probe_works(tmp_path, 24)
     recorder = Recorder()
     shard = task(name="process-shard")(_process_shard)
     flow(lambda: run_shards(shard, works, "probe", dashboard=recorder), task_runner=ProcessPoolTaskRunner(max_workers=2))()
