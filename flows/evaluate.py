@@ -10,8 +10,6 @@ import time
 import cv2
 import numpy as np
 import pyarrow.compute as pc
-import torch.nn.functional as F
-import torch
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -24,6 +22,7 @@ from hggt_core.evaluation import TRAIN_SETS_NOTE, on_train_sets, table3, to_csv,
 from hggt_core.figures import sample_grid
 from hggt_core.images import decode_png, encode_png
 from hggt_core.metrics import unavailable
+from hggt_core.test_sets import bicubic_upscale
 from tasks.evaluate import evaluate_shard, merge_metrics, plan_evaluate, test_set_name
 from tasks.progress import artifact_key
 
@@ -34,7 +33,7 @@ def write_table3(root: str, test_set: str, reason: str | None = None) -> list[di
     metrics = manifests.read(root, "metrics")
     rows = metrics.filter(pc.equal(metrics["test_set"], test_set)).to_pylist()
     runs = {r["run_id"]: r for r in manifests.read(root, "runs").to_pylist()}
-    table = table3([r for r in rows if r["run_id"] in runs], runs)
+    table = table3(rows, runs)  # the runs' rows and the bicubic baseline's
     notes = [f"{m.upper()} skipped: {why}" for m, why in unavailable().items()]
     title = f"Table 3 on test set '{test_set}'"
     if on_train_sets(test_set):
@@ -102,9 +101,8 @@ def compare_flow(out: str, runs: list[str], images: int = 4, test_set: str | Non
         h, w = srs[0].shape[:2]
         panels, titles = [], []
         if set_id in lr_rows:
-            lr = torch.from_numpy(decode_png(storage.read_bytes(storage.resolve(root, lr_rows[set_id]["uri"])))).permute(2, 0, 1)[None].float()
-            bic = F.interpolate(lr, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 255)[0].permute(1, 2, 0).round().byte().numpy()
-            panels.append(bic)
+            lr = decode_png(storage.read_bytes(storage.resolve(root, lr_rows[set_id]["uri"])))
+            panels.append(bicubic_upscale(lr, h // lr.shape[0])[:h, :w])  # the bicubic baseline's picture
             titles.append("bicubic")
         panels += srs
         titles += list(runs)

@@ -19,13 +19,26 @@ def heat(m: np.ndarray, top: float) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
+def map_top(m_neg: np.ndarray) -> float:
+    """The top of a map picture's colour scale: the 99th percentile of its M_neg (its maximum where
+    that is 0); values at or above it are drawn white-yellow."""
+    return float(np.percentile(m_neg, 99)) or float(m_neg.max())
+
+
+def heat_stops(n: int = 11) -> list[str]:
+    """``n`` evenly spaced colours of :func:`heat`'s scale from 0 to the top, as #rrggbb (a colour
+    bar drawn beside the pictures uses exactly their colours)."""
+    rgb = heat(np.linspace(0, 1, n, dtype=np.float32)[None], 1.0)[0]
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb.tolist()]
+
+
 def map_figure(
     ori: np.ndarray, pos: np.ndarray, neg: np.ndarray, m_neg: np.ndarray, m_pos: np.ndarray, m_ind: np.ndarray,
     pos_title: str = "positive", neg_title: str = "negative", size: int = 192,
 ) -> np.ndarray:
     """Supplement Figure 3's row: original, positive, negative, M_neg, M_pos, M_ind; the three maps
     share one colour scale (the 99th percentile of M_neg)."""
-    top = float(np.percentile(m_neg, 99)) or float(m_neg.max())
+    top = map_top(m_neg)
     panels = [
         _panel(ori, size, "original"), _panel(pos, size, pos_title), _panel(neg, size, neg_title),
         _panel(heat(m_neg, top), size, "M_neg"), _panel(heat(m_pos, top), size, "M_pos"), _panel(heat(m_ind, top), size, "M_ind"),

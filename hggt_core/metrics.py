@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from hggt_core.weights import WeightsMissing, require
+from hggt_core.weights import KNOWN, WeightsMissing, hub_checkpoint_dir, locate, require
 
 SSIM_C1, SSIM_C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 _WINDOW = cv2.getGaussianKernel(11, 1.5)
@@ -73,6 +73,14 @@ def unavailable() -> dict[str, str]:
                 out[metric] = str(exc)
                 break
     return out
+
+
+def missing_weights() -> list[dict]:
+    """Every weight file a deep metric lacks, all of them (not the first of each metric): metric,
+    name, file, folder it goes into, size and download address."""
+    return [{"metric": metric, "name": name, "file": KNOWN[name].file, "folder": str(hub_checkpoint_dir()),
+             "size": KNOWN[name].size, "url": KNOWN[name].url}
+            for metric, names in DEEP_WEIGHTS.items() for name in names if locate(name) is None]
 
 
 def load_dists() -> torch.nn.Module:

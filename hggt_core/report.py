@@ -9,8 +9,10 @@ import html
 import re
 
 from hggt_core import report_plots as rp
+from hggt_core.evaluation import BICUBIC, paper_caveat
+from hggt_core.figures import heat_stops
 from hggt_core.report_sections import (
-    NA, ExampleSet, ReportInputs, counts, latest_stage_runs, missing, runs_table, table3_with_reasons, thresholds_note,
+    DECLARED, NA, ExampleSet, ReportInputs, counts, enhancer_origin, latest_stage_runs, missing, runs_table, table3_with_reasons, thresholds_note, weights_note,
 )
 
 __all__ = ["ExampleSet", "NA", "ReportInputs", "render", "table"]
@@ -22,7 +24,9 @@ nav{margin:10px 0 0;font-size:13px}nav a{margin-right:12px;color:#245;text-decor
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.why{display:block;color:#8a6d00;font-size:11px}
 .row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}td.id{white-space:nowrap}.row h3{margin-top:8px}.tw{overflow-x:auto;max-width:100%}
-.missing{background:#fff6e0;border-left:4px solid #e0a800;padding:6px 10px}.notes{font-size:12px;color:#555}
+.missing{background:#fff6e0;border-left:4px solid #e0a800;padding:6px 10px}
+.caveat{background:#eef3fb;border-left:4px solid #4c72b0;padding:6px 10px;max-width:1100px}
+.cbar{display:flex;align-items:center;gap:8px;font-size:12px;margin:2px 0 14px}.cbar .ramp{display:inline-block;width:320px;height:12px;border:1px solid #999}.notes{font-size:12px;color:#555}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px 20px}.plots>div{min-width:0}
 img.plot{width:100%;height:auto;display:block}img.plot.wide{width:auto;max-width:100%}
 .set{display:flex;gap:8px;margin:4px 0 16px;align-items:flex-start}.set figure{margin:0;width:160px;text-align:center;font-size:12px}
@@ -172,8 +176,28 @@ def _maps(d: ReportInputs) -> str:
     if not paired:
         parts.append('<p class="muted">No set has both a positive and a negative: these maps use the original as the positive.</p>')
     parts.append("<p class='muted'>Each picture: original, positive, negative, M_neg, M_pos, M_ind.</p>")
-    parts += [f"<p><b>{text(s)}</b> <span class='muted'>{text(caption)}</span></p>{_img(data, s, 'fig')}" for s, caption, data in d.map_figures]
+    if d.map_figures:
+        parts.append(f"<p class='notes'>{text(MAP_MEANING)}</p>")
+    parts += [f"<p><b>{text(s)}</b> <span class='muted'>{text(caption)}</span></p>{_img(data, s, 'fig')}{_colour_bar(d.map_tops.get(s))}"
+              for s, caption, data in d.map_figures]
     return "".join(parts)
+
+
+MAP_MEANING = ("Colour scale of M_neg, M_pos and M_ind (one scale per picture, shared by its three maps): a map's value at a "
+               "pixel is the vote-weighted local variance (3 x 3) of the residual between the original and that version, "
+               "raised to 3/4 ((votes/3) * V(|original - version|)^(3/4)), so 0 (black) is no change in local texture and "
+               "larger values a stronger one. M_ind is M_neg where it exceeds M_pos, else 0: the pixels the negative term of "
+               "Pos+Neg training acts on. The scale runs from 0 to the 99th percentile of the picture's M_neg; larger values "
+               "are drawn white-yellow.")
+
+
+def _colour_bar(top: float | None) -> str:
+    """The maps' colour scale under a picture: the picture's own colours (figures.heat) from 0 to its top."""
+    gradient = ", ".join(heat_stops())
+    end = f"&ge; {top:.3g}" if top is not None else "top"
+    why = "" if top is not None else " <span class='muted'>(value unknown: the stored maps could not be read)</span>"
+    return (f"<div class='cbar'><span>map value 0</span><span class='ramp' style='background:linear-gradient(to right, {gradient})'>"
+            f"</span><span>{end}</span>{why}</div>")
 
 
 def _curves(d: ReportInputs, prefix: str) -> str:
@@ -191,8 +215,10 @@ def _enhancers(d: ReportInputs) -> str:
     rows = d.tables.get("enhancers")
     if not rows:
         return _missing(d, "enhancers") or '<p class="muted">none</p>'
-    keep = ("version", "arch", "setting", "iterations", "parameters", "final_l1", "final_perceptual", "final_gan", "seconds", "source")
-    return table([{k: r.get(k) for k in keep} for r in sorted(rows, key=lambda r: r["version"])]) + _curves(d, "enhancer ")
+    keep = ("version", "origin", "arch", "setting", "iterations", "parameters", "final_l1", "final_perceptual", "final_gan", "seconds", "source")
+    shown = [{**r, "origin": enhancer_origin(r), **({"iterations": None} if r.get("kind") == DECLARED else {})}
+             for r in sorted(rows, key=lambda r: r["version"])]
+    return table([{k: r.get(k) for k in keep} for r in shown]) + _curves(d, "enhancer ")
 
 
 def _runs(d: ReportInputs) -> str:
@@ -201,7 +227,14 @@ def _runs(d: ReportInputs) -> str:
         parts.append(table(runs_table(d)) + _curves(d, "run "))
     tables = table3_with_reasons(d)
     for test_set, rows in tables.items():
-        parts.append(f"<h3>Table 3 on test set {text(test_set)}</h3>" + table(rows))
+        parts.append(f"<h3>Table 3 on test set {text(test_set)}</h3>"
+                     f'<p class="caveat">{text(paper_caveat(rows))}</p>' + table(rows))
+        if all(r["run"] != BICUBIC for r in rows):
+            parts.append('<p class="notes">No bicubic baseline row: these runs were evaluated before hggt scored one; '
+                         "re-run `hggt evaluate` for any of them to add it.</p>")
+    note = weights_note(d) if tables else None
+    if note:
+        parts.append(f'<p class="missing">{text(note)}</p>')
     if not tables:
         parts.append(_missing(d, "metrics") or '<p class="muted">no evaluated runs yet (`hggt evaluate --run RUN_ID`)</p>')
     return "".join(parts)

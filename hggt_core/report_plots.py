@@ -198,21 +198,39 @@ def plot_stacked_counts(counts: Mapping[str, Mapping[str, int]], title: str, xla
     return _svg(fig)
 
 
-def plot_losses(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]], columns: int = 2) -> bytes:
-    """One small panel per training run: every loss term against the iteration, on a log scale
-    where the terms span more than a factor of 20."""
+# The loss terms in the order their panels are shown, with the name on their y axis: generator
+# terms (blue) first, then the discriminator's (red); any other term follows, in grey.
+LOSS_TERMS = {"l1": "L1 loss", "perceptual": "perceptual loss", "gan": "GAN loss (G)", "negative": "negative-GT term",
+              "total": "G total loss", "d_real": "D loss on real", "d_fake": "D loss on fake"}
+DISCRIMINATOR_TERMS = ("d_real", "d_fake")
+
+
+def loss_figure(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]]) -> Figure:
+    """Small multiples: one row per training run, one column per loss term, every panel with its
+    own y axis labelled with its term (an L1 of 0.07 and a discriminator loss of 0.7 each fill
+    their panel); a term a run does not have leaves its cell empty, so a column is one term."""
     names = list(curves)
-    columns = min(columns, len(names))
-    rows = -(-len(names) // columns)
-    fig = _figure(5.9 * columns, 2.6 * rows)
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(rows, columns, i + 1)
-        low, high = float("inf"), 0.0
-        for term, (its, vals) in curves[name].items():
-            ax.plot(its, vals, linewidth=1.2, label=term, marker="." if len(its) < 12 else None)
-            low, high = min(low, *vals), max(high, *vals)
-        if low > 0 and high / low > 20:
-            ax.set_yscale("log")
-        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
-        _style(ax, name, "iteration")
-    return _svg(fig)
+    seen: list[str] = []
+    for c in curves.values():
+        seen += [t for t in c if t not in seen]
+    terms = [t for t in LOSS_TERMS if t in seen] + [t for t in seen if t not in LOSS_TERMS]
+    fig = _figure(0.3 + 2.25 * len(terms), 0.2 + 1.9 * len(names))
+    for sub, name in zip(fig.subfigures(len(names), 1, squeeze=False)[:, 0], names):
+        sub.suptitle(name, x=0.005, ha="left", fontsize=10, fontweight="bold")
+        for ax, term in zip(sub.subplots(1, len(terms), squeeze=False)[0], terms):
+            if term not in curves[name]:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"no {term}\nin this objective", ha="center", va="center", fontsize=8, color="#999",
+                        transform=ax.transAxes)
+                continue
+            its, vals = curves[name][term]
+            colour = "#c0392b" if term in DISCRIMINATOR_TERMS else "#4c72b0" if term in LOSS_TERMS else "#666"
+            ax.plot(its, vals, linewidth=1.2, color=colour, marker="." if len(its) < 12 else None)
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+            _style(ax, "discriminator" if term in DISCRIMINATOR_TERMS else "generator", "iteration", LOSS_TERMS.get(term, term))
+    return fig
+
+
+def plot_losses(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]]) -> bytes:
+    """:func:`loss_figure` as SVG."""
+    return _svg(loss_figure(curves))

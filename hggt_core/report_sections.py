@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from hggt_core import catalog
 from hggt_core.config import PatchConfig
-from hggt_core.evaluation import table3
+from hggt_core.evaluation import BICUBIC, table3
 from hggt_core.schemas import MANIFESTS
 
 
@@ -39,8 +39,10 @@ class ReportInputs:
     agreement: dict = field(default_factory=dict)  # annotation/agreement.json
     examples: list[ExampleSet] = field(default_factory=list)
     map_figures: list[tuple[str, str, bytes]] = field(default_factory=list)  # set, caption, JPEG
+    map_tops: dict[str, float] = field(default_factory=dict)  # set -> the top of its map picture's colour scale
     losses: dict[str, list[dict] | str] = field(default_factory=dict)  # run or enhancer -> loss rows, or why there are none
     unavailable: dict[str, str] = field(default_factory=dict)  # deep metric -> why its weights are missing now
+    missing_weights: list[dict] = field(default_factory=list)  # every weight file a deep metric lacks (hggt_core.metrics.missing_weights)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -99,6 +101,17 @@ def counts(d: ReportInputs) -> list[tuple[str, object]]:
     return out
 
 
+DECLARED = "declared"  # enhancers.parquet's kind of a model file loaded through Spandrel
+
+
+def enhancer_origin(row: dict) -> str:
+    """How an enhancer came to be, in the report's words: 'declared' (a model file adopted as it
+    is, never trained by hggt), 'trained' here, or 'adopted' ready-made (enhancers.pretrained)."""
+    if row.get("kind") == DECLARED:
+        return "declared (adopted from a file, not trained)"
+    return "trained" if row.get("source") in (None, "trained") else "adopted (trained by hggt elsewhere)"
+
+
 def latest_stage_runs(d: ReportInputs) -> list[dict]:
     latest = {}
     for r in sorted(d.tables.get("stage_runs") or [], key=lambda r: r["started_at"]):
@@ -128,27 +141,46 @@ def runs_table(d: ReportInputs) -> list[dict]:
     return out
 
 
-def _reason(column: str, row: dict, run: dict, unavailable: dict[str, str]) -> NA:
+def _reason(column: str, row: dict, unavailable: dict[str, str]) -> NA:
     metric = column.lower()
     if column.startswith("paper "):
+        if row["run"] == BICUBIC:
+            return NA("not in the paper", "supplement Table 3 has no bicubic row; the bicubic row is computed here only")
         return NA("not in the paper", f"the paper reports no {row['model']} trained on {row['training GT']} (supplement Table 3)")
     if metric in ("lpips", "dists"):
         if metric in unavailable:
-            return NA("weights missing", f"{column} skipped: {unavailable[metric]}")
-        return NA("not computed", f"{column} was not computed when the run was evaluated (its weights were missing then); "
+            return NA("weights missing", f"{column} skipped: its pretrained weights are missing (what to do: the note under the table)")
+        return NA("not computed", f"{column} was not computed when {row['run']} was evaluated (its weights were missing then); "
                                   "re-run `hggt evaluate` to fill it in")
     if column == "artifact rate":
         return NA("no negatives", "no test image of this run has an annotated negative, and the artifact rate is measured "
                                   "inside the indication maps of negatives")
-    return NA("missing", f"{column} was not recorded for run {run['run_id']}")
+    return NA("missing", f"{column} was not recorded for {row['run']}")
 
 
 def table3_with_reasons(d: ReportInputs) -> dict[str, list[dict]]:
-    """Table 3 per test set (hggt_core.evaluation.table3), each missing number an :class:`NA`."""
+    """Table 3 per test set (hggt_core.evaluation.table3, with the bicubic baseline where it was
+    scored), each missing number an :class:`NA`; test sets of no run of runs.parquet are left out."""
     runs = {r["run_id"]: r for r in d.tables.get("runs") or []}
-    metrics = [m for m in d.tables.get("metrics") or [] if m["run_id"] in runs]
+    metrics = [m for m in d.tables.get("metrics") or [] if m["run_id"] in runs or m["run_id"] == BICUBIC]
     out = {}
-    for test_set in sorted({m["test_set"] for m in metrics}):
+    for test_set in sorted({m["test_set"] for m in metrics if m["run_id"] in runs}):
         rows = table3([m for m in metrics if m["test_set"] == test_set], runs)
-        out[test_set] = [{k: (_reason(k, r, runs[r["run"]], d.unavailable) if v is None else v) for k, v in r.items()} for r in rows]
+        out[test_set] = [{k: (_reason(k, r, d.unavailable) if v is None else v) for k, v in r.items()} for r in rows]
     return out
+
+
+def weights_note(d: ReportInputs) -> str | None:
+    """One note for every weight file the deep metrics lack, each with where it goes, and the
+    commands to run after: evaluate fills the metrics in, report shows them."""
+    if not d.missing_weights:
+        return None
+    files = "; ".join(f"{w['file']} ({w['size']}, for {w['metric'].upper()}, from {w['url']}) into {w['folder']}"
+                      for w in d.missing_weights)
+    metrics = " and ".join(sorted({w["metric"].upper() for w in d.missing_weights}))
+    n = len(d.missing_weights)
+    return (f"{metrics} could not be computed: {n} weight file{'s are' if n > 1 else ' is'} missing. Put "
+            f"{'each' if n > 1 else 'it'} where hggt looks: {files} (`hggt weights fetch` downloads "
+            f"{'them all' if n > 1 else 'it'} where there is internet; `hggt weights status` checks). Then re-run "
+            f"`hggt evaluate --out {d.root} --run RUN` for each run in the table (with `--test-set FOLDER` for a test set "
+            f"outside the dataset), and `hggt report --out {d.root}`.")

@@ -79,3 +79,15 @@ def gt_for_lq(gt: np.ndarray, lq_shape: tuple[int, ...], scale: int) -> np.ndarr
     if gh // scale != lh or gw // scale != lw:
         raise ValueError(f"GT {gw}x{gh} is not {scale}x its LQ {lw}x{lh} (wrong size ratio or mismatched files)")
     return gt[: lh * scale, : lw * scale]
+
+
+def bicubic_upscale(lq: np.ndarray, scale: int) -> np.ndarray:
+    """The bicubic baseline of an H x W x 3 uint8 LQ input: ``scale`` times its size, PyTorch's
+    bicubic (a = -0.75, pixel centres aligned as align_corners=False), rounded to uint8; the
+    `compare` grids show the same picture."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(lq)).permute(2, 0, 1)[None].float()
+    y = F.interpolate(x, size=(lq.shape[0] * scale, lq.shape[1] * scale), mode="bicubic", align_corners=False)
+    return y.clamp(0, 255).round().byte()[0].permute(1, 2, 0).contiguous().numpy()

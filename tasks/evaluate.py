@@ -7,6 +7,7 @@ import datetime as dt
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from prefect import task
@@ -22,7 +23,8 @@ from hggt_core.metrics import DeepMetrics, artifact_rate, image_scores
 from hggt_core.networks import GENERATOR
 from hggt_core.seeding import item_rng
 from hggt_core.splits import TEST, TRAIN
-from hggt_core.test_sets import SINGLE_GT, gt_for_lq, mod_crop
+from hggt_core.evaluation import BICUBIC
+from hggt_core.test_sets import SINGLE_GT, bicubic_upscale, gt_for_lq, mod_crop
 from hggt_core.tiling import auto_batch, tiled_apply
 from hggt_core.training.trainer import resolve_device
 from tasks.caching import SHARD_CACHE
@@ -124,12 +126,19 @@ def _evaluate_item(item: dict, root: str, cfg: HGGTConfig) -> ItemOutput:
     written = storage.atomic_write(storage.resolve(root, uri), encode_png(sr))
     out = ItemOutput(artifacts=[(uri, written.size, written.sha256)])
     deep = _deep_metrics(str(device))
-    rate = _artifact_rate(sr, item, cfg)
-    for version, gt in gts.items():
-        out.rows.append({
-            "run_id": item["run"]["run_id"], "test_set": item["test_set"], "set_id": item["item_id"], "gt_version": version,
-            **image_scores(sr, gt, ecfg.crop_border, deep), "artifact_rate": rate, "sr_uri": uri,
-        })
+    # The bicubic baseline of the same LR input, scored by the same code: rows of run_id 'bicubic',
+    # the same for every run evaluated on this test set (each evaluation writes them again).
+    bicubic = bicubic_upscale(lr, cfg.train_sr.scale)
+    bicubic_uri = catalog.evaluation_sr(BICUBIC, item["test_set"], item["sr_name"])
+    written = storage.atomic_write(storage.resolve(root, bicubic_uri), encode_png(bicubic))
+    out.artifacts.append((bicubic_uri, written.size, written.sha256))
+    for run_id, image, image_uri in ((item["run"]["run_id"], sr, uri), (BICUBIC, bicubic, bicubic_uri)):
+        rate = _artifact_rate(image, item, cfg)
+        for version, gt in gts.items():
+            out.rows.append({
+                "run_id": run_id, "test_set": item["test_set"], "set_id": item["item_id"], "gt_version": version,
+                **image_scores(image, gt, ecfg.crop_border, deep), "artifact_rate": rate, "sr_uri": image_uri,
+            })
     return out
 
 
@@ -160,11 +169,12 @@ def merge_metrics(
     root: str, run_id: str, test_set: str, results: list[PartResult], unscored: list[tuple[str, str]], cfg: HGGTConfig,
     started_at: dt.datetime, cached: int,
 ) -> dict:
-    """metrics.parquet keeps every run and test set; this run's rows on this test set are replaced."""
+    """metrics.parquet keeps every run and test set; this run's rows on this test set are replaced,
+    and so are the bicubic baseline's."""
     existing = manifests.read_or_empty(root, "metrics")
-    if existing.num_rows:
-        mine = pc.and_(pc.equal(existing["run_id"], run_id), pc.equal(existing["test_set"], test_set))
-        existing = existing.filter(pc.invert(mine))
+    if existing.num_rows:  # the bicubic baseline's rows too: this evaluation scored it on today's test images
+        ours = pc.is_in(existing["run_id"], value_set=pa.array([run_id, BICUBIC]))
+        existing = existing.filter(pc.invert(pc.and_(ours, pc.equal(existing["test_set"], test_set))))
     new = merge_parts(results, "metrics")
     manifests.write_if_changed(root, "metrics", manifests.merge("metrics", [existing, new]))
     stage = f"{STAGE}/{run_id}/{test_set}"
@@ -174,7 +184,8 @@ def merge_metrics(
     # images refused inside the shards (undecodable, wrong GT/LQ size ratio) count as unscored too
     skipped = [(r["item_id"], r["reason"]) for p in results if p.rejected_uri for r in manifests.read_table(p.rejected_uri, "rejected").to_pylist()]
     reasons = unscored + skipped
-    counts = {"items": new.num_rows, "images": sum(r.items for r in results) - len(skipped), "unscored": len(reasons),
+    counts = {"items": new.column("run_id").to_pylist().count(run_id),  # the run's rows, not the bicubic baseline's
+              "images": sum(r.items for r in results) - len(skipped), "unscored": len(reasons),
               "rejected": len(reasons), "shards": len(results), "shards_cached": cached, "computed": sum(r.computed for r in results)}
     counts["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     counts["reasons"] = reasons

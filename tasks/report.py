@@ -10,13 +10,16 @@ import cv2
 from prefect import task
 
 from hggt_core import catalog, manifests, storage
+from hggt_core.figures import map_top
 from hggt_core.images import decode_png, encode_png
-from hggt_core.metrics import unavailable
+from hggt_core.metrics import missing_weights, unavailable
 from hggt_core.report import ExampleSet, ReportInputs, render
+from hggt_core.report_sections import DECLARED
 from hggt_core.report_plots import choose_examples, set_category
 from hggt_core.schemas import MANIFESTS
 from hggt_core.splits import image_of
 from hggt_core.training.history import from_csv
+from hggt_core.stage_work.maps import load_maps
 
 
 def _read_all(root: str) -> tuple[dict[str, list[dict] | None], dict[str, str]]:
@@ -69,9 +72,9 @@ def _examples(root: str, tables: dict, photos: dict[str, str], n: int) -> list[E
     return out
 
 
-def _map_figures(root: str, tables: dict, photos: dict[str, str], n: int) -> list[tuple[str, str, bytes]]:
+def _map_figures(root: str, tables: dict, photos: dict[str, str], n: int) -> tuple[list[tuple[str, str, bytes]], dict[str, float]]:
     """One picture per set, from different photos first; only sets with both a positive and a
-    negative when any exist."""
+    negative when any exist; and the top of each picture's colour scale, from its stored maps."""
     rows = [r for r in tables.get("maps") or [] if r["figure_uri"]]
     paired = [r for r in rows if r["pos_version"] != "original"]
     per_set: dict[str, dict] = {}
@@ -81,12 +84,16 @@ def _map_figures(root: str, tables: dict, photos: dict[str, str], n: int) -> lis
     for s in per_set:
         by_photo.setdefault(photos.get(s, s), []).append(s)
     order = [sets[i] for i in range(max(map(len, by_photo.values()), default=0)) for sets in by_photo.values() if i < len(sets)]
-    out = []
+    out, tops = [], {}
     for s in order[:n]:
         r = per_set[s]
         caption = f"positive {r['pos_version']}, negative {r['neg_version']}, {r['nonzero_fraction']:.1%} of pixels indicated"
         out.append((s, caption, storage.read_bytes(storage.resolve(root, r["figure_uri"]))))
-    return out
+        try:  # the picture's scale, as map_figure set it (from the float16 copy of its M_neg)
+            tops[s] = map_top(load_maps(storage.read_bytes(storage.resolve(root, r["uri"])))["m_neg"])
+        except (FileNotFoundError, ValueError, KeyError):
+            pass  # the picture is shown without its scale's value
+    return out, tops
 
 
 def _losses(root: str, tables: dict) -> dict[str, list[dict] | str]:
@@ -98,6 +105,8 @@ def _losses(root: str, tables: dict) -> dict[str, list[dict] | str]:
         url = storage.resolve(root, posixpath.join(posixpath.dirname(r["checkpoint_uri"]), catalog.LOSSES_FILE))
         if storage.exists(url):
             out[name] = from_csv(storage.read_bytes(url))
+        elif r.get("kind") == DECLARED:
+            out[name] = f"no loss curve: declared, adopted as it is from the model file {posixpath.basename(r['source'])}; hggt did not train it"
         elif r.get("source") not in (None, "trained"):
             out[name] = f"no loss curve: adopted ready-made from {r['source']}"
         else:
@@ -113,11 +122,13 @@ def report_task(root: str, examples: int = 6) -> dict:
     notes = []
     if any(r["source"] == "proxy" for r in tables.get("labels") or []):
         notes.append("Some labels come from the PROXY annotator (full-reference rules), not from people.")
+    figures, tops = _map_figures(root, tables, photos, examples)
     data = ReportInputs(
         name=posixpath.basename(root.rstrip("/")) or root, root=root, tables=tables, problems=problems,
         agreement=json.loads(storage.read_bytes(agreement_url)) if storage.exists(agreement_url) else {},
-        examples=_examples(root, tables, photos, examples), map_figures=_map_figures(root, tables, photos, examples),
-        losses=_losses(root, tables), unavailable=unavailable() if tables.get("metrics") else {}, notes=notes,
+        examples=_examples(root, tables, photos, examples), map_figures=figures, map_tops=tops,
+        losses=_losses(root, tables), unavailable=unavailable() if tables.get("metrics") else {},
+        missing_weights=missing_weights() if tables.get("metrics") else [], notes=notes,
     )
     uri = storage.join(root, catalog.dataset_report())
     written = storage.atomic_write(uri, render(data).encode())

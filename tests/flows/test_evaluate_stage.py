@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from flows.degrade import synthesize_lr_flow
@@ -50,7 +52,7 @@ def test_the_default_test_set_is_the_held_out_split_scored_against_every_positiv
     metrics = [r for r in manifests.read(str(root), "metrics").to_pylist() if r["test_set"] == "dataset"]
     rows = [r for r in metrics if r["run_id"] == psnr_run]
     assert {(r["set_id"], r["gt_version"]) for r in rows} == {(sets[0], "01"), (sets[0], "02")}  # test side only
-    assert {r["set_id"] for r in metrics} == {sets[0]} and {r["run_id"] for r in metrics} == {psnr_run, pos_run}
+    assert {r["set_id"] for r in metrics} == {sets[0]} and {r["run_id"] for r in metrics} == {psnr_run, pos_run, "bicubic"}
     assert summary["unscored"] == 0 and summary["test_set"] == "dataset" and summary["on_training_sets"] is None
     images = {(r["set_id"], r["file"]): r["uri"] for r in manifests.read(str(root), "set_images").to_pylist()}
     for r in rows:
@@ -60,9 +62,20 @@ def test_the_default_test_set_is_the_held_out_split_scored_against_every_positiv
         assert r["ssim"] == pytest.approx(ssim(sr, gt)) and r["lpips"] is None and r["dists"] is None
         assert r["artifact_rate"] is not None and 0.0 <= r["artifact_rate"] <= 1.0  # sets[0] has an annotated negative
     assert summary["PSNR"] == pytest.approx(multi_gt_average(rows, ("psnr",))["psnr"])
+    # the bicubic baseline: the same LR input upsampled by torch's bicubic, scored by the same code
+    lr_uri = next(r["uri"] for r in manifests.read(str(root), "lr_test").to_pylist() if r["patch_id"] == sets[0])
+    lr = torch.from_numpy(_png(root, lr_uri)).permute(2, 0, 1)[None].float()
+    for r in (r for r in metrics if r["run_id"] == "bicubic"):
+        gt = _png(root, images[(r["set_id"], r["gt_version"])])
+        bicubic = _png(root, r["sr_uri"])
+        expected = F.interpolate(lr, scale_factor=4, mode="bicubic").clamp(0, 255).round().byte()[0].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(bicubic, expected)
+        assert r["psnr"] == pytest.approx(peak_signal_noise_ratio(gt[4:-4, 4:-4], bicubic[4:-4, 4:-4], data_range=255))
+        assert r["sr_uri"] == f"evaluations/bicubic/dataset/sr/{Path(r['sr_uri']).name}" and r["artifact_rate"] is not None
     assert summary["skipped_metrics"] == ["dists", "lpips"]
     table = (root / "reports" / "table3-dataset.md").read_text()
     assert "RRDB-PSNR" in table and "RRDB-GAN" in table and "22.2378" in table and "LPIPS skipped" in table
+    assert "| Bicubic | none | bicubic | 1 |" in table and "each row scored 1 test image" in table
     assert "NOT HELD OUT" not in table
     assert (root / "reports" / "table3-dataset.csv").read_text().startswith("model,training GT,run,images,PSNR")
 
@@ -83,7 +96,8 @@ def test_a_published_test100_folder_can_be_the_test_set(evaluated, tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(format_label_file(set_id, labels, when, when, 1.0))
     summary = evaluate_flow(out=str(root), run_id=psnr_run, test_set=str(folder), preset="demo", overrides=SR_TINY)
-    rows = [r for r in manifests.read(str(root), "metrics").to_pylist() if r["test_set"] == summary["test_set"]]
+    every = [r for r in manifests.read(str(root), "metrics").to_pylist() if r["test_set"] == summary["test_set"]]
+    rows = [r for r in every if r["run_id"] == psnr_run]
     assert summary["test_set"] == "Test-100" and summary["layout"] == "published"
     assert {(r["set_id"], r["gt_version"]) for r in rows} == {(sets[0], "01"), (sets[2], "01")}
     ours = {(r["set_id"], r["gt_version"]): r["psnr"] for r in manifests.read(str(root), "metrics").to_pylist()
@@ -92,6 +106,9 @@ def test_a_published_test100_folder_can_be_the_test_set(evaluated, tmp_path):
     assert compared  # sets[0], the held-out one
     for r in compared:  # the external LR is made the way `hggt synthesize-lr` makes it, so the SR is the same
         assert r["psnr"] == pytest.approx(ours[(r["set_id"], r["gt_version"])])
+    bicubic = {(r["set_id"], r["gt_version"]): r["psnr"] for r in manifests.read(str(root), "metrics").to_pylist()
+               if r["test_set"] == "dataset" and r["run_id"] == "bicubic"}
+    assert [r["psnr"] for r in every if r["run_id"] == "bicubic" and r["set_id"] == sets[0]] == [pytest.approx(bicubic[(sets[0], "01")])]  # and the baseline
 
 
 @pytest.fixture
@@ -189,7 +206,7 @@ def test_a_gt_only_folder_gets_its_lq_made_once_with_a_recorded_degradation(eval
     before = (lq_path.read_bytes(), lq_path.stat().st_mtime_ns)
     evaluate_flow(out=str(root), run_id=pos_run, test_set=str(folder), preset="demo", overrides=SR_TINY)
     assert (lq_path.read_bytes(), lq_path.stat().st_mtime_ns) == before  # reused, not remade
-    assert {r["run_id"] for r in manifests.read(str(root), "metrics").to_pylist() if r["test_set"] == "Mini"} == {psnr_run, pos_run}
+    assert {r["run_id"] for r in manifests.read(str(root), "metrics").to_pylist() if r["test_set"] == "Mini"} == {psnr_run, pos_run, "bicubic"}
 
 
 def test_a_folder_in_no_known_layout_is_named_in_the_error(evaluated, tmp_path):

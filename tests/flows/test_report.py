@@ -68,6 +68,12 @@ def test_the_report_has_every_section_plot_and_reason(reported):
     assert "n/a<span class=\"why\">no negatives</span>" in page and "LPIPS" in page
     maps_shown = re.findall(r"<p><b>([^<]+)</b> <span class='muted'>positive ", page)
     assert maps_shown == [sets[0]]  # the only set with a positive and a negative; sets[1]'s map uses the original
+    from hggt_core.figures import map_top
+    from hggt_core.stage_work.maps import load_maps
+
+    shown = next(r for r in manifests.read(str(root), "maps").to_pylist() if r["set_id"] == sets[0] and r["figure_uri"])
+    top = map_top(load_maps(Path(root, shown["uri"]).read_bytes())["m_neg"])
+    assert page.count("<div class='cbar'>") == 1 and f"<span>&ge; {top:.3g}</span></div>" in page  # its colour scale's range
     assert re.search(r"<td class='id'>train</td><td class=\"n\">4</td>", page)  # every labelled set on the train side
 
 
