@@ -23,16 +23,32 @@ weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VG
 
 @weights_app.command("status")
 def weights_status():
-    """List the pretrained weights hggt can use, where it looks for them and which are present."""
-    from hggt_core.weights import status
+    """List the pretrained weights hggt can use, where it looks for them and which are present, and
+    what to do about each missing one."""
+    from rich.markup import escape
 
-    grid = Table(title="pretrained weights (torch hub cache)")
-    for col in ("name", "present", "size", "used for", "path"):
-        grid.add_column(col)
+    from hggt_core.weights import hub_checkpoint_dir, next_steps, status
+
+    # Four narrow columns (what wraps is 'used for'), the folder once below: whole at 80 columns.
+    grid = Table(title="pretrained weights")
+    grid.add_column("name", no_wrap=True)
+    grid.add_column("status", no_wrap=True)
+    grid.add_column("size", no_wrap=True)
+    grid.add_column("used for", ratio=1)
     rows = status()
     for r in rows:
-        grid.add_row(r["name"], "[green]yes[/]" if r["present"] else "[red]missing[/]", r["size"], r["used_for"], r["path"])
+        grid.add_row(r["name"], "[green]present[/]" if r["present"] else "[red]missing[/]", r["size"], escape(r["used_for"]))
     console.print(grid)
+    console.print(f"folder: {escape(str(hub_checkpoint_dir()))} (TORCH_HOME moves it)")
+    missing = [r for r in rows if not r["present"]]
+    if not missing:
+        console.print("[green]All present.[/]")
+        return
+    console.print(f"[bold]To do[/] ({len(missing)} missing; `hggt weights fetch` fetches them all):")
+    for r in missing:
+        console.print(f"  {r['name']} ({escape(r['file'])}):")
+        for line in next_steps(r["name"]):
+            console.print(f"    {escape(line)}")
 
 
 @weights_app.command("fetch")

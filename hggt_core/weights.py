@@ -67,6 +67,14 @@ def status() -> list[dict]:
              "size": w.size, "used_for": w.used_for} for w in KNOWN.values()]
 
 
+def next_steps(name: str) -> list[str]:
+    """What to do about one missing file, one short line each (a terminal of 80 columns keeps them
+    whole): the command that downloads it, or where to put a copy got elsewhere."""
+    w = KNOWN[name]
+    return [f"hggt weights fetch {name}   (needs internet; {w.size})",
+            f"or download {w.url}", f"and put it at {hub_checkpoint_dir() / w.file}"]
+
+
 def fetch(name: str) -> Path:
     """Download one file into the torch hub cache (atomically: a partial download never counts)."""
     w = KNOWN[name]

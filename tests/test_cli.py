@@ -106,3 +106,37 @@ def test_export_prints_every_clients_verdict(monkeypatch, tmp_path):
     for verdict, label in zip(("does not load", "loads correctly", "does not load"), CLIENTS.values()):
         assert f"{label}: {verdict} - " in printed
     assert "detected as ESRGAN" in printed and "max abs diff 0 " in printed
+
+
+
+@pytest.fixture
+def short_torch_home():
+    """A TORCH_HOME with a short path, as most are: its file paths fit an 80-column line whole."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="th", dir="/tmp") as folder:
+        yield Path(folder)
+
+
+def test_weights_status_fits_80_columns_and_says_what_to_do_per_missing_file(short_torch_home):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = short_torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "vgg19-dcbb9e9d.pth").write_bytes(b"")  # present: no step for it
+    env = {**os.environ, "COLUMNS": "80", "TORCH_HOME": str(short_torch_home)}
+    proc = subprocess.run([sys.executable, "-m", "hggt_cli.main", "weights", "status"], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(map(len, lines)) <= 80, proc.stdout
+    assert "\u2026" not in proc.stdout  # nothing cut short with an ellipsis
+    assert f"folder: {folder} (TORCH_HOME moves it)" in lines
+    steps = proc.stdout[proc.stdout.index("To do (2 missing"):]
+    for name, file in (("alexnet", "alexnet-owt-7be5be79.pth"), ("vgg16", "vgg16-397923af.pth")):
+        assert f"hggt weights fetch {name}" in steps and f"    and put it at {folder / file}" in lines
+    assert "fetch vgg19" not in proc.stdout
