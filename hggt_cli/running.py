@@ -155,6 +155,12 @@ def _preflight(params: dict, flow: str = "") -> None:
             if source and not any(c in source for c in "*?[") and not storage.exists(source):
                 raise ValueError(f"input {source} does not exist")
     except (ValueError, FileNotFoundError) as exc:  # pydantic's ValidationError is a ValueError too
+        from rich.markup import escape
+
+        if getattr(exc, "problems", None):  # a config that does not validate (presets.ConfigError): a line per problem
+            for line in exc.problems:
+                console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+            raise typer.Exit(1) from None
         lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "errors.pydantic.dev" not in line]
         console.print(f"[bold red]error:[/] {': '.join(lines[:3])}", soft_wrap=True)
         raise typer.Exit(1) from None

@@ -184,7 +184,10 @@ def server_stop():
 @app.command("show-config")
 def show_config(preset: Preset = None, overrides: Overrides = None, config: ConfigFile = None,
                 out: Optional[str] = typer.Option(None, "--out", "-o", help="A dataset: its recorded build's config.")):
-    """Print the resolved config (preset + overrides; with --out, on top of the dataset's recorded build) and its hash."""
+    """Print the resolved config (preset + overrides; with --out, on top of the dataset's recorded build) and its hash,
+    and check each declared enhancer's model file as train-enhancers will (Spandrel loads it; its scale matches)."""
+    from rich.markup import escape
+
     from hggt_core.presets import resolve_config
 
     try:
@@ -196,9 +199,33 @@ def show_config(preset: Preset = None, overrides: Overrides = None, config: Conf
         else:
             cfg = resolve_config(preset or "paper", overrides, config)
     except ValueError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        for line in getattr(exc, "problems", None) or [str(exc)]:  # a ConfigError: one line per problem
+            console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
         raise typer.Exit(2) from None
     json.dump(cfg.model_dump(mode="json"), sys.stdout, indent=2)
     print(f"\nconfig hash: {cfg.hash}")
+    if not _declared_enhancers_load(cfg):
+        raise typer.Exit(2)
 
 
+def _declared_enhancers_load(cfg) -> bool:
+    """The checks train-enhancers makes of each declared model file, now: one line per enhancer."""
+    if not cfg.enhancers.declared:
+        return True
+    from rich.markup import escape
+
+    from hggt_core.declared_enhancers import DeclaredModelError, check_declared_file
+
+    ok = True
+    for spec in cfg.enhancers.declared:
+        who = f"enhancer {spec.version} (declared)"
+        try:
+            facts = check_declared_file(spec.model, spec.scale)
+        except DeclaredModelError as exc:
+            console.print(f"[bold red]error:[/] {escape(who)}: {escape(str(exc))}", soft_wrap=True)
+            ok = False
+            continue
+        said = ("not checked: a remote file is read when train-enhancers runs" if facts is None else
+                f"loads as a {facts['scale']}x {facts['arch']} ({facts['parameters']:,} parameters)")
+        console.print(f"{escape(who)}: {escape(spec.model)} {escape(said)}", soft_wrap=True)
+    return ok

@@ -23,9 +23,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hggt_core.sizes import DECLARED_SUFFIXES
 from hggt_core.tiling import tiled_apply
 
-SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+SUFFIXES = DECLARED_SUFFIXES
 PURPOSES = ("SR", "Restoration")
 
 
@@ -83,6 +84,31 @@ def check_scale(descriptor, declared: int | None, name: str) -> int:
         raise DeclaredModelError(f"declared model {name}: the config says scale {declared}, but Spandrel detects a "
                                  f"{descriptor.scale}x {descriptor.architecture.id} model; set scale: {descriptor.scale} or leave it out")
     return int(descriptor.scale)
+
+
+def inspect_declared(data: bytes, name: str, scale: int | None) -> dict:
+    """Every check of a declared model file's bytes (``name``: its path or URL): Spandrel loads it
+    as an RGB image model (:func:`load_descriptor`) whose scale matches a configured one
+    (:func:`check_scale`); :func:`describe`'s facts, with the scale. train-enhancers runs this
+    before recording the model, and `hggt show-config` before any stage runs."""
+    descriptor = load_descriptor(data, name)
+    return {**describe(descriptor), "scale": check_scale(descriptor, scale, name)}
+
+
+def check_declared_file(model: str, scale: int | None) -> dict | None:
+    """:func:`inspect_declared` of a declared model as the config names it; a remote URL is not
+    fetched here (None: train-enhancers checks it when it reads it)."""
+    path = model.removeprefix("file://")
+    if "://" in path:
+        return None
+    path = os.path.abspath(os.path.expanduser(path))
+    model_suffix(model)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DeclaredModelError(f"declared model file {model} does not exist") from None
+    return inspect_declared(data, model, scale)
 
 
 def describe(descriptor) -> dict:

@@ -10,7 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from hggt_core.config import HGGTConfig
+from hggt_core import networks
 from hggt_core.networks import ENHANCER, GENERATOR, demo_sizes
+from hggt_core.sizes import DECLARED_SUFFIXES
 
 # The demo preset scales the paper's geometry by 1/4 so that scikit-image's small photos
 # (300 to 1400 px) yield a few dozen candidates and the demo finishes in minutes on 2 CPUs.
@@ -91,10 +93,79 @@ def load_config(preset: str = "paper", overrides: dict[str, Any] | None = None) 
     try:
         return HGGTConfig.model_validate(data)
     except ValidationError as exc:
-        unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
-        if unknown:
-            raise ValueError(unknown_key_message(unknown[0])) from None
-        raise
+        raise ConfigError(config_problems(exc, data)) from None
+
+
+class ConfigError(ValueError):
+    """A config that does not validate, as one readable line per problem (``problems``): no
+    pydantic dump, no input_value=..., no link to pydantic's site."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# What a versions entry of each kind takes, and what to write in each of its fields.
+_VERSION_NAME = "NAME (1-16 letters, digits, '-' or '_'; it names the version's folder)"
+ENTRY_FIELDS: dict[str, dict[str, str]] = {
+    "declared": {
+        "version": _VERSION_NAME,
+        "model": f"PATH or URL of a {', '.join(DECLARED_SUFFIXES[:-1])} or {DECLARED_SUFFIXES[-1]} file that exists",
+        "scale": "the model's factor, 1 to 8 (e.g. scale: 4), or leave scale out to use the one Spandrel detects",
+    },
+    "trained": {
+        "version": _VERSION_NAME,
+        "arch": f"{networks.choices(ENHANCER)}",
+        "setting": "'1' or '2' (the Table 1 setting it trains on)",
+    },
+}
+
+
+def _entry_problem(e: dict, data: dict) -> str:
+    """One line for an error inside ``enhancers.versions[i]``: the enhancer (its version, or its
+    place in the list), its kind, the field, what is wrong and what to write instead."""
+    i, kind, *rest = e["loc"][2:]
+    entries = ((data.get("enhancers") or {}).get("versions") or [])
+    entry = entries[i] if isinstance(i, int) and i < len(entries) and isinstance(entries[i], dict) else {}
+    version = entry.get("version")
+    name = f"enhancer {version}" if isinstance(version, str) and version else f"enhancer #{i + 1}"
+    who = name + (f" ({kind}, entry {i + 1} of enhancers.versions)" if kind in ENTRY_FIELDS else "")
+    fields = ENTRY_FIELDS.get(kind, {})
+    msg = str(e["msg"]).removeprefix("Value error, ").removeprefix(f"{name}: ")  # a validator's message may name it already
+    field = str(rest[0]) if rest else ("model" if "model file" in msg else None)
+    if e["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(field or "", list(fields), n=1, cutoff=0.5)
+        return (f"{who}: unknown field {field!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
+                f"a {kind} enhancer takes {', '.join(fields)}")
+    if e["type"] == "missing":
+        return f"{who}: {field} is missing; write {field}: {fields.get(field, '...')}"
+    msg = msg[:1].lower() + msg[1:]
+    given = e.get("input")
+    wrote = f" (you wrote {given!r})" if field in entry and not isinstance(given, (dict, list)) and repr(given) not in msg else ""
+    fix = f"; write {field}: {fields[field]}" if field in fields else (
+        f"; write {{{', '.join(f'{k}: ...' for k in fields)}}}" if fields else "")
+    return f"{who}: {field + ': ' if field and not msg.startswith(('model file', field)) else ''}{msg}{wrote}{fix}"
+
+
+def config_problems(exc: ValidationError, data: dict) -> list[str]:
+    """Every error of a config as one line: an enhancer's entry by its version and field (with what
+    to write there), an unknown key with the closest real one, any other by its dotted key."""
+    out = []
+    for e in exc.errors():
+        loc = e["loc"]
+        dotted = ".".join(map(str, loc))
+        if loc[:2] == ("enhancers", "versions") and len(loc) >= 4:
+            line = _entry_problem(e, data)
+        elif e["type"] == "extra_forbidden":
+            line = unknown_key_message(dotted)
+        else:
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            wrote = "" if e["type"].endswith("_validator") or isinstance(e.get("input"), (dict, list, tuple)) else f" (you wrote {e['input']!r})"
+            line = msg if dotted in msg or e["type"] == "value_error" and len(loc) <= 1 and msg.startswith(("enhancer", loc[0] if loc else "")) \
+                else f"{dotted}: {msg}{wrote if e['type'] != 'value_error' else ''}"
+        if line not in out:
+            out.append(line)
+    return out
 
 
 def _dotted_keys(node: Any, prefix: str = "") -> list[str]:

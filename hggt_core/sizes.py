@@ -49,6 +49,9 @@ PAPER_ENHANCERS = (
 )
 
 
+DECLARED_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")  # the model files Spandrel reads
+
+
 class DeclaredEnhancer(Frozen):
     """An enhancer hggt does not train: a model file (safetensors, .pth, .pt, .ckpt) that Spandrel
     loads by architecture detection. A 2x or 4x model runs on the image downscaled by its scale

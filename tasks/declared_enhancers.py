@@ -11,7 +11,7 @@ from prefect import get_run_logger, task
 
 from hggt_core import manifests, storage
 from hggt_core.config import HGGTConfig
-from hggt_core.declared_enhancers import DeclaredModelError, check_scale, describe, load_descriptor, model_suffix
+from hggt_core.declared_enhancers import DeclaredModelError, inspect_declared, model_suffix
 from hggt_core.sizes import DeclaredEnhancer
 from hggt_core.stage_work.enhance import DECLARED as KIND
 from tasks.adopt import keep_enhancer
@@ -35,9 +35,8 @@ def declared_row(spec: DeclaredEnhancer, root: str, cfg: HGGTConfig) -> tuple[di
         data = storage.read_bytes(source)
     except FileNotFoundError:
         raise DeclaredModelError(f"enhancer {spec.version}: declared model file {spec.model} does not exist") from None
-    descriptor = load_descriptor(data, spec.model)
-    scale = check_scale(descriptor, spec.scale, spec.model)
-    facts = describe(descriptor)
+    facts = inspect_declared(data, spec.model, spec.scale)  # the checks `hggt show-config` makes too
+    scale = facts["scale"]
     uri, sha, held = keep_enhancer(data, root, spec.version, suffix)
     row = {
         "version": spec.version, "arch": facts["arch"], "setting": None, "iterations": 0, "checkpoint_uri": uri,

@@ -109,3 +109,70 @@ def test_the_config_takes_2_to_8_trained_or_declared_versions(models):
     ]:
         with pytest.raises(ValueError, match=reason):
             load_config("demo", {"enhancers": {"versions": versions}})
+
+
+def test_config_errors_of_declared_enhancers_are_one_readable_line_each(models):
+    from hggt_core.presets import ConfigError
+
+    trained = {"version": "01", "arch": "rcan", "setting": "1"}
+    versions = [trained, {"version": "up", "model": str(models[2]), "scale": "two"}, {"model": str(models[2])},
+                {"version": "04", "model": "/no/such/model.pth"}, {"version": "05", "model": str(models[4]), "scael": 4}]
+    with pytest.raises(ConfigError) as caught:
+        load_config("demo", {"enhancers": {"versions": versions}})
+    problems = caught.value.problems
+    assert problems == [
+        "enhancer up (declared, entry 2 of enhancers.versions): scale: input should be a valid integer, unable to parse string "
+        "as an integer (you wrote 'two'); write scale: the model's factor, 1 to 8 (e.g. scale: 4), or leave scale out to use "
+        "the one Spandrel detects",
+        "enhancer #3 (declared, entry 3 of enhancers.versions): version is missing; write version: NAME (1-16 letters, digits, "
+        "'-' or '_'; it names the version's folder)",
+        "enhancer 04 (declared, entry 4 of enhancers.versions): model file /no/such/model.pth does not exist; write model: PATH "
+        "or URL of a .safetensors, .pth, .pt or .ckpt file that exists",
+        "enhancer 05 (declared, entry 5 of enhancers.versions): unknown field 'scael'; did you mean 'scale'? a declared "
+        "enhancer takes version, model, scale",
+    ]
+    assert str(caught.value) == "\n".join(problems)
+    assert not any(bad in str(caught.value) for bad in ("input_value", "pydantic", "validation error", "https://"))
+
+
+def test_show_config_checks_declared_models_as_train_enhancers_does(models, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from hggt_cli.main import app
+
+    def show(*declared: dict):
+        config = tmp_path / "hggt.json"
+        config.write_text(json.dumps({"enhancers": {"versions": [{"version": "01", "arch": "rcan", "setting": "1"}, *declared]}}))
+        return CliRunner().invoke(app, ["show-config", "--preset", "demo", "--config", str(config)], env={"COLUMNS": "300"})
+
+    good = show({"version": "x2", "model": str(models[2])})
+    assert good.exit_code == 0, good.output
+    assert f"enhancer x2 (declared): {models[2]} loads as a 2x ESRGAN (" in good.output
+    (tmp_path / "notes.pth").write_bytes(b"not a model")
+    bad = show({"version": "x4", "model": str(models[4]), "scale": 2}, {"version": "junk", "model": str(tmp_path / "notes.pth")})
+    assert bad.exit_code == 2
+    assert (f"error: enhancer x4 (declared): declared model {models[4]}: the config says scale 2, but Spandrel detects a 4x "
+            "ESRGAN model; set scale: 4 or leave it out") in bad.output
+    assert f"error: enhancer junk (declared): declared model {tmp_path / 'notes.pth'}: Spandrel cannot load it" in bad.output
+
+
+def test_a_stage_command_prints_one_error_line_per_config_problem(models, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from hggt_cli.main import app
+
+    config = tmp_path / "hggt.json"
+    config.write_text(json.dumps({"enhancers": {"versions": [
+        {"version": "01", "arch": "rcan", "setting": "1"}, {"version": "up", "model": str(models[2]), "scale": 0}, {"model": str(models[2])}]}}))
+    result = CliRunner().invoke(app, ["train-enhancers", "--out", str(tmp_path / "ds"), "--preset", "demo", "--config", str(config)])
+    assert result.exit_code == 1  # refused before any Prefect run
+    lines = result.output.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["enhancer up (declared, entry 2 of enhancers.versions)",
+                                                             "enhancer #3 (declared, entry 3 of enhancers.versions)"]
+    assert lines[0].endswith("scale: input should be greater than or equal to 1 (you wrote 0); write scale: the model's "
+                             "factor, 1 to 8 (e.g. scale: 4), or leave scale out to use the one Spandrel detects")
+    assert all(line.startswith("error: ") for line in lines) and "pydantic" not in result.output
