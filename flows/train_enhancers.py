@@ -55,12 +55,13 @@ def train_enhancers_flow(
     specs = [s for s in cfg.enhancers.versions if not versions or s.version in versions]
     # Declared enhancers (model files loaded through Spandrel) are recorded, never trained.
     declared, specs = [s for s in specs if isinstance(s, DeclaredEnhancer)], [s for s in specs if not isinstance(s, DeclaredEnhancer)]
+    declared_summary = {"declared": {}}
     if declared:
         declared_summary = record_declared(declared, root, cfg, started_at, alone=not specs)
         if not specs:
-            return publish_summary(STAGE, root, declared_summary, started)
+            return publish_summary(STAGE, root, {**declared_summary, "trained": 0}, started)
     if cfg.enhancers.pretrained:
-        return _adopt(specs, pretrained_folder(cfg.enhancers.pretrained), root, cfg, started, started_at)
+        return _adopt(specs, pretrained_folder(cfg.enhancers.pretrained), root, cfg, started, started_at, declared_summary["declared"])
     uris, hr_fp = plan_training(root, hr_folder, cfg)
     devices = _devices(cfg.enhancers.train.device, len(specs))
     futures = []
@@ -79,13 +80,13 @@ def train_enhancers_flow(
         rows.append(row)
     summary = merge_enhancers(root, rows)
     counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": cached, "computed": len(rows) - cached}
-    summary.update(counts)
+    summary.update(counts, trained=len(rows), declared=declared_summary["declared"])  # declared: recorded, not trained
     summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     summary["perceptual"] = all(r["perceptual"] for r in rows)
     return publish_summary(STAGE, root, summary, started)
 
 
-def _adopt(specs: list, folder: str, root: str, cfg, started: float, started_at: dt.datetime) -> dict:
+def _adopt(specs: list, folder: str, root: str, cfg, started: float, started_at: dt.datetime, declared: dict) -> dict:
     """enhancers.pretrained: ready enhancer files instead of training (the demo's shipped ones)."""
     adopted = [adopt_enhancer(spec, folder, root, cfg) for spec in specs]
     rows = [row for row, _ in adopted]
@@ -94,7 +95,8 @@ def _adopt(specs: list, folder: str, root: str, cfg, started: float, started_at:
                           ", ".join(r["version"] for r in rows), folder)
     summary = merge_enhancers(root, rows)
     counts = {"items": len(rows), "rejected": 0, "shards": len(rows), "shards_cached": held, "computed": len(rows) - held}
-    summary.update(counts, pretrained=folder, iterations={r["version"]: r["iterations"] for r in rows})
+    summary.update(counts, pretrained=folder, iterations={r["version"]: r["iterations"] for r in rows}, trained=len(rows),
+                   declared=declared)
     summary["run_id"] = record_stage_run(root, STAGE, cfg, CODE, started_at, counts)
     summary["perceptual"] = all(r["perceptual"] for r in rows)
     return publish_summary(STAGE, root, summary, started)

@@ -90,6 +90,8 @@ def build(
     # The shards' runner is the build flow's to apply to its CPU stages; --workers sizes the build's own.
     result = run_flow("flows.build_dataset:build_dataset_flow", Execution(workers=execution.workers), dataset, input=input, out=out, until=until,
                   task_runner=execution.task_runner, dask_address=execution.dask_address)
+    from hggt_core.summary import enhancer_counts
+
     stages = result["stages"]
     rows = {
         "images": stages["ingest"]["ok"],
@@ -98,7 +100,7 @@ def build(
         "texture-passing crops": stages.get("patches", {}).get("texture_ok"),
         "LQ images (settings 1, 2)": stages.get("degrade", {}).get("items"),
         "x4 LR test inputs": stages.get("synthesize-lr", {}).get("items"),
-        "enhancers trained": stages.get("train-enhancers", {}).get("items"),
+        **enhancer_counts(stages.get("train-enhancers", {})),  # trained, adopted and declared apart
         "enhanced patches": stages.get("enhance", {}).get("items"),
         "annotation sets": stages.get("select", {}).get("items"),
         "labelled sets (usable)": (f"{stages['annotate']['sets']} ({stages['annotate']['usable_sets']})" if "annotate" in stages else None),
@@ -177,7 +179,7 @@ def train_enhancers(
 @app.command()
 @shared_options
 def enhance(out: Out, dataset: DatasetConfig, workers: Workers = None):
-    """Run every trained enhancer on every ingested HR image (tiled) and crop the enhanced versions
+    """Run every enhancer (trained or declared) on every ingested HR image (tiled) and crop the enhanced versions
     of each patch: OUT/{01..04}/{patch}_{version}.png and enhanced.parquet. Done work is skipped."""
 
     summary = run_flow("flows.enhance:enhance_flow", Execution(workers=workers), dataset, out=out)

@@ -44,3 +44,16 @@ def held_out_table(metrics: Iterable[Mapping], runs: Mapping[str, Mapping], test
 
 def demo_misses(shares: Mapping[str, float]) -> list[str]:
     return [f"{lab} {shares[lab]:.0%} < {target:.0%}" for lab, target in DEMO_TARGETS.items() if shares[lab] < target]
+
+
+def enhancer_counts(stage: Mapping) -> dict[str, int]:
+    """The enhancers of a train-enhancers summary by how each came to be: trained here, adopted
+    ready-made (enhancers.pretrained: hggt-trained files) or declared (model files loaded through
+    Spandrel, never trained); a declared one is never counted as trained."""
+    out = {}
+    trained = stage.get("trained", 0)
+    if trained:
+        out["enhancers adopted ready-made" if stage.get("pretrained") else "enhancers trained"] = trained
+    if stage.get("declared"):
+        out["enhancers declared (model files, not trained)"] = len(stage["declared"])
+    return out

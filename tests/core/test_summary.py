@@ -30,3 +30,14 @@ def test_only_runs_scored_on_the_held_out_side_are_listed():
     table = held_out_table(metrics, runs)
     assert [(r["run"], r["PSNR"], r["images"]) for r in table] == [("a", 20.0, 1), ("b", 22.0, 1)]
     assert table[1]["training GT"] == "Pos+Neg GT" and table[1]["artifact rate"] == 0.25
+
+
+def test_declared_enhancers_are_not_counted_as_trained():
+    from hggt_core.summary import enhancer_counts
+
+    mixed = {"items": 2, "trained": 2, "declared": {"zoo": "ESRGAN 2x"}}
+    assert enhancer_counts(mixed) == {"enhancers trained": 2, "enhancers declared (model files, not trained)": 1}
+    alone = {"items": 2, "trained": 0, "declared": {"zoo": "ESRGAN 2x", "swin": "SwinIR 4x"}}  # items: the stage's records
+    assert enhancer_counts(alone) == {"enhancers declared (model files, not trained)": 2}
+    shipped = {"items": 4, "trained": 4, "pretrained": "/shipped", "declared": {}}
+    assert enhancer_counts(shipped) == {"enhancers adopted ready-made": 4}

@@ -31,6 +31,11 @@ def test_a_declared_model_is_a_version_from_enhancement_to_the_maps(tmp_path):
     ]}, "select": {"top_n": 6}}))
     summary = build_dataset_flow(input=str(photos), out=root, preset="demo", config_file=str(config), until="maps")
     assert summary is not None
+    from hggt_core.summary import enhancer_counts
+
+    # what `hggt build` prints: the shipped 01 and 03 adopted, zoo declared; none of them counted as trained
+    assert enhancer_counts(summary["stages"]["train-enhancers"]) == {
+        "enhancers adopted ready-made": 2, "enhancers declared (model files, not trained)": 1}
 
     enhancers = {r["version"]: r for r in manifests.read(root, "enhancers").to_pylist()}
     assert sorted(enhancers) == sorted(VERSIONS)
