@@ -155,11 +155,14 @@ def export_dataset(
     behind each letter in DEST/annotators.csv. Re-running skips files that are already identical."""
 
     summary = run_flow("flows.export_dataset:export_dataset_flow", out=out, dest=dest, range_size=range_size)
+    versions_warning = summary.pop("versions_warning", None)  # said once, below the table
     print_summary("export-dataset", summary)
     if summary["excluded_sets"]:
         console.print(f"{summary['excluded_sets']} sets of test photos that fail the Test-100 rule are excluded from both trees.")
     if summary["proxy_sets"]:
         console.print(f"[bold yellow]{summary['proxy_sets']} exported sets are labelled by the PROXY annotator, not by people.[/]")
+    if versions_warning:
+        console.print(f"[bold yellow]warning:[/] {escape(versions_warning)}.", soft_wrap=True)
     if summary["sets_without_three_annotators"]:
         console.print(f"[yellow]{summary['sets_without_three_annotators']} sets do not have exactly three annotators; the "
                       "authors' loaders read A, B and C of every set.[/]")

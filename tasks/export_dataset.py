@@ -9,7 +9,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from hggt_core import manifests, storage
-from hggt_core.annotation.export_layout import LETTERS, MAPPING_FILE, PUBLISHED_LETTERS, TREES, mapping_csv, place_sets
+from hggt_core.annotation.export_layout import (
+    LETTERS, MAPPING_FILE, PUBLISHED_LETTERS, TREES, mapping_csv, place_sets, versions_warning,
+)
 from hggt_core.annotation.labels import aggregate
 from hggt_core.annotation.published import LabelFileError, label_file_from_votes
 from hggt_core.splits import EXCLUDED
@@ -105,6 +107,7 @@ def plan_export(root: str, range_size: int) -> dict:
         "excluded": sum(s == EXCLUDED for s in wanted.values()),
         "proxy_sets": sorted(s for s in exported if any(r["source"] == "proxy" for r in labels[s])),
         "not_three_annotators": sorted(p.set_id for p in placed if tuple(p.annotators) != PUBLISHED_LETTERS),
+        "versions": {s: len(_files(labels[s])) - 1 for s in sorted(exported)},
         "rejected": rejected,
     }
 
@@ -171,6 +174,8 @@ def finish_export(root: str, dest: str, plan: dict, results: list[dict], existin
         "files_unchanged": sum(r["unchanged"] for r in results) + (not wrote_mapping),
         "proxy_sets": len([s for s in plan["proxy_sets"] if s in exported]), "sets_without_three_annotators": len(odd),
         "stale_files": len(stale), "dest": dest, "mapping": storage.join(dest, MAPPING_FILE),
+        # the authors' loaders read four versions per set: any other count is said once, with the counts
+        "versions_warning": versions_warning({s: n for s, n in plan["versions"].items() if s in exported}),
     }
     summary["reasons"] = [(r["item_id"], r["reason"]) for r in rejected]
     summary["reasons"] += [(rel, "in the destination but not written by this export; left in place") for rel in stale[:20]]

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from hggt_core.annotation.labels import VERSIONS
 from hggt_core.annotation.published import image_name, is_file
 from hggt_core.splits import EXCLUDED, TEST, TRAIN
 
@@ -31,6 +32,21 @@ MAPPING_FILE = "annotators.csv"
 MAPPING_COLUMNS = ("tree", "range", "set_id", "letter", "annotator")
 # What the authors' loaders open for every set (A's file list drives B and C).
 PUBLISHED_LETTERS = ("A", "B", "C")
+
+
+def versions_warning(versions_per_set: Mapping[str, int]) -> str | None:
+    """One warning for every exported set whose number of versions is not the paper's four, with
+    the counts (None when every set has four): the authors' loaders read 01..04 of every set."""
+    counts: dict[int, int] = defaultdict(int)
+    for n in versions_per_set.values():
+        counts[n] += 1
+    odd = {n: c for n, c in sorted(counts.items()) if n != len(VERSIONS)}
+    if not odd:
+        return None
+    which = ", ".join(f"{c} with {n} version{'s' if n != 1 else ''}" for n, c in odd.items())
+    return (f"{sum(odd.values())} of {len(versions_per_set)} exported sets do not have exactly {len(VERSIONS)} versions "
+            f"({which}): the authors' loaders expect exactly {len(VERSIONS)} per set ({', '.join(VERSIONS)}), so their "
+            "training and metric scripts need changing to read these sets")
 
 
 def range_name(index: int, count: int, range_size: int = RANGE_SIZE) -> str:

@@ -96,3 +96,12 @@ def test_sets_are_placed_by_split_in_ranges_with_annotators_as_letters():
 def test_annotator_letters_are_sorted_names():
     assert annotator_letters(["carol", "alice", "bob", "alice"]) == {"A": "alice", "B": "bob", "C": "carol"}
     assert annotator_letters(["x", "y"]) == {"A": "x", "B": "y"}
+
+
+def test_the_export_warns_once_with_counts_about_sets_without_four_versions():
+    from hggt_core.annotation.export_layout import versions_warning
+
+    assert versions_warning({"a": 4, "b": 4}) is None
+    warning = versions_warning({"a": 4, "b": 3, "c": 3, "d": 8})
+    assert warning.startswith("3 of 4 exported sets do not have exactly 4 versions (2 with 3 versions, 1 with 8 versions): ")
+    assert "the authors' loaders expect exactly 4 per set (01, 02, 03, 04)" in warning

@@ -99,6 +99,7 @@ def test_export_writes_the_published_layout_by_split_and_reingests_to_the_same_l
                 for r in manifests.read(str(labelled), "labels").to_pylist() if r["set_id"] in placed]
     assert aggregate(votes, 3)[0] == exported
 
+    assert summary["versions_warning"] is None  # every set has the four versions the authors' loaders read
     again = export_dataset_flow(out=str(labelled), dest=str(dest), range_size=2)
     assert again["files_written"] == 0 and again["files_unchanged"] == len(files) and _tree(dest) == files
 
@@ -107,6 +108,27 @@ def test_export_writes_the_published_layout_by_split_and_reingests_to_the_same_l
     assert reingested["ingest_rejected"] == 0
     original = manifests.read(str(labelled), "labels").to_pylist()
     assert manifests.read(str(back), "labels").to_pylist() == [r for r in original if r["set_id"] in placed]
+
+
+def test_sets_of_other_than_four_versions_are_warned_about_once_with_counts(tmp_path):
+    src, root = tmp_path / "src", tmp_path / "ds"
+    versions = dict.fromkeys(("photoA-0-0", "photoB-0-0", "photoC-0-0"), ("01", "02", "zoo"))  # a dataset's versions are one set
+    for k, (set_id, mine) in enumerate(versions.items()):
+        for f in ("original", *mine):
+            path = src / "images" / "0-3" / f / (f"{set_id}.png" if f == "original" else f"{set_id}_{f}.png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(encode_png(np.full((8, 8, 3), 10 * k + len(f), np.uint8)))
+        for annotator in ("amy", "bob", "kim"):
+            path = src / "labels" / "0-3" / annotator / f"{set_id}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_label_doc(set_id, dict.fromkeys(mine, "Similar"), list(mine)))
+    annotate_ingest_flow(out=str(root), labels=str(src), preset="demo")
+    rows = [{"set_id": s, "image_id": s.rsplit("-", 2)[0], "split": TRAIN, "positives": 0, "usable": True} for s in versions]
+    manifests.write(str(root), "splits", manifests.to_table("splits", rows))
+    summary = export_dataset_flow(out=str(root), dest=str(tmp_path / "HGGT"))
+    assert summary["train_sets"] == 3 and summary["versions_warning"] == (
+        "3 of 3 exported sets do not have exactly 4 versions (3 with 3 versions): the authors' loaders "
+        "expect exactly 4 per set (01, 02, 03, 04), so their training and metric scripts need changing to read these sets")
 
 
 def test_export_without_a_split_says_to_run_hggt_split(tmp_path):
