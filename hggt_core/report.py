@@ -24,9 +24,10 @@ nav{margin:10px 0 0;font-size:13px}nav a{margin-right:12px;color:#245;text-decor
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.why{display:block;color:#8a6d00;font-size:11px}
 .row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}td.id{white-space:nowrap}.row h3{margin-top:8px}.tw{overflow-x:auto;max-width:100%}
-.missing{background:#fff6e0;border-left:4px solid #e0a800;padding:6px 10px}
+.missing{background:#fff6e0;border-left:4px solid #e0a800;padding:6px 10px}.missing p,.missing ul{margin:4px 0}
 .caveat{background:#eef3fb;border-left:4px solid #4c72b0;padding:6px 10px;max-width:1100px}
-.cbar{display:flex;align-items:center;gap:8px;font-size:12px;margin:2px 0 14px}.cbar .ramp{display:inline-block;width:320px;height:12px;border:1px solid #999}.notes{font-size:12px;color:#555}
+.mapfig{display:inline-block;max-width:100%}.mapfig img.fig{display:block;margin:6px 0 0}
+.cbar{display:flex;align-items:center;gap:8px;font-size:12px;margin:3px 0 14px 50.2%}.cbar .ramp{flex:1;height:12px;border:1px solid #999}.notes{font-size:12px;color:#555}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px 20px}.plots>div{min-width:0}
 img.plot{width:100%;height:auto;display:block}img.plot.wide{width:auto;max-width:100%}
 .set{display:flex;gap:8px;margin:4px 0 16px;align-items:flex-start}.set figure{margin:0;width:160px;text-align:center;font-size:12px}
@@ -178,8 +179,8 @@ def _maps(d: ReportInputs) -> str:
     parts.append("<p class='muted'>Each picture: original, positive, negative, M_neg, M_pos, M_ind.</p>")
     if d.map_figures:
         parts.append(f"<p class='notes'>{text(MAP_MEANING)}</p>")
-    parts += [f"<p><b>{text(s)}</b> <span class='muted'>{text(caption)}</span></p>{_img(data, s, 'fig')}{_colour_bar(d.map_tops.get(s))}"
-              for s, caption, data in d.map_figures]
+    parts += [f"<p><b>{text(s)}</b> <span class='muted'>{text(caption)}</span></p>"
+              f"<div class='mapfig'>{_img(data, s, 'fig')}{_colour_bar(d.map_tops.get(s))}</div>" for s, caption, data in d.map_figures]
     return "".join(parts)
 
 
@@ -192,7 +193,8 @@ MAP_MEANING = ("Colour scale of M_neg, M_pos and M_ind (one scale per picture, s
 
 
 def _colour_bar(top: float | None) -> str:
-    """The maps' colour scale under a picture: the picture's own colours (figures.heat) from 0 to its top."""
+    """The maps' colour scale under a picture's three maps (the right half of figures.map_figure's
+    six panels): the picture's own colours (figures.heat) from 0 to its top."""
     gradient = ", ".join(heat_stops())
     end = f"&ge; {top:.3g}" if top is not None else "top"
     why = "" if top is not None else " <span class='muted'>(value unknown: the stored maps could not be read)</span>"
@@ -234,7 +236,9 @@ def _runs(d: ReportInputs) -> str:
                          "re-run `hggt evaluate` for any of them to add it.</p>")
     note = weights_note(d) if tables else None
     if note:
-        parts.append(f'<p class="missing">{text(note)}</p>')
+        head, files, then = note
+        parts.append(f'<div class="missing"><p>{text(head)}</p><ul>{"".join(f"<li>{text(f)}</li>" for f in files)}</ul>'
+                     f"<p>{text(then)}</p></div>")
     if not tables:
         parts.append(_missing(d, "metrics") or '<p class="muted">no evaluated runs yet (`hggt evaluate --run RUN_ID`)</p>')
     return "".join(parts)

@@ -220,7 +220,7 @@ def loss_figure(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]
         for ax, term in zip(sub.subplots(1, len(terms), squeeze=False)[0], terms):
             if term not in curves[name]:
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, f"no {term}\nin this objective", ha="center", va="center", fontsize=8, color="#999",
+                ax.text(0.5, 0.5, f"no {LOSS_TERMS.get(term, term)}\nlogged for this run", ha="center", va="center", fontsize=8, color="#999",
                         transform=ax.transAxes)
                 continue
             its, vals = curves[name][term]

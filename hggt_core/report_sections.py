@@ -170,17 +170,17 @@ def table3_with_reasons(d: ReportInputs) -> dict[str, list[dict]]:
     return out
 
 
-def weights_note(d: ReportInputs) -> str | None:
-    """One note for every weight file the deep metrics lack, each with where it goes, and the
-    commands to run after: evaluate fills the metrics in, report shows them."""
+def weights_note(d: ReportInputs) -> tuple[str, list[str], str] | None:
+    """One note for every weight file the deep metrics lack: what could not be computed, each file
+    with where it goes, and the commands to run after (evaluate fills the metrics in, report shows them)."""
     if not d.missing_weights:
         return None
-    files = "; ".join(f"{w['file']} ({w['size']}, for {w['metric'].upper()}, from {w['url']}) into {w['folder']}"
-                      for w in d.missing_weights)
     metrics = " and ".join(sorted({w["metric"].upper() for w in d.missing_weights}))
     n = len(d.missing_weights)
-    return (f"{metrics} could not be computed: {n} weight file{'s are' if n > 1 else ' is'} missing. Put "
-            f"{'each' if n > 1 else 'it'} where hggt looks: {files} (`hggt weights fetch` downloads "
-            f"{'them all' if n > 1 else 'it'} where there is internet; `hggt weights status` checks). Then re-run "
-            f"`hggt evaluate --out {d.root} --run RUN` for each run in the table (with `--test-set FOLDER` for a test set "
-            f"outside the dataset), and `hggt report --out {d.root}`.")
+    head = (f"{metrics} could not be computed: {n} weight file{'s are' if n > 1 else ' is'} missing. Put "
+            f"{'each' if n > 1 else 'it'} where hggt looks (`hggt weights fetch` downloads {'them all' if n > 1 else 'it'} "
+            "where there is internet; `hggt weights status` gives each download address and checks):")
+    files = [f"{w['file']} ({w['size']}, for {w['metric'].upper()}) into {w['folder']}/" for w in d.missing_weights]
+    then = (f"Then re-run `hggt evaluate --out {d.root} --run RUN` for each run in the table (with `--test-set FOLDER` for a "
+            f"test set outside the dataset), and `hggt report --out {d.root}`.")
+    return head, files, then

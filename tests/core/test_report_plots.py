@@ -191,12 +191,13 @@ def test_one_note_lists_every_missing_weight_file_and_the_commands_after(monkeyp
                 "size": "528 MB", "url": "https://download.pytorch.org/models/vgg16-397923af.pth"}]
     d = ReportInputs("ds", "/data/ds", {**dict.fromkeys(MANIFESTS), "runs": runs, "metrics": metrics},
                      unavailable={"lpips": "x", "dists": "y"}, missing_weights=missing)
-    notes = re.findall(r'<p class="missing">([^<]*weight file[^<]*)</p>', render(d))
+    notes = re.findall(r'<div class="missing">(.*?)</div>', render(d))
     assert len(notes) == 1, notes
     note = notes[0]
+    assert re.findall(r"<li>([^<]+)</li>", note) == [
+        "alexnet-owt-7be5be79.pth (233 MB, for LPIPS) into /hub/checkpoints/",
+        "vgg16-397923af.pth (528 MB, for DISTS) into /hub/checkpoints/"]
     assert "2 weight files are missing" in note
-    assert "alexnet-owt-7be5be79.pth (233 MB, for LPIPS" in note and "vgg16-397923af.pth (528 MB, for DISTS" in note
-    assert note.count("into /hub/checkpoints") == 2
     assert note.index("hggt evaluate --out /data/ds --run RUN") < note.index("hggt report --out /data/ds")
     # the report task's list: every missing file, not the first of each metric
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
