@@ -61,7 +61,7 @@ def make_sets(root: Path, n: int) -> None:
 
 def child(photos: str, sets: str, out: str) -> dict:
     """One size: every stage in this process, one worker, timings from the flows themselves."""
-    from flows.runners import with_runner
+    from flows.runners import execution
     from flows.degrade import degrade_flow
     from flows.ingest import ingest_flow
     from flows.patches import patches_flow
@@ -74,18 +74,20 @@ def child(photos: str, sets: str, out: str) -> dict:
         one = Path(scratch) / "photos"
         one.mkdir()
         (one / "one.png").write_bytes(Path(photos, sorted(os.listdir(photos))[0]).read_bytes())
-        with_runner(ingest_flow, "threads", workers=1)(input=str(one), out=str(Path(scratch) / "out"))
+        with execution("threads", workers=1):
+            ingest_flow(input=str(one), out=str(Path(scratch) / "out"))
     startup = time.perf_counter() - t0
     runs = {
-        "ingest": lambda: with_runner(ingest_flow, "threads", workers=1)(input=photos, out=out),
-        "patches": lambda: with_runner(patches_flow, "threads", workers=1)(out=out),
-        "degrade": lambda: with_runner(degrade_flow, "threads", workers=1)(source=out, out=out),
-        "maps": lambda: with_runner(maps_flow, "threads", workers=1)(out=sets),
+        "ingest": lambda: ingest_flow(input=photos, out=out),
+        "patches": lambda: patches_flow(out=out),
+        "degrade": lambda: degrade_flow(source=out, out=out),
+        "maps": lambda: maps_flow(out=sets),
     }
     result, started = {}, time.perf_counter()
     for stage in STAGES:
         t0 = time.perf_counter()
-        summary = runs[stage]()
+        with execution("threads", workers=1):
+            summary = runs[stage]()
         wall = time.perf_counter() - t0
         result[stage] = {"wall": wall, "items": summary.get("inputs", summary.get("items")), "outputs": summary["items"],
                          "core": summary.get("core_seconds", 0.0), "cached": summary["shards_cached"], "shards": summary["shards"]}

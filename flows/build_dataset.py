@@ -22,7 +22,7 @@ import time
 from prefect import flow, get_run_logger
 
 from flows.progress import StageList
-from flows.runners import one_cluster, stage_runner, with_runner
+from flows.runners import execution, thread_runner
 from flows.stage import flow_of, frozen_params, run_name
 from hggt_core import storage
 from hggt_core.stages import BUILD_STAGES as STAGES
@@ -30,7 +30,7 @@ from hggt_core.stages import BY_NAME
 from tasks.runs_cleanup import mark_orphaned_runs
 
 
-@flow(name="build-dataset", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
+@flow(name="build-dataset", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)
 def build_dataset_flow(
     input: str,
     out: str,
@@ -38,31 +38,29 @@ def build_dataset_flow(
     overrides: list[str] | None = None,
     config_file: str | None = None,
     until: str | None = None,
-    task_runner: str | None = None,
-    dask_address: str | None = None,
 ) -> dict:
     """Run every stage on the photos under `input`, writing the dataset to `out`; with `until`,
-    stop after that stage. `task_runner` (threads, processes, dask) and `dask_address` choose where
-    the CPU stages' shards run."""
+    stop after that stage. The CPU stages' shards run where the environment says (flows.runners:
+    HGGT_TASK_RUNNER, HGGT_DASK_ADDRESS, HGGT_WORKERS), on one Dask cluster for the whole build."""
     if until is not None and until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
     _mark_orphaned_runs(out)
     common = frozen_params(out, preset, overrides, config_file)  # one config for every stage
-    with one_cluster(task_runner, dask_address) as address:
-        return _run_stages(input, out, until, common, lambda flow_obj: with_runner(flow_obj, task_runner, address), started)
+    with execution():
+        return _run_stages(input, out, until, common, started)
 
 
-def _run_stages(input: str, out: str, until: str | None, common: dict, cpu, started: float) -> dict:
-    """The stages of hggt_core.stages in the paper's order; ``cpu`` sets the task runner of those whose
-    shards run on it. Each gets the dataset's parameters, and the photos or the dataset as its input."""
+def _run_stages(input: str, out: str, until: str | None, common: dict, started: float) -> dict:
+    """The stages of hggt_core.stages in the paper's order. Each gets the dataset's parameters, and
+    the photos or the dataset as its input."""
     names = STAGES[: STAGES.index(until) + 1] if until else STAGES
     given = {"photos": {"input": input}, "source": {"source": out}, None: {}}
     stages = {}
     board = StageList(storage.normalize_root(out), names)
     for name in names:
         entry = BY_NAME[name]
-        run = cpu(flow_of(entry)) if entry.cpu_shards else flow_of(entry)
+        run = flow_of(entry)
         stages[name] = board.run(name, lambda run=run, entry=entry: run(**given[entry.build_input], **common))
     return {"out": storage.normalize_root(out), "seconds": round(time.perf_counter() - started, 2), "stages": stages}
 

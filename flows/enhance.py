@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.publish import publish_examples
-from flows.runners import stage_runner
+from flows.runners import thread_runner
 from flows.sharding import sharded_stage
 from flows.stage import Stage, run_name
 from hggt_core import manifests
@@ -13,7 +13,7 @@ from tasks.annotation_export import refresh_published
 from tasks.enhance import enhance_shard, merge_enhanced, plan_enhance
 
 
-@flow(name="enhance", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
+@flow(name="enhance", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)
 def enhance_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None) -> dict:
     """Run every enhancer on every ingested HR image (tiled) and crop the results at the patch
     coordinates: `{version}/{patch_id}_{version}.png` and `enhanced.parquet`."""

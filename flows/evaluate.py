@@ -14,7 +14,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.publish import publish_examples, publish_summary
-from flows.runners import plain_runner, stage_runner
+from flows.runners import plain_runner, thread_runner
 from flows.sharding import run_shards
 from flows.stage import Stage, run_name
 from hggt_core import catalog, manifests, storage
@@ -46,7 +46,7 @@ def write_table3(root: str, test_set: str, reason: str | None = None) -> list[di
     return table
 
 
-@flow(name="evaluate", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
+@flow(name="evaluate", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)
 def evaluate_flow(
     out: str, run_id: str, test_set: str | None = None, preset: str | None = None, overrides: list[str] | None = None,
     config_file: str | None = None, split: str = "test", allow_train_sets: bool = False,

@@ -6,7 +6,7 @@ from prefect import flow
 
 from flows.ingest import ingest_flow
 from flows.publish import publish_examples
-from flows.runners import stage_runner, with_runner
+from flows.runners import stage_runner
 from flows.sharding import sharded_stage
 from flows.stage import Stage, dataset_params, run_name
 from hggt_core import manifests
@@ -21,16 +21,13 @@ def patches_flow(
     preset: str | None = None,
     overrides: list[str] | None = None,
     config_file: str | None = None,
-    task_runner: str | None = None,
-    dask_address: str | None = None,
 ) -> dict:
     """Write `original/{image}-{row}-{col}.png` for every candidate and `patches.parquet`.
 
     With `input`, ingests it first (cached when already done).
     """
     if input is not None:
-        ingest = with_runner(ingest_flow, task_runner, dask_address)
-        ingest(input=input, **dataset_params(out, preset, overrides, config_file))
+        ingest_flow(input=input, **dataset_params(out, preset, overrides, config_file))
     root, cfg = Stage.open(out, preset, overrides, config_file)
     summary = sharded_stage("patches", root, cfg, lambda: plan_patches(root, cfg), extract_patch_shard, merge_patches,
                             after_merge=lambda: {"relinked": refresh_published(root)})

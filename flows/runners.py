@@ -1,6 +1,6 @@
-"""Where a flow's tasks run: threads, a process pool or a Dask cluster, chosen by the CLI's options
-or, for deployments, by the environment (HGGT_TASK_RUNNER, HGGT_DASK_ADDRESS, HGGT_WORKERS) as
-each flow run starts."""
+"""Where a flow's tasks run: threads, a process pool or a Dask cluster. Chosen one way: by the
+environment a flow run starts in (HGGT_TASK_RUNNER, HGGT_DASK_ADDRESS, HGGT_WORKERS), which a
+deployment sets as job variables and the CLI's options set for the command (:func:`execution`)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from flows.startup import startup
 RUNNERS = ("threads", "processes", "dask")
 
 
-def make_task_runner(kind: str | None = None, dask_address: str | None = None, workers: int | None = None) -> TaskRunner:
-    """threads (default: decoding, filtering and PNG encoding release the GIL, so threads use every
-    core), processes, or dask (an existing cluster at ``dask_address``, else a local one). The
-    environment (HGGT_TASK_RUNNER, HGGT_DASK_ADDRESS, HGGT_WORKERS) sets the defaults, e.g. for
-    deployments."""
-    kind = kind or os.environ.get("HGGT_TASK_RUNNER", "threads")
-    dask_address = dask_address or os.environ.get("HGGT_DASK_ADDRESS") or None
-    workers = workers or int(os.environ.get("HGGT_WORKERS", os.cpu_count() or 2))
+def _workers() -> int:
+    return int(os.environ.get("HGGT_WORKERS") or os.cpu_count() or 2)
+
+
+def make_task_runner() -> TaskRunner:
+    """As the environment says: threads (default: decoding, filtering and PNG encoding release the
+    GIL, so threads use every core), processes, or dask (the cluster at HGGT_DASK_ADDRESS, else a
+    local one)."""
+    kind = os.environ.get("HGGT_TASK_RUNNER") or "threads"
+    dask_address = os.environ.get("HGGT_DASK_ADDRESS") or None
+    workers = _workers()
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "processes":
@@ -53,8 +56,15 @@ class StartingTaskRunner(ThreadPoolTaskRunner):
 
 
 def stage_runner() -> StartingTaskRunner:
-    """CPU stages: threads, processes or Dask as the environment says."""
+    """Stages whose shards run on the chosen runner (the stage table's cpu_shards): threads,
+    processes or Dask as the environment says."""
     return StartingTaskRunner()
+
+
+def thread_runner() -> StartingTaskRunner:
+    """Flows whose tasks run in this process (GPU stages, selection, a build's own bookkeeping):
+    HGGT_WORKERS threads, whatever runner the CPU stages use."""
+    return StartingTaskRunner(lambda: ThreadPoolTaskRunner(max_workers=_workers()))
 
 
 def plain_runner(max_workers: int | None = None) -> StartingTaskRunner:
@@ -62,35 +72,34 @@ def plain_runner(max_workers: int | None = None) -> StartingTaskRunner:
     return StartingTaskRunner(lambda: ThreadPoolTaskRunner(max_workers=max_workers))
 
 
+_VARIABLES = ("HGGT_TASK_RUNNER", "HGGT_DASK_ADDRESS", "HGGT_WORKERS")
+
+
 @contextmanager
-def one_cluster(kind: str | None, dask_address: str | None, workers: int | None = None) -> Iterator[str | None]:
-    """For a run of several stages on Dask without a scheduler address: one local cluster for all
-    of them (each stage starting its own cost 4-6 s and logged "Lost all workers" as it closed);
-    yields its address, or ``dask_address`` unchanged when there is nothing to start."""
-    kind = kind or os.environ.get("HGGT_TASK_RUNNER")
-    dask_address = dask_address or os.environ.get("HGGT_DASK_ADDRESS") or None
-    if kind != "dask" or dask_address:
-        yield dask_address
-        return
-    from distributed import LocalCluster
+def execution(kind: str | None = None, dask_address: str | None = None, workers: int | None = None) -> Iterator[None]:
+    """The flow runs started inside use the given runner, Dask scheduler and worker count (None:
+    what the environment already says): they are set in the environment, the one place every flow
+    run reads them from. A run on Dask without a scheduler address gets one local cluster for all
+    its stages (each stage starting its own cost 4-6 s and logged "Lost all workers" as it closed).
+    A wrong choice fails here, before any flow run starts."""
+    given = {"HGGT_TASK_RUNNER": kind or ("dask" if dask_address else None), "HGGT_DASK_ADDRESS": dask_address,
+             "HGGT_WORKERS": str(workers) if workers else None}
+    before = {name: os.environ.get(name) for name in _VARIABLES}
+    os.environ.update({name: value for name, value in given.items() if value is not None})
+    try:
+        if (os.environ.get("HGGT_TASK_RUNNER") or "threads") not in RUNNERS:
+            raise ValueError(f"unknown task runner {os.environ['HGGT_TASK_RUNNER']!r}; choose one of {', '.join(RUNNERS)}")
+        if os.environ.get("HGGT_TASK_RUNNER") == "dask" and not os.environ.get("HGGT_DASK_ADDRESS"):
+            from distributed import LocalCluster
 
-    workers = workers or int(os.environ.get("HGGT_WORKERS", os.cpu_count() or 2))
-    with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
-        before = os.environ.get("HGGT_DASK_ADDRESS")
-        os.environ["HGGT_DASK_ADDRESS"] = cluster.scheduler_address  # stages that read the environment join it too
-        try:
-            yield cluster.scheduler_address
-        finally:
-            if before is None:
-                os.environ.pop("HGGT_DASK_ADDRESS", None)
+            with LocalCluster(n_workers=_workers(), threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+                os.environ["HGGT_DASK_ADDRESS"] = cluster.scheduler_address
+                yield
+        else:
+            yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
             else:
-                os.environ["HGGT_DASK_ADDRESS"] = before
-
-
-def with_runner(flow_obj, kind: str | None, dask_address: str | None = None, workers: int | None = None):
-    """The flow with the chosen task runner (unchanged when nothing is chosen). A wrong choice
-    fails here, before any flow run starts."""
-    if kind is None and dask_address is None and workers is None:
-        return flow_obj
-    chosen = make_task_runner(kind or ("dask" if dask_address else None), dask_address, workers)
-    return flow_obj.with_options(task_runner=StartingTaskRunner(chosen.duplicate))
+                os.environ[name] = value

@@ -8,13 +8,13 @@ import time
 from prefect import flow
 
 from flows.publish import publish_summary
-from flows.runners import stage_runner
+from flows.runners import thread_runner
 from flows.stage import Stage, run_name
 from tasks.annotation_export import refresh_published
 from tasks.select import select_task
 
 
-@flow(name="select", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)
+@flow(name="select", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)
 def select_flow(out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None,
                 top_n: int | None = None, min_diff: float | None = None) -> dict:
     """Keep patches where the original or any enhanced version is textured, rank them by how much the

@@ -71,8 +71,7 @@ def patches(
     Writes original/{image}-{row}-{col}.png and patches.parquet; runs ingest first when --input is given.
     """
 
-    summary = run_flow("flows.patches:patches_flow", execution, dataset, out=out, input=input, task_runner=execution.task_runner,
-                   dask_address=execution.dask_address)
+    summary = run_flow("flows.patches:patches_flow", execution, dataset, out=out, input=input)
     print_summary("patches", summary)
 
 
@@ -87,9 +86,7 @@ def build(
 ):
     """Run the whole pipeline (flow build-dataset) on INPUT, writing the dataset to OUT."""
 
-    # The shards' runner is the build flow's to apply to its CPU stages; --workers sizes the build's own.
-    result = run_flow("flows.build_dataset:build_dataset_flow", Execution(workers=execution.workers), dataset, input=input, out=out, until=until,
-                  task_runner=execution.task_runner, dask_address=execution.dask_address)
+    result = run_flow("flows.build_dataset:build_dataset_flow", execution, dataset, input=input, out=out, until=until)
     from hggt_core.summary import enhancer_counts
 
     stages = result["stages"]

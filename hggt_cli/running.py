@@ -57,7 +57,7 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
     startup()
     module, name = flow.split(":")
     flow_obj = getattr(importlib.import_module(module), name)
-    from flows.runners import with_runner
+    from flows.runners import execution as chosen
 
     debug = bool(os.environ.get("HGGT_DEBUG"))
     if not debug:
@@ -70,7 +70,8 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
         # The tags let a later cleanup see that this process died without reporting.
         with tags(*process_tags()), watching(url, report_lost):
             execution = execution or Execution()
-            return with_runner(flow_obj, execution.task_runner, execution.dask_address, execution.workers)(**params)
+            with chosen(execution.task_runner, execution.dask_address, execution.workers):
+                return flow_obj(**params)
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
         from prefect.exceptions import CancelledRun
 

@@ -1,11 +1,12 @@
 """The same flows on other task runners: a local Dask cluster on 127.0.0.1 and a process pool give
-the manifests of the default thread pool."""
+the manifests of the default thread pool. The runner is chosen one way, the environment a flow run
+starts in (flows.runners.execution sets it as the CLI's options do)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flows.runners import with_runner
+from flows.runners import execution
 from flows.degrade import degrade_flow
 from flows.patches import patches_flow
 from hggt_core import manifests
@@ -35,16 +36,18 @@ def test_patches_and_degradations_on_a_local_dask_cluster(reference, tmp_path):
     photos, ref = reference
     out = str(tmp_path / "dask")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
-        patches_flow(out=out, input=str(photos), preset="demo", task_runner="dask", dask_address=cluster.scheduler_address)
-        with_runner(degrade_flow, "dask", cluster.scheduler_address)(source=out, out=out, preset="demo")
+        with execution("dask", cluster.scheduler_address):
+            patches_flow(out=out, input=str(photos), preset="demo")
+            degrade_flow(source=out, out=out, preset="demo")
     _same(ref, out)
 
 
 def test_patches_and_degradations_in_a_process_pool(reference, tmp_path):
     photos, ref = reference
     out = str(tmp_path / "processes")
-    with_runner(patches_flow, "processes", workers=2)(out=out, input=str(photos), preset="demo", task_runner="processes")
-    with_runner(degrade_flow, "processes", workers=2)(source=out, out=out, preset="demo")
+    with execution("processes", workers=2):
+        patches_flow(out=out, input=str(photos), preset="demo")
+        degrade_flow(source=out, out=out, preset="demo")
     _same(ref, out)
 
 
@@ -63,7 +66,18 @@ def test_a_build_on_dask_starts_one_cluster_for_all_its_stages(reference, tmp_pa
 
     monkeypatch.setattr(distributed, "LocalCluster", counted)
     monkeypatch.setenv("HGGT_WORKERS", "2")
+    monkeypatch.setenv("HGGT_TASK_RUNNER", "dask")  # as a deployment's job variables set it
     out = str(tmp_path / "build")
-    build_dataset_flow(input=str(photos), out=out, preset="demo", until="degrade", task_runner="dask")
+    build_dataset_flow(input=str(photos), out=out, preset="demo", until="degrade")
     assert len(started) == 1  # ingest, patches and degrade shared it (each stage used to start its own)
     _same(ref, out)
+
+
+def test_a_wrong_runner_fails_before_any_flow_run(monkeypatch):
+    monkeypatch.delenv("HGGT_TASK_RUNNER", raising=False)
+    with pytest.raises(ValueError, match="unknown task runner 'gpu'; choose one of threads, processes, dask"):
+        with execution("gpu"):
+            pass
+    import os
+
+    assert "HGGT_TASK_RUNNER" not in os.environ  # the environment is restored
