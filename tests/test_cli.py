@@ -140,3 +140,23 @@ def test_weights_status_fits_80_columns_and_says_what_to_do_per_missing_file(sho
     for name, file in (("alexnet", "alexnet-owt-7be5be79.pth"), ("vgg16", "vgg16-397923af.pth")):
         assert f"hggt weights fetch {name}" in steps and f"    and put it at {folder / file}" in lines
     assert "fetch vgg19" not in proc.stdout
+
+
+def test_every_flow_a_command_names_is_a_prefect_flow():
+    """Commands name their flow as "module:function" (the module imports Prefect, which must be
+    configured first: the shared server's address), so no import statement shows it: this does."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    from prefect import Flow
+
+    named = []
+    for path in Path(__file__).resolve().parents[1].joinpath("hggt_cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_flow" and node.args:
+                named.append(node.args[0].value)
+    assert len(named) >= 20
+    for target in named:
+        module, _, name = target.partition(":")
+        assert isinstance(getattr(importlib.import_module(module), name), Flow), target
