@@ -24,10 +24,10 @@ STAGES := ingest patches degrade train-enhancers enhance select synthesize-lr an
 	annotate-ingest split maps train-sr evaluate report export-dataset build annotator-train annotator-evaluate
 .PHONY: setup chromium demo demo-enhancers demo-annotator test test-quick docs bench bench-scale gpu-check server server-stop worker deploy clean $(STAGES)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[all,test]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -50,7 +50,7 @@ demo-enhancers: setup
 	$(BIN)/hggt sample-photos data/sample-photos
 	$(BIN)/hggt train-enhancers --out data/demo-enhancers --preset demo --hr-folder data/sample-photos \
 		$(foreach o,$(DEMO_ENHANCER_SCHEDULE),--set '$(o)')
-	$(BIN)/python -m hggt_cli.demo_enhancers data/demo-enhancers $(DEMO_ENHANCER_SCHEDULE)
+	$(BIN)/python -m hggt.cli.demo_enhancers data/demo-enhancers $(DEMO_ENHANCER_SCHEDULE)
 
 # Browser tests drive Debian's Chromium through Playwright (Playwright's own download is not used).
 chromium:
@@ -69,7 +69,7 @@ test-quick: setup chromium
 # missing from the nav, a broken link or anchor, an unreadable docstring). The docs extra is installed on demand.
 docs: setup
 	@$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null || \
-		$(BIN)/pip install --quiet -e '.[docs]'
+		$(BIN)/pip install --quiet -c constraints.txt -e '.[docs]'
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Optional baseline for the degradation benchmark: make bench HGGT_BASICSR=/path/to/BasicSR;

@@ -31,9 +31,9 @@ PROBE_SECONDS = 12.0  # within the paced phase (about 20 s), so every probe meet
 
 
 def build_store(folder: Path, clients: int, sets_each: int) -> dict[str, str]:
-    from hggt_core.annotation.assignment import assign, display_order
-    from hggt_core.annotation.store import AnnotationStore
-    from hggt_core.images import encode_png
+    from hggt.core.annotation.assignment import assign, display_order
+    from hggt.core.annotation.store import AnnotationStore
+    from hggt.core.images import encode_png
 
     rng = np.random.default_rng(0)
     files = {}
@@ -52,8 +52,8 @@ def build_store(folder: Path, clients: int, sets_each: int) -> dict[str, str]:
 def serve(db: str, port: int) -> None:
     import uvicorn
 
-    from hggt_app.server import create_app
-    from hggt_core.annotation.store import AnnotationStore
+    from hggt.app.server import create_app
+    from hggt.core.annotation.store import AnnotationStore
 
     uvicorn.run(create_app(AnnotationStore(db)), host="127.0.0.1", port=port, log_level="warning")
 
@@ -178,7 +178,7 @@ def run(clients: int = CLIENTS, sets_each: int = SETS_EACH) -> dict:
                         raise RuntimeError("the annotation server did not start") from None
                     time.sleep(0.1)
             paced = asyncio.run(phase(port, tokens, (0.2, 1.0), probe=PROBE_SECONDS))
-            from hggt_core.annotation.store import AnnotationStore
+            from hggt.core.annotation.store import AnnotationStore
 
             store = AnnotationStore(db)
             stored = len(store.votes())

@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from benchmarks import timing
-from hggt_core.archs import build_generator
-from hggt_core.declared_enhancers import DeclaredNet, describe, enhance_declared, load_descriptor
-from hggt_core.tiling import auto_batch, tiled_apply, tiles
+from hggt.core.archs import build_generator
+from hggt.core.declared_enhancers import DeclaredNet, describe, enhance_declared, load_descriptor
+from hggt.core.tiling import auto_batch, tiled_apply, tiles
 
 TILE, OVERLAP = 96, 12
 TARGET = 0.95

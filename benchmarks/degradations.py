@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from benchmarks import timing
-from hggt_core.degradation import batched, cpu
-from hggt_core.degradation.resize import scaled_size
-from hggt_core.degradation.settings import TABLE_2, DegradationRecord, sample_record
-from hggt_core.sample_photos import sample_photo_paths
+from hggt.core.degradation import batched, cpu
+from hggt.core.degradation.resize import scaled_size
+from hggt.core.degradation.settings import TABLE_2, DegradationRecord, sample_record
+from hggt.core.sample_photos import sample_photo_paths
 
 TARGET = 3.0
 SAMPLES = 100

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from benchmarks import timing
-from hggt_core.archs import build_generator
-from hggt_core.tiling import AUTO, auto_batch, chosen_batches, tiled_apply, tiles
+from hggt.core.archs import build_generator
+from hggt.core.tiling import AUTO, auto_batch, chosen_batches, tiled_apply, tiles
 
 TILE, OVERLAP, BATCH = 96, 12, 8
 TARGET = 0.95

@@ -25,17 +25,17 @@ import numpy as np
 import torch
 from torchvision.models import vgg19
 
-from hggt_core.archs import build_generator, parameter_count
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.config import HGGTConfig
-from hggt_core.degradation import batched
-from hggt_core.degradation.settings import sample_record
-from hggt_core.maps import indication_maps_torch
-from hggt_core.networks import ENHANCER, GENERATOR, names, network
-from hggt_core.tiling import auto_batch, tiled_apply
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.losses import PerceptualLoss
-from hggt_core.training.trainer import GANTrainer
+from hggt.core.archs import build_generator, parameter_count
+from hggt.core.archs.discriminator import UNetDiscriminator
+from hggt.core.config import HGGTConfig
+from hggt.core.degradation import batched
+from hggt.core.degradation.settings import sample_record
+from hggt.core.maps import indication_maps_torch
+from hggt.core.networks import ENHANCER, GENERATOR, names, network
+from hggt.core.tiling import auto_batch, tiled_apply
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.losses import PerceptualLoss
+from hggt.core.training.trainer import GANTrainer
 
 TARGETS = {("rrdb", "l1"): 8.0, ("rrdb", "gan"): 4.0}
 VARIANTS = {"fp32": {"amp": False, "channels_last": False}, "bf16+cl": {"amp": True, "channels_last": True}}

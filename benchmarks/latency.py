@@ -1,5 +1,5 @@
 """Command latency: a cached stage command against `hggt show-config` (issue target: at most 1.5x),
-with the shared local server (hggt_cli.local_server) and with Prefect's temporary server per
+with the shared local server (hggt.cli.local_server) and with Prefect's temporary server per
 command (HGGT_LOCAL_SERVER=0, the behaviour before the shared server)."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def run() -> dict:
 
         def cli(args: list[str], environ: dict):
             def call() -> None:
-                proc = subprocess.run([sys.executable, "-m", "hggt_cli.main", *args], env=environ, capture_output=True, text=True)
+                proc = subprocess.run([sys.executable, "-m", "hggt.cli.main", *args], env=environ, capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"hggt {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
             return call
@@ -50,7 +50,7 @@ def run() -> dict:
                 "cached ingest, temporary server": cli(ingest, temporary),
             }, units=1.0, min_seconds=0.0)
         finally:
-            subprocess.run([sys.executable, "-m", "hggt_cli.main", "server", "stop"], env=env, capture_output=True)
+            subprocess.run([sys.executable, "-m", "hggt.cli.main", "server", "stop"], env=env, capture_output=True)
     seconds = {name: 1.0 / s["median"] for name, s in stats.items()}
     shared = seconds["cached ingest, shared server"] / seconds["show-config"]
     temporary_ratio = seconds["cached ingest, temporary server"] / seconds["cached ingest, shared server"]

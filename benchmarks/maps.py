@@ -14,7 +14,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from benchmarks import timing
-from hggt_core.maps import indication_map, indication_maps_torch
+from hggt.core.maps import indication_map, indication_maps_torch
 
 TARGET = 1.0
 

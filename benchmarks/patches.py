@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 
 from benchmarks import timing
-from hggt_core.config import PatchConfig
-from hggt_core.images import to_gray
-from hggt_core.patches import candidates, grid_positions
-from hggt_core.sample_photos import sample_photo_paths
-from hggt_core.seeding import item_rng
+from hggt.core.config import PatchConfig
+from hggt.core.images import to_gray
+from hggt.core.patches import candidates, grid_positions
+from hggt.core.sample_photos import sample_photo_paths
+from hggt.core.seeding import item_rng
 
 TARGET = 3.0
 

@@ -1,7 +1,7 @@
 """`make bench-scale`: ingest, patches and degradations over 100 and over 1,000 synthetic
 1024x768 photos, and maps over as many synthetic labelled sets, each size in a fresh process:
 wall time, items per second per stage, peak resident memory, orchestration overhead (flow wall
-time minus the time spent computing items in hggt_core, as a share of wall time, with one worker
+time minus the time spent computing items in hggt.core, as a share of wall time, with one worker
 so the two are comparable), and a re-run of the large build from cache. Process start-up (the
 temporary Prefect server, first imports) is paid once per process and reported apart.
 
@@ -27,8 +27,8 @@ SET_INPUTS = ("set_images.parquet", "labels.parquet")
 
 
 def make_corpus(folder: Path, n: int) -> None:
-    from hggt_core.images import encode_png
-    from hggt_core.synthetic import photo
+    from hggt.core.images import encode_png
+    from hggt.core.synthetic import photo
 
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -38,9 +38,9 @@ def make_corpus(folder: Path, n: int) -> None:
 
 
 def make_sets(root: Path, n: int) -> None:
-    from hggt_core import manifests
-    from hggt_core.images import encode_png
-    from hggt_core.synthetic import labelled_set
+    from hggt.core import manifests
+    from hggt.core.images import encode_png
+    from hggt.core.synthetic import labelled_set
 
     if (root / "manifests" / "labels.parquet").exists():
         return
@@ -61,11 +61,11 @@ def make_sets(root: Path, n: int) -> None:
 
 def child(photos: str, sets: str, out: str) -> dict:
     """One size: every stage in this process, one worker, timings from the flows themselves."""
-    from flows.runners import execution
-    from flows.degrade import degrade_flow
-    from flows.ingest import ingest_flow
-    from flows.patches import patches_flow
-    from flows.maps import maps_flow
+    from hggt.flows.runners import execution
+    from hggt.flows.degrade import degrade_flow
+    from hggt.flows.ingest import ingest_flow
+    from hggt.flows.patches import patches_flow
+    from hggt.flows.maps import maps_flow
 
     # Process start-up (the temporary Prefect server, first imports, first task run) is paid once
     # per process, not per stage or item: a one-photo ingest pays it here, timed apart.

@@ -9,15 +9,15 @@ import numpy as np
 import torch
 
 from benchmarks import timing
-from hggt_core.archs import build_generator
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.degradation.settings import TABLE_2
-from hggt_core.realisr import SRBatches
-from hggt_core.sample_photos import sample_photo_paths
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.losses import negative_gt_loss
-from hggt_core.training.loop import run_training
-from hggt_core.training.trainer import GANTrainer
+from hggt.core.archs import build_generator
+from hggt.core.archs.discriminator import UNetDiscriminator
+from hggt.core.degradation.settings import TABLE_2
+from hggt.core.realisr import SRBatches
+from hggt.core.sample_photos import sample_photo_paths
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.losses import negative_gt_loss
+from hggt.core.training.loop import run_training
+from hggt.core.training.trainer import GANTrainer
 
 
 def _sets():

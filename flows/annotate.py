@@ -11,12 +11,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 
-from flows.publish import publish_summary
-from flows.runners import plain_runner
-from flows.stage import Stage, dataset_params, run_name
-from hggt_core import catalog
-from tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
-from tasks.progress import artifact_key
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import plain_runner
+from hggt.flows.stage import Stage, dataset_params, run_name
+from hggt.core import catalog
+from hggt.tasks.annotation import aggregate_task, export_task, ingest_task, proxy_task, store_for
+from hggt.tasks.progress import artifact_key
 
 
 class AnnotationDone(RunInput):
@@ -51,7 +51,7 @@ def annotate_ingest_flow(
     out: str, labels: str | None = None, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None
 ) -> dict:
     """Votes from the annotation app and from label files at `labels` (ours, or the published HGGT
-    dataset, whose sets are imported: into a new dataset as its own, see tasks.published_import)
+    dataset, whose sets are imported: into a new dataset as its own, see hggt.tasks.published_import)
     into votes.parquet, then labels.parquet and agreement."""
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     root, cfg = Stage.open(out, preset, overrides, config_file)

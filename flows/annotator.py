@@ -9,17 +9,17 @@ import time
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.publish import publish_summary
-from flows.runners import plain_runner
-from hggt_core import storage
-from hggt_core.annotator.calibration import summary_text
-from hggt_core.annotator.evidence import interval_text
-from hggt_core.annotator.training import AnnotatorConfig
-from hggt_core.report_annotator import plot_calibration
-from tasks.annotator import train_task
-from tasks.annotator_eval import evaluate_task
-from tasks.progress import artifact_key
-from flows.stage import run_name
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import plain_runner
+from hggt.core import storage
+from hggt.core.annotator.calibration import summary_text
+from hggt.core.annotator.evidence import interval_text
+from hggt.core.annotator.training import AnnotatorConfig
+from hggt.core.report_annotator import plot_calibration
+from hggt.tasks.annotator import train_task
+from hggt.tasks.annotator_eval import evaluate_task
+from hggt.tasks.progress import artifact_key
+from hggt.flows.stage import run_name
 
 
 @flow(name="annotator-train", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)

@@ -21,13 +21,13 @@ import time
 
 from prefect import flow, get_run_logger
 
-from flows.progress import StageList
-from flows.runners import execution, thread_runner
-from flows.stage import flow_of, frozen_params, run_name
-from hggt_core import storage
-from hggt_core.stages import BUILD_STAGES as STAGES
-from hggt_core.stages import BY_NAME
-from tasks.runs_cleanup import mark_orphaned_runs
+from hggt.flows.progress import StageList
+from hggt.flows.runners import execution, thread_runner
+from hggt.flows.stage import flow_of, frozen_params, run_name
+from hggt.core import storage
+from hggt.core.stages import BUILD_STAGES as STAGES
+from hggt.core.stages import BY_NAME
+from hggt.tasks.runs_cleanup import mark_orphaned_runs
 
 
 @flow(name="build-dataset", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)
@@ -40,7 +40,7 @@ def build_dataset_flow(
     until: str | None = None,
 ) -> dict:
     """Run every stage on the photos under `input`, writing the dataset to `out`; with `until`,
-    stop after that stage. The CPU stages' shards run where the environment says (flows.runners:
+    stop after that stage. The CPU stages' shards run where the environment says (hggt.flows.runners:
     HGGT_TASK_RUNNER, HGGT_DASK_ADDRESS, HGGT_WORKERS), on one Dask cluster for the whole build."""
     if until is not None and until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; choose one of {', '.join(STAGES)}")
@@ -52,7 +52,7 @@ def build_dataset_flow(
 
 
 def _run_stages(input: str, out: str, until: str | None, common: dict, started: float) -> dict:
-    """The stages of hggt_core.stages in the paper's order. Each gets the dataset's parameters, and
+    """The stages of hggt.core.stages in the paper's order. Each gets the dataset's parameters, and
     the photos or the dataset as its input."""
     names = STAGES[: STAGES.index(until) + 1] if until else STAGES
     given = {"photos": {"input": input}, "source": {"source": out}, None: {}}

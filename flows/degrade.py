@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.publish import publish_examples
-from flows.runners import stage_runner
-from flows.sharding import sharded_stage
-from flows.stage import Stage, run_name
-from hggt_core import manifests
-from tasks.degradations import degrade_shard, lr_shard, merge_degradations, merge_lr_test, plan_degrade, plan_lr
+from hggt.flows.publish import publish_examples
+from hggt.flows.runners import stage_runner
+from hggt.flows.sharding import sharded_stage
+from hggt.flows.stage import Stage, run_name
+from hggt.core import manifests
+from hggt.tasks.degradations import degrade_shard, lr_shard, merge_degradations, merge_lr_test, plan_degrade, plan_lr
 
 
 @flow(name="degrade", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.publish import publish_examples
-from flows.runners import thread_runner
-from flows.sharding import sharded_stage
-from flows.stage import Stage, run_name
-from hggt_core import manifests
-from tasks.annotation_export import refresh_published
-from tasks.enhance import enhance_shard, merge_enhanced, plan_enhance
+from hggt.flows.publish import publish_examples
+from hggt.flows.runners import thread_runner
+from hggt.flows.sharding import sharded_stage
+from hggt.flows.stage import Stage, run_name
+from hggt.core import manifests
+from hggt.tasks.annotation_export import refresh_published
+from hggt.tasks.enhance import enhance_shard, merge_enhanced, plan_enhance
 
 
 @flow(name="enhance", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)

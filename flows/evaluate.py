@@ -13,18 +13,18 @@ import pyarrow.compute as pc
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.publish import publish_examples, publish_summary
-from flows.runners import plain_runner, thread_runner
-from flows.sharding import run_shards
-from flows.stage import Stage, run_name
-from hggt_core import catalog, manifests, storage
-from hggt_core.evaluation import TRAIN_SETS_NOTE, on_train_sets, table3, to_csv, to_markdown
-from hggt_core.figures import sample_grid
-from hggt_core.images import decode_png, encode_png
-from hggt_core.metrics import unavailable
-from hggt_core.test_sets import bicubic_upscale
-from tasks.evaluate import evaluate_shard, merge_metrics, plan_evaluate, test_set_name
-from tasks.progress import artifact_key
+from hggt.flows.publish import publish_examples, publish_summary
+from hggt.flows.runners import plain_runner, thread_runner
+from hggt.flows.sharding import run_shards
+from hggt.flows.stage import Stage, run_name
+from hggt.core import catalog, manifests, storage
+from hggt.core.evaluation import TRAIN_SETS_NOTE, on_train_sets, table3, to_csv, to_markdown
+from hggt.core.figures import sample_grid
+from hggt.core.images import decode_png, encode_png
+from hggt.core.metrics import unavailable
+from hggt.core.test_sets import bicubic_upscale
+from hggt.tasks.evaluate import evaluate_shard, merge_metrics, plan_evaluate, test_set_name
+from hggt.tasks.progress import artifact_key
 
 
 def write_table3(root: str, test_set: str, reason: str | None = None) -> list[dict]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.runners import plain_runner
-from hggt_core import storage
-from tasks.export import export_model
-from flows.stage import run_name
+from hggt.flows.runners import plain_runner
+from hggt.core import storage
+from hggt.tasks.export import export_model
+from hggt.flows.stage import run_name
 
 
 @flow(name="export", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)

@@ -7,12 +7,12 @@ import time
 
 from prefect import flow
 
-from flows.publish import publish_summary
-from flows.runners import plain_runner
-from hggt_core import storage
-from hggt_core.annotation.export_layout import RANGE_SIZE
-from tasks.export_dataset import STAGE, existing_files, finish_export, plan_export, write_range
-from flows.stage import run_name
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import plain_runner
+from hggt.core import storage
+from hggt.core.annotation.export_layout import RANGE_SIZE
+from hggt.tasks.export_dataset import STAGE, existing_files, finish_export, plan_export, write_range
+from hggt.flows.stage import run_name
 
 
 @flow(name="export-dataset", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)

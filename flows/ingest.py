@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.runners import stage_runner
-from flows.sharding import sharded_stage
-from flows.stage import Stage, run_name
-from tasks.ingest import ingest_shard, merge_images, plan_ingest
+from hggt.flows.runners import stage_runner
+from hggt.flows.sharding import sharded_stage
+from hggt.flows.stage import Stage, run_name
+from hggt.tasks.ingest import ingest_shard, merge_images, plan_ingest
 
 
 @flow(name="ingest", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)

@@ -7,12 +7,12 @@ import base64
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.runners import stage_runner
-from flows.sharding import sharded_stage
-from flows.stage import Stage, run_name
-from hggt_core import manifests, storage
-from tasks.maps import maps_shard, merge_maps, plan_maps
-from tasks.progress import artifact_key
+from hggt.flows.runners import stage_runner
+from hggt.flows.sharding import sharded_stage
+from hggt.flows.stage import Stage, run_name
+from hggt.core import manifests, storage
+from hggt.tasks.maps import maps_shard, merge_maps, plan_maps
+from hggt.tasks.progress import artifact_key
 
 
 @flow(name="maps", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)

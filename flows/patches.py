@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.ingest import ingest_flow
-from flows.publish import publish_examples
-from flows.runners import stage_runner
-from flows.sharding import sharded_stage
-from flows.stage import Stage, dataset_params, run_name
-from hggt_core import manifests
-from tasks.annotation_export import refresh_published
-from tasks.patches import extract_patch_shard, merge_patches, plan_patches
+from hggt.flows.ingest import ingest_flow
+from hggt.flows.publish import publish_examples
+from hggt.flows.runners import stage_runner
+from hggt.flows.sharding import sharded_stage
+from hggt.flows.stage import Stage, dataset_params, run_name
+from hggt.core import manifests
+from hggt.tasks.annotation_export import refresh_published
+from hggt.tasks.patches import extract_patch_shard, merge_patches, plan_patches
 
 
 @flow(name="patches", flow_run_name=run_name, task_runner=stage_runner(), log_prints=True)

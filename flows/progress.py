@@ -9,7 +9,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 
-from tasks.progress import artifact_key, console
+from hggt.tasks.progress import artifact_key, console
 
 MARKS = {"pending": "·", "running": "▶", "done": "✓", "failed": "✗"}
 

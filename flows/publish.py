@@ -10,8 +10,8 @@ import numpy as np
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from hggt_core import storage
-from tasks.progress import artifact_key
+from hggt.core import storage
+from hggt.tasks.progress import artifact_key
 
 def publish_examples(stage: str, root: str, uris: list[tuple[str, str]], note: str = "", size: int = 192) -> None:
     """A markdown artifact with a few of the stage's images (title, URI relative to the root),

@@ -6,11 +6,11 @@ import time
 
 from prefect import flow
 
-from flows.publish import publish_summary
-from flows.runners import plain_runner
-from hggt_core import storage
-from tasks.report import report_task
-from flows.stage import run_name
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import plain_runner
+from hggt.core import storage
+from hggt.tasks.report import report_task
+from hggt.flows.stage import run_name
 
 
 @flow(name="report", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)

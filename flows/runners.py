@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from flows.startup import startup
+from hggt.flows.startup import startup
 
 RUNNERS = ("threads", "processes", "dask")
 

@@ -7,11 +7,11 @@ import time
 
 from prefect import flow
 
-from flows.publish import publish_summary
-from flows.runners import thread_runner
-from flows.stage import Stage, run_name
-from tasks.annotation_export import refresh_published
-from tasks.select import select_task
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import thread_runner
+from hggt.flows.stage import Stage, run_name
+from hggt.tasks.annotation_export import refresh_published
+from hggt.tasks.select import select_task
 
 
 @flow(name="select", flow_run_name=run_name, task_runner=thread_runner(), log_prints=True)

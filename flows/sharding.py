@@ -16,12 +16,12 @@ from typing import Any
 from prefect import Task, get_run_logger
 from prefect.futures import as_completed
 
-from flows.publish import publish_summary
-from hggt_core import catalog, storage
-from hggt_core.config import HGGTConfig
-from tasks.progress import DashboardProgress
-from hggt_core.shard_engine import TALLY, PartResult, ShardWork, part_problems, parts_dir
-from tasks.sharded import STOP
+from hggt.flows.publish import publish_summary
+from hggt.core import catalog, storage
+from hggt.core.config import HGGTConfig
+from hggt.tasks.progress import DashboardProgress
+from hggt.core.shard_engine import TALLY, PartResult, ShardWork, part_problems, parts_dir
+from hggt.tasks.sharded import STOP
 
 _PATHS = re.compile(r"[^ ]*/[^ ]*")  # a file or URL in an error message
 ITEM_PROGRESS_S = 1.0  # how often items finished inside running shards are counted

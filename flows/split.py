@@ -7,10 +7,10 @@ import time
 
 from prefect import flow
 
-from flows.publish import publish_summary
-from flows.runners import plain_runner
-from flows.stage import Stage, run_name
-from tasks.split import STAGE, split_task
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import plain_runner
+from hggt.flows.stage import Stage, run_name
+from hggt.tasks.split import STAGE, split_task
 
 
 @flow(name="split", flow_run_name=run_name, task_runner=plain_runner(), log_prints=True)

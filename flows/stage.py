@@ -9,12 +9,12 @@ import json
 import posixpath
 from typing import Any, NamedTuple
 
-from flows.options import apply_options
-from hggt_core import storage
-from hggt_core.config import HGGTConfig
-from hggt_core.build_record import record_build, resolve_for_dataset
-from hggt_core.presets import read_config_file
-from hggt_core.stages import StageEntry
+from hggt.flows.options import apply_options
+from hggt.core import storage
+from hggt.core.config import HGGTConfig
+from hggt.core.build_record import record_build, resolve_for_dataset
+from hggt.core.presets import read_config_file
+from hggt.core.stages import StageEntry
 
 
 class Stage(NamedTuple):
@@ -24,8 +24,8 @@ class Stage(NamedTuple):
     @classmethod
     def open(cls, out: str, preset: str | None = None, overrides: list[str] | None = None, config_file: str | None = None,
              **options: Any) -> Stage:
-        """``options`` are typed stage options (flows.options.STAGE_OPTIONS; None: not given). ``preset``
-        None: the one the dataset was built with (:mod:`hggt_core.build_record`); a new dataset
+        """``options`` are typed stage options (hggt.flows.options.STAGE_OPTIONS; None: not given). ``preset``
+        None: the one the dataset was built with (:mod:`hggt.core.build_record`); a new dataset
         records the preset and overrides it is opened with."""
         root = storage.normalize_root(out)
         overrides = apply_options(overrides, **options)

@@ -24,8 +24,8 @@ def startup() -> None:
             return
         import cv2
 
-        from flows._allocator import tune_allocator
-        from flows._heartbeats import install
+        from hggt.flows._allocator import tune_allocator
+        from hggt.flows._heartbeats import install
 
         tune_allocator()
         install()

@@ -10,18 +10,18 @@ import torch
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.publish import publish_summary
-from flows.runners import StartingTaskRunner
-from flows.stage import Stage, run_name
-from hggt_core.enhancement import pretrained_folder
-from hggt_core.sizes import DeclaredEnhancer
-from tasks.caching import fingerprint
-from tasks.declared_enhancers import record_declared
-from hggt_core.enhancer_runs import compatibility_key
-from tasks.enhancers import CODE, STAGE, adopt_enhancer, merge_enhancers, plan_training, train_enhancer
-from hggt_core.stage_runs import record_stage_run
-from tasks.stopping import cancelled_messages, stop_requests, stopped_run
-from tasks.training_io import verified_result
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import StartingTaskRunner
+from hggt.flows.stage import Stage, run_name
+from hggt.core.enhancement import pretrained_folder
+from hggt.core.sizes import DeclaredEnhancer
+from hggt.tasks.caching import fingerprint
+from hggt.tasks.declared_enhancers import record_declared
+from hggt.core.enhancer_runs import compatibility_key
+from hggt.tasks.enhancers import CODE, STAGE, adopt_enhancer, merge_enhancers, plan_training, train_enhancer
+from hggt.core.stage_runs import record_stage_run
+from hggt.tasks.stopping import cancelled_messages, stop_requests, stopped_run
+from hggt.tasks.training_io import verified_result
 
 
 def _devices(requested: str, count: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""Flow `train-sr`: a Real-ISR model (a generator of the registry, hggt_core.networks) trained on
+"""Flow `train-sr`: a Real-ISR model (a generator of the registry, hggt.core.networks) trained on
 the labelled sets with the original (ori), positive (pos) or positive and negative (posneg) GTs,
 or L1-only (psnr)."""
 
@@ -8,17 +8,17 @@ import datetime as dt
 import time
 
 from prefect import flow
-from flows.publish import publish_summary
-from flows.runners import plain_runner
-from flows.stage import Stage, run_name
-from hggt_core.networks import GENERATOR, names, network
-from hggt_core.realisr import MODES
-from tasks.caching import fingerprint
-from hggt_core.stage_runs import record_stage_run
-from tasks.stopping import cancelled_messages, stop_requests, stopped_run
-from hggt_core.sr_runs import compatibility_key, resolve_init, run_id
-from tasks.train_sr import CODE, STAGE, plan_sr, record_run, train_sr
-from tasks.training_io import verified_result
+from hggt.flows.publish import publish_summary
+from hggt.flows.runners import plain_runner
+from hggt.flows.stage import Stage, run_name
+from hggt.core.networks import GENERATOR, names, network
+from hggt.core.realisr import MODES
+from hggt.tasks.caching import fingerprint
+from hggt.core.stage_runs import record_stage_run
+from hggt.tasks.stopping import cancelled_messages, stop_requests, stopped_run
+from hggt.core.sr_runs import compatibility_key, resolve_init, run_id
+from hggt.tasks.train_sr import CODE, STAGE, plan_sr, record_run, train_sr
+from hggt.tasks.training_io import verified_result
 
 ARCHS = names(GENERATOR)
 

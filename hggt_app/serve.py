@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import socket
 
-from hggt_core import catalog
-from hggt_core.annotation.store import AnnotationStore
+from hggt.core import catalog
+from hggt.core.annotation.store import AnnotationStore
 
 WILDCARDS = {"0.0.0.0", "::", ""}
 
@@ -68,7 +68,7 @@ def allowed_names(host: str, extra: list[str]) -> list[str]:
 def run(store: AnnotationStore, host: str, port: int, allowed_hosts: list[str], print_fn=print) -> None:
     import uvicorn
 
-    from hggt_app.server import create_app
+    from hggt.app.server import create_app
 
     app = create_app(store, host=host, allowed_hosts=allowed_names(host, allowed_hosts))
     print_fn(f"Annotation app on {base_url(host, port)}/ (Ctrl-C to stop). Links:")

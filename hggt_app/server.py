@@ -1,7 +1,7 @@
 """FastAPI app for annotators and their coordinator.
 
 Security model: every API call carries a token (``Authorization: Bearer``), looked up by its
-SHA-256 before the request body is read (hggt_app.guard); an annotator reads and writes only the
+SHA-256 before the request body is read (hggt.app.guard); an annotator reads and writes only the
 sets assigned to them; the coordinator's token opens a read-only status view and nothing else;
 images are addressed by set id and slot, never by a path from the client, and read from the
 dataset root the app was started on (the store names them relative to it and refuses a name
@@ -25,9 +25,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from hggt_app.guard import Guard, HostRule
-from hggt_core.annotation.labels import MAX_VERSIONS
-from hggt_core.annotation.store import MAX_SECONDS, AlreadySubmitted, AnnotationStore, Forbidden, NotFound
+from hggt.app.guard import Guard, HostRule
+from hggt.core.annotation.labels import MAX_VERSIONS
+from hggt.core.annotation.store import MAX_SECONDS, AlreadySubmitted, AnnotationStore, Forbidden, NotFound
 
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"app.js": "text/javascript", "view.js": "text/javascript", "drafts.js": "text/javascript", "admin.js": "text/javascript", "app.css": "text/css"}
@@ -48,7 +48,7 @@ class Submission(BaseModel):
 def _read(url: str) -> bytes:
     if "://" not in url or url.startswith("file://"):  # the common case, without importing fsspec's machinery
         return Path(url.removeprefix("file://")).read_bytes()
-    from hggt_core import storage
+    from hggt.core import storage
 
     return storage.read_bytes(url)
 
@@ -134,7 +134,7 @@ def create_app(store: AnnotationStore, host: str = "127.0.0.1", allowed_hosts: I
 
     @app.get("/api/admin/status")
     def status() -> dict:
-        from hggt_core.annotation.status import campaign_status  # numpy: loaded when a coordinator first looks
+        from hggt.core.annotation.status import campaign_status  # numpy: loaded when a coordinator first looks
 
         with lock:  # one computation at a time, however many pages poll
             if time.monotonic() - cache["at"] > STATUS_MAX_AGE:

@@ -6,17 +6,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from hggt_cli.options import DatasetConfig, Out, shared_options
+from hggt.cli.options import DatasetConfig, Out, shared_options
 
-from hggt_cli.running import console, print_summary, run_flow
+from hggt.cli.running import console, print_summary, run_flow
 
 
 annotate_app = typer.Typer(help="Human annotation: export sets to annotators, serve the browser app, ingest votes.", no_args_is_help=True)
 
 
 def _annotation_store(out: str):
-    from hggt_core import storage as st
-    from hggt_core.annotation.store import store_for
+    from hggt.core import storage as st
+    from hggt.core.annotation.store import store_for
 
     store = store_for(st.normalize_root(out))
     if not store.exists():
@@ -26,7 +26,7 @@ def _annotation_store(out: str):
 
 
 def _print_export(summary: dict, host: str, port: int) -> None:
-    from hggt_app.serve import admin_link, annotator_links
+    from hggt.app.serve import admin_link, annotator_links
 
     for name, link in annotator_links(summary["tokens"], host, port).items():
         console.print(f"  {name}: {link}")
@@ -35,7 +35,7 @@ def _print_export(summary: dict, host: str, port: int) -> None:
 
 
 def _served_at(out: str, host: str | None, port: int | None) -> tuple[str, int]:
-    from hggt_app.serve import app_settings
+    from hggt.app.serve import app_settings
 
     saved = app_settings(_annotation_store(out))
     return host or saved.get("host", "127.0.0.1"), port or saved.get("port", 8765)
@@ -64,14 +64,14 @@ def annotate_export(
 
     names = [n.strip() for n in annotators.split(",") if n.strip()] if annotators else None
     # 0 or "" leave the config's value, as they always have
-    summary = run_flow("flows.annotate:annotate_export_flow", None, dataset, out=out, annotators=names or None, per_set=per_set or None,
+    summary = run_flow("hggt.flows.annotate:annotate_export_flow", None, dataset, out=out, annotators=names or None, per_set=per_set or None,
                    batch_size=batch_size or None, host=host or None, port=port or None, order=order, skip_confident=skip_confident,
                    annotator=annotator)
     if summary.get("skipped_sets"):
         console.print(f"{summary['skipped_sets']} sets left out: learned annotator {summary['learned_annotator']} calls them all-Similar "
                       f"with probability above {skip_confident} (manifests/triage.parquet)")
     if (host or port) and not summary["created"]:  # a new address for a running campaign
-        from hggt_app.serve import app_settings, write_app_settings
+        from hggt.app.serve import app_settings, write_app_settings
 
         store = _annotation_store(out)
         saved = app_settings(store)
@@ -102,7 +102,7 @@ def annotate_add(
 
     _annotation_store(out)
     names = [n.strip() for n in annotators.split(",") if n.strip()]
-    summary = run_flow("flows.annotate:annotate_export_flow", None, dataset, out=out, add_annotators=names)
+    summary = run_flow("hggt.flows.annotate:annotate_export_flow", None, dataset, out=out, add_annotators=names)
     console.print(f"Added {', '.join(summary['added_annotators'])}; {summary['added_sets']} new sets assigned; "
                   f"sets per annotator: {summary['loads']}")
     _print_export({**summary, "admin_token": None}, *_served_at(out, None, None))
@@ -114,7 +114,7 @@ def annotate_tokens(
     admin: Annotated[bool, typer.Option("--admin", help="Only issue a new coordinator link.")] = False,
 ):
     """Issue new links for every annotator (old ones stop working, votes are kept) and the coordinator."""
-    from tasks.annotation import write_admin_token, write_tokens
+    from hggt.tasks.annotation import write_admin_token, write_tokens
 
     store = _annotation_store(out)
     tokens = {} if admin else store.reissue_tokens()
@@ -132,7 +132,7 @@ def annotate_serve(
 ):
     """Serve the annotation app (without torch or Prefect: it starts fast and stays small).
     Annotators open their link; votes go to OUT/annotation/votes.sqlite as they submit."""
-    from hggt_app.serve import app_settings, run
+    from hggt.app.serve import app_settings, run
 
     store = _annotation_store(out)
     saved = app_settings(store)
@@ -144,7 +144,7 @@ def annotate_serve(
 def annotate_status(out: Out, as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False):
     """Where the campaign stands: per annotator sets done, time per set, agreement with the majority so
     far, quality control and last activity; per batch completion; Fleiss' kappa so far. Read-only."""
-    from hggt_cli.annotate_status import print_status
+    from hggt.cli.annotate_status import print_status
 
     print_status(_annotation_store(out), console, as_json)
 
@@ -161,7 +161,7 @@ def annotate_ingest(
     With the published HGGT dataset as INPUT and no dataset at OUT, creates one from it (its Test
     tree becomes the held-out test side)."""
 
-    summary = run_flow("flows.annotate:annotate_ingest_flow", None, dataset, out=out, labels=input)
+    summary = run_flow("hggt.flows.annotate:annotate_ingest_flow", None, dataset, out=out, labels=input)
     report = summary.pop("report")
     print_summary("annotate ingest", summary)
     if summary.get("imported"):

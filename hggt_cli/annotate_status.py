@@ -17,7 +17,7 @@ def _num(x, fmt: str = "{:.1f}") -> str:
 
 
 def print_status(store, console: Console, as_json: bool = False) -> dict:
-    from hggt_core.annotation.status import campaign_status
+    from hggt.core.annotation.status import campaign_status
 
     status = campaign_status(store)
     if as_json:

@@ -35,10 +35,10 @@ def train(
     original and one version of a set, output P(Positive / Similar / Negative), with a temperature
     fitted on a fifth of the train sets held back. Writes annotators/<id>/model.json and a row of
     annotators.parquet (config hash, data fingerprint); warns when it learned no more than the commonest label."""
-    from hggt_cli.running import console, print_summary, run_flow
-    from hggt_core.annotator.calibration import summary_text
+    from hggt.cli.running import console, print_summary, run_flow
+    from hggt.core.annotator.calibration import summary_text
 
-    summary = run_flow("flows.annotator:annotator_train_flow", out=out, features=features, votes=votes, l2=l2, iterations=iterations, ship=ship)
+    summary = run_flow("hggt.flows.annotator:annotator_train_flow", out=out, features=features, votes=votes, l2=l2, iterations=iterations, ship=ship)
     print_summary("annotator train", {k: v for k, v in summary.items() if k not in ("calibration", "warnings")})
     fitted = summary.get("calibration") or {}
     if fitted.get("sets"):
@@ -58,11 +58,11 @@ def evaluate(
     with and without its temperature; what --skip-confident P would have cost."""
     from rich.table import Table
 
-    from hggt_cli.running import console, run_flow
-    from hggt_core.annotator.calibration import summary_text
-    from hggt_core.annotator.evidence import interval_text
+    from hggt.cli.running import console, run_flow
+    from hggt.core.annotator.calibration import summary_text
+    from hggt.core.annotator.evidence import interval_text
 
-    result = run_flow("flows.annotator:annotator_evaluate_flow", out=out, annotator=annotator, votes=votes)
+    result = run_flow("hggt.flows.annotator:annotator_evaluate_flow", out=out, annotator=annotator, votes=votes)
     table = Table(title=f"{result['annotator_id']} on {result['heldout_sets']} held-out sets ({result['votes_source']} labels)")
     for col in ("rater", "reference", "items", "accuracy (95% interval)", "Cohen's kappa (95% interval)"):
         table.add_column(col, justify="left" if col in ("rater", "reference") else "right")

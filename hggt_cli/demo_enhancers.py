@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sys
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.enhancement import DEMO_ENHANCERS
+from hggt.core import catalog, manifests, storage
+from hggt.core.enhancement import DEMO_ENHANCERS
 
 RECORD_COLUMNS = ("iterations", "config_hash", "parameters", "perceptual", "final_l1", "final_perceptual", "final_gan",
                   "final_d_real", "final_d_fake", "seconds", "device")

@@ -4,7 +4,7 @@ Without a server, every command starts Prefect's temporary one (about 5 s on 2 c
 that may take 0.04 s. The first command therefore starts `prefect server start` in the background,
 on 127.0.0.1, over the same $PREFECT_HOME database, and later commands connect to it: a cached
 stage then costs little more than Python's start-up, and its runs show in a dashboard the user
-can open. A small supervisor process (`python -m hggt_cli.local_server PORT IDLE`) stops the
+can open. A small supervisor process (`python -m hggt.cli.local_server PORT IDLE`) stops the
 server once no command has used it for HGGT_SERVER_IDLE seconds (default 900) or once its
 $PREFECT_HOME is deleted, and on Linux the server dies with the supervisor; `hggt server stop`
 stops it at once. An operator's own server (PREFECT_API_URL in the environment or the active
@@ -27,7 +27,7 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
-from hggt_core.parent_death import dies_with
+from hggt.core.parent_death import dies_with
 
 STATE, USED, LOCK, LOG = "hggt-server.json", "hggt-server.used", "hggt-server.lock", "hggt-server.log"
 KEEP = "hggt-server.keep"  # present: no idle stop (a worker and deployments use it, which no command marks)
@@ -156,7 +156,7 @@ def _start(home: Path, announce, preferred: int = PREFERRED_PORT) -> dict | None
     port = _free_port(preferred)
     log = home / LOG
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "hggt_cli.local_server", str(port), str(idle_seconds())],
+        proc = subprocess.Popen([sys.executable, "-m", "hggt.cli.local_server", str(port), str(idle_seconds())],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
     state = {"pid": proc.pid, "port": port, "api_url": f"http://127.0.0.1:{port}/api", "dashboard": f"http://127.0.0.1:{port}",
              "home": str(home), "started": time.time()}
@@ -223,7 +223,7 @@ def stop(home: Path | None = None, timeout: float = 30.0) -> dict | None:
 def temporary_servers_die_with_this_process() -> None:
     """Prefect's temporary server (no shared one: HGGT_LOCAL_SERVER=0, or it could not start) is a
     child process that a command killed with kill -9 leaves running, unseen, one per killed command:
-    start it under hggt_cli.orphan_guard, which stops it once this process is gone. Linux only."""
+    start it under hggt.cli.orphan_guard, which stops it once this process is gone. Linux only."""
     if not sys.platform.startswith("linux"):
         return
     from prefect.server.api import server
@@ -238,7 +238,7 @@ def temporary_servers_die_with_this_process() -> None:
 
         def guarded(*args, **kwargs):
             command = kwargs.pop("args", None) or args[0]
-            return real([sys.executable, "-m", "hggt_cli.orphan_guard", str(me), *command], *args[1:], **kwargs)
+            return real([sys.executable, "-m", "hggt.cli.orphan_guard", str(me), *command], *args[1:], **kwargs)
 
         server.subprocess.Popen = guarded  # only for this call: Prefect starts its server once per process
         try:

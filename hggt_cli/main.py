@@ -1,5 +1,5 @@
 """`hggt`: one command per pipeline stage. Each command runs the stage's Prefect flow; the results,
-annotation and tool commands live in hggt_cli.results, hggt_cli.annotate and hggt_cli.tools."""
+annotation and tool commands live in hggt.cli.results, hggt.cli.annotate and hggt.cli.tools."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from hggt_cli.options import DatasetConfig, Execution, Input, Out, Workers, shared_options
-from hggt_core import networks
-from hggt_core.networks import GENERATOR
+from hggt.cli.options import DatasetConfig, Execution, Input, Out, Workers, shared_options
+from hggt.core import networks
+from hggt.core.networks import GENERATOR
 
-from hggt_cli.running import app, console, print_summary, run_flow
+from hggt.cli.running import app, console, print_summary, run_flow
 
 
 def installed_version() -> str:
@@ -54,7 +54,7 @@ def ingest(input: Input, out: Out, dataset: DatasetConfig, execution: Execution)
     rejected with a reason; the run goes on with the rest.
     """
 
-    summary = run_flow("flows.ingest:ingest_flow", execution, dataset, input=input, out=out)
+    summary = run_flow("hggt.flows.ingest:ingest_flow", execution, dataset, input=input, out=out)
     print_summary("ingest", summary)
 
 
@@ -71,7 +71,7 @@ def patches(
     Writes original/{image}-{row}-{col}.png and patches.parquet; runs ingest first when --input is given.
     """
 
-    summary = run_flow("flows.patches:patches_flow", execution, dataset, out=out, input=input)
+    summary = run_flow("hggt.flows.patches:patches_flow", execution, dataset, out=out, input=input)
     print_summary("patches", summary)
 
 
@@ -86,8 +86,8 @@ def build(
 ):
     """Run the whole pipeline (flow build-dataset) on INPUT, writing the dataset to OUT."""
 
-    result = run_flow("flows.build_dataset:build_dataset_flow", execution, dataset, input=input, out=out, until=until)
-    from hggt_core.summary import enhancer_counts
+    result = run_flow("hggt.flows.build_dataset:build_dataset_flow", execution, dataset, input=input, out=out, until=until)
+    from hggt.core.summary import enhancer_counts
 
     stages = result["stages"]
     rows = {
@@ -134,7 +134,7 @@ def degrade(
     """
 
     chosen = [s.strip() for s in settings.split(",") if s.strip()]
-    summary = run_flow("flows.degrade:degrade_flow", execution, dataset, source=input, out=out, settings=chosen, samples_per_patch=samples_per_patch,
+    summary = run_flow("hggt.flows.degrade:degrade_flow", execution, dataset, source=input, out=out, settings=chosen, samples_per_patch=samples_per_patch,
                    seed=seed)
     print_summary("degrade", summary)
 
@@ -147,7 +147,7 @@ def synthesize_lr(input: DatasetIn, out: Out, seed: Seed = None, dataset: Datase
     Writes lr_test/x4/{patch}.png and lr_test.parquet with every sampled parameter.
     """
 
-    summary = run_flow("flows.degrade:synthesize_lr_flow", Execution(workers=workers), dataset, source=input, out=out, seed=seed)
+    summary = run_flow("hggt.flows.degrade:synthesize_lr_flow", Execution(workers=workers), dataset, source=input, out=out, seed=seed)
     print_summary("synthesize-lr", summary)
 
 
@@ -169,7 +169,7 @@ def train_enhancers(
     """
 
     chosen = [v.strip() for v in versions.split(",")] if versions else None
-    summary = run_flow("flows.train_enhancers:train_enhancers_flow", None, dataset, out=out, hr_folder=hr_folder, versions=chosen, resume=resume)
+    summary = run_flow("hggt.flows.train_enhancers:train_enhancers_flow", None, dataset, out=out, hr_folder=hr_folder, versions=chosen, resume=resume)
     print_summary("train-enhancers", summary)
 
 
@@ -179,7 +179,7 @@ def enhance(out: Out, dataset: DatasetConfig, workers: Workers = None):
     """Run every enhancer (trained or declared) on every ingested HR image (tiled) and crop the enhanced versions
     of each patch: OUT/{01..04}/{patch}_{version}.png and enhanced.parquet. Done work is skipped."""
 
-    summary = run_flow("flows.enhance:enhance_flow", Execution(workers=workers), dataset, out=out)
+    summary = run_flow("hggt.flows.enhance:enhance_flow", Execution(workers=workers), dataset, out=out)
     print_summary("enhance", summary)
 
 
@@ -193,7 +193,7 @@ def select(
 ):
     """Choose the sets to annotate: textured in any version, ranked by how much the enhancers changed them."""
 
-    summary = run_flow("flows.select:select_flow", None, dataset, out=out, top_n=top_n, min_diff=min_diff)
+    summary = run_flow("hggt.flows.select:select_flow", None, dataset, out=out, top_n=top_n, min_diff=min_diff)
     print_summary("select", summary)
 
 
@@ -203,7 +203,7 @@ def maps(out: Out, dataset: DatasetConfig, execution: Execution):
     """Indication maps (M_pos, M_neg, M_ind) of every (positive, negative) pair of every usable set
     with a negative, as float16 .npz files, with a Figure-3-style picture per set."""
 
-    summary = run_flow("flows.maps:maps_flow", execution, dataset, out=out)
+    summary = run_flow("hggt.flows.maps:maps_flow", execution, dataset, out=out)
     print_summary("maps", summary)
 
 
@@ -214,7 +214,7 @@ def split(out: Out, dataset: DatasetConfig):
     paper's Test-100 rule), whole source photos at a time; writes manifests/splits.parquet. train-sr
     trains on the train side, evaluate scores the test side."""
 
-    print_summary("split", run_flow("flows.split:split_flow", None, dataset, out=out))
+    print_summary("split", run_flow("hggt.flows.split:split_flow", None, dataset, out=out))
 
 
 def _generator(name: str) -> str:
@@ -227,7 +227,7 @@ def _generator(name: str) -> str:
 @shared_options
 def train_sr(
     out: Out,
-    arch: Annotated[str, typer.Option("--arch", callback=_generator, help=f"Generator x4 (hggt_core.networks): {networks.choices(GENERATOR)}.")] = "rrdb",
+    arch: Annotated[str, typer.Option("--arch", callback=_generator, help=f"Generator x4 (hggt.core.networks): {networks.choices(GENERATOR)}.")] = "rrdb",
     mode: Annotated[str, typer.Option("--mode", help="psnr (L1 pretraining), ori (original GT), pos (positive GT), posneg (positive + negative GTs).")] = "posneg",
     init: Annotated[Optional[str], typer.Option("--init", help="GAN modes start from: auto (latest psnr run), none, or a weight file: hggt model.pt, a BasicSR/Real-ESRGAN/ESRGAN .pth (params_ema, params or bare), or .safetensors; its keys must match the generator (read with weights_only=True). psnr: a weight file or none; default train_sr.psnr_init.<arch> (the authors: bicubic-PSNR weights), else random weights.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the latest compatible checkpoint.")] = True,
@@ -236,13 +236,13 @@ def train_sr(
     """Train a Real-ISR model x4 on the labelled sets (paper Sec. 4-5); the run lands in
     OUT/runs/<run_id>/ and runs.parquet. Train --mode psnr first: the GAN modes start from it."""
 
-    summary = run_flow("flows.train_sr:train_sr_flow", None, dataset, out=out, arch=arch, mode=mode, init=init, resume=resume)
+    summary = run_flow("hggt.flows.train_sr:train_sr_flow", None, dataset, out=out, arch=arch, mode=mode, init=init, resume=resume)
     print_summary("train-sr", summary)
 
 
 # The other command groups register themselves on import.
-from hggt_cli import annotate, results, tools  # noqa: E402,F401
-from hggt_cli.annotator import annotator_app  # noqa: E402
+from hggt.cli import annotate, results, tools  # noqa: E402,F401
+from hggt.cli.annotator import annotator_app  # noqa: E402
 
 app.add_typer(annotate.annotate_app, name="annotate")
 app.add_typer(annotator_app, name="annotator")

@@ -1,4 +1,4 @@
-"""`python -m hggt_cli.orphan_guard PID COMMAND...`: run COMMAND until process PID ends, then stop it.
+"""`python -m hggt.cli.orphan_guard PID COMMAND...`: run COMMAND until process PID ends, then stop it.
 
 Prefect's temporary server (a command without the shared server) is a child process that a
 command killed with kill -9 would leave running, unseen. The kernel's parent-death signal cannot
@@ -15,8 +15,8 @@ import signal
 import subprocess
 import sys
 
-from hggt_cli.local_server import _alive
-from hggt_core.parent_death import dies_with
+from hggt.cli.local_server import _alive
+from hggt.core.parent_death import dies_with
 
 POLL_SECONDS = 1.0
 

@@ -8,18 +8,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hggt_cli.options import DatasetConfig, Execution, Out, Workers, shared_options
+from hggt.cli.options import DatasetConfig, Execution, Out, Workers, shared_options
 
-from hggt_cli.running import app, console, print_summary, run_flow
+from hggt.cli.running import app, console, print_summary, run_flow
 
 
 @app.command()
 def summary(out: Out):
     """What the dataset shows at a glance: label shares per version, the held-out split, and every
     run scored on the held-out test side, side by side (Table 3 with the artifact rate)."""
-    from hggt_core import manifests, storage
-    from hggt_core.splits import EXCLUDED, TEST, TRAIN
-    from hggt_core.summary import DEMO_TARGETS, demo_misses, held_out_table, label_shares
+    from hggt.core import manifests, storage
+    from hggt.core.splits import EXCLUDED, TEST, TRAIN
+    from hggt.core.summary import DEMO_TARGETS, demo_misses, held_out_table, label_shares
 
     root = storage.normalize_root(out)
     try:
@@ -78,7 +78,7 @@ def evaluate(
     metrics.parquet and the paper's Table 3 for your runs (reports/table3-<test set>.md and .csv).
     Sets the run trained on are refused unless --allow-train-sets."""
 
-    summary = run_flow("flows.evaluate:evaluate_flow", Execution(workers=workers), dataset, out=out, run_id=run, test_set=test_set, split=split,
+    summary = run_flow("hggt.flows.evaluate:evaluate_flow", Execution(workers=workers), dataset, out=out, run_id=run, test_set=test_set, split=split,
                    allow_train_sets=allow_train_sets)
     table = summary.pop("table")
     unscored = summary.pop("reasons", [])
@@ -111,7 +111,7 @@ def compare(
 ):
     """Side-by-side grids of evaluated runs: bicubic, each run's SR, the positive GTs (PNGs in reports/compare/)."""
 
-    result = run_flow("flows.evaluate:compare_flow", out=out, runs=runs, images=images, test_set=test_set)
+    result = run_flow("hggt.flows.evaluate:compare_flow", out=out, runs=runs, images=images, test_set=test_set)
     console.print(f"{result['images']} comparison grids written: {', '.join(result['files'][:3])}{' ...' if len(result['files']) > 3 else ''}")
 
 
@@ -120,7 +120,7 @@ def report(out: Out, examples: Annotated[int, typer.Option("--examples", help="E
     """Write OUT/reports/dataset.html: counts per stage, rejected inputs, labels and agreement,
     example sets, indication maps and the metric tables of the runs, in one self-contained file."""
 
-    result = run_flow("flows.report:report_flow", out=out, examples=examples)
+    result = run_flow("hggt.flows.report:report_flow", out=out, examples=examples)
     console.print(f"Report written to [bold]{result['report']}[/] ({result['bytes'] // 1024} KiB)")
 
 
@@ -135,7 +135,7 @@ def export(
     """Export the EMA generator of a run (or an enhancer) to OUT/exports/: safetensors with the
     reference parameter names (Spandrel detects RRDBNet and SwinIR), or ONNX with dynamic sizes."""
 
-    result = run_flow("flows.export:export_flow", out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
+    result = run_flow("hggt.flows.export:export_flow", out=out, run_id=run, enhancer=enhancer, fmt=format, half=half)
     console.print(f"Wrote [bold]{result['file']}[/] ({result['bytes'] // 1024} KiB, {result['arch']}, {result['format']})")
     # Every client gets its measured verdict: correct, a different model (wrong output) or not loading.
     for verdict in result.get("clients", ()):
@@ -154,7 +154,7 @@ def export_dataset(
     split of splits.parquet (run `hggt split` first; excluded sets are left out), the annotator
     behind each letter in DEST/annotators.csv. Re-running skips files that are already identical."""
 
-    summary = run_flow("flows.export_dataset:export_dataset_flow", out=out, dest=dest, range_size=range_size)
+    summary = run_flow("hggt.flows.export_dataset:export_dataset_flow", out=out, dest=dest, range_size=range_size)
     versions_warning = summary.pop("versions_warning", None)  # said once, below the table
     print_summary("export-dataset", summary)
     if summary["excluded_sets"]:

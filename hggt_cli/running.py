@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hggt_cli.options import DatasetConfig, Execution
+from hggt.cli.options import DatasetConfig, Execution
 
 # Before Prefect is imported: no usage reports from the CLI's own (ephemeral) server or client,
 # which offline log "Failed to send telemetry" on every command. An operator's setting wins.
@@ -30,7 +30,7 @@ app = typer.Typer(
 console = Console()
 
 def report_lost(line: str) -> None:
-    """The one line a command prints when its Prefect server stops answering (hggt_cli.server_watch)."""
+    """The one line a command prints when its Prefect server stops answering (hggt.cli.server_watch)."""
     console.print(f"[bold red]error:[/] {line}", soft_wrap=True)
 
 
@@ -38,33 +38,33 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
     """Run the flow ``module:name`` (with the chosen task runner, and the dataset's config options as
     its flat parameters); any failure becomes a message and exit code 1. Mistakes are caught before
     Prefect or the flow's module is imported, and the command joins the shared local server (see
-    hggt_cli.local_server) before Prefect reads its settings; if a server on this machine stops
-    answering, the command says so and exits (hggt_cli.server_watch)."""
+    hggt.cli.local_server) before Prefect reads its settings; if a server on this machine stops
+    answering, the command says so and exits (hggt.cli.server_watch)."""
     import importlib
 
-    from hggt_cli.local_server import connect, operator_api_url
-    from hggt_cli.server_watch import watching
+    from hggt.cli.local_server import connect, operator_api_url
+    from hggt.cli.server_watch import watching
 
     params = {**params, **(dataset.params() if dataset else {})}
     _preflight(params, flow)
     url = connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True)) or operator_api_url()
     if url is None:
-        from hggt_cli.local_server import temporary_servers_die_with_this_process
+        from hggt.cli.local_server import temporary_servers_die_with_this_process
 
         temporary_servers_die_with_this_process()
-    from flows.startup import startup
+    from hggt.flows.startup import startup
 
     startup()
     module, name = flow.split(":")
     flow_obj = getattr(importlib.import_module(module), name)
-    from flows.runners import execution as chosen
+    from hggt.flows.runners import execution as chosen
 
     debug = bool(os.environ.get("HGGT_DEBUG"))
     if not debug:
         _quiet_failures_on_console()
     from prefect import tags
 
-    from tasks.runs_cleanup import process_tags
+    from hggt.tasks.runs_cleanup import process_tags
 
     try:
         # The tags let a later cleanup see that this process died without reporting.
@@ -75,7 +75,7 @@ def run_flow(flow: str, execution: Execution | None = None, dataset: DatasetConf
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a message and exit code 1
         from prefect.exceptions import CancelledRun
 
-        from hggt_core.manifests import ManifestError
+        from hggt.core.manifests import ManifestError
 
         if isinstance(exc, CancelledRun):  # stopped on request (training: SIGTERM, Ctrl-C, cancelled)
             console.print(f"[bold yellow]stopped:[/] {exc or 'the flow run was cancelled'}", soft_wrap=True)
@@ -117,11 +117,11 @@ def _quiet_failures_on_console() -> None:
 
 def _preflight(params: dict, flow: str = "") -> None:
     """Mistakes found before Prefect starts: one line, exit 1, and no Failed flow run for a typo or
-    for a stage whose inputs no earlier stage has made yet (hggt_core.stages says which one does)."""
-    from flows.options import apply_options, options_in
-    from hggt_core import storage
-    from hggt_core.build_record import resolve_for_dataset
-    from hggt_core.presets import resolve_config
+    for a stage whose inputs no earlier stage has made yet (hggt.core.stages says which one does)."""
+    from hggt.flows.options import apply_options, options_in
+    from hggt.core import storage
+    from hggt.core.build_record import resolve_for_dataset
+    from hggt.core.presets import resolve_config
 
     try:
         out = params.get("out")
@@ -133,7 +133,7 @@ def _preflight(params: dict, flow: str = "") -> None:
                 resolve_config(params["preset"] or "paper", overrides, params.get("config_file"))
         until = params.get("until")
         if until is not None:
-            from hggt_core.stages import BUILD_STAGES as STAGES
+            from hggt.core.stages import BUILD_STAGES as STAGES
 
             if until not in STAGES:
                 close = difflib.get_close_matches(until, STAGES, n=1)
@@ -144,7 +144,7 @@ def _preflight(params: dict, flow: str = "") -> None:
         if out and not makes_dataset and not storage.exists(out):
             raise ValueError(f"no dataset at {out}: build one first (`hggt build --input PHOTOS --out {out}`)")
         if out and not makes_dataset:
-            from hggt_core.stages import STAGES, missing_inputs
+            from hggt.core.stages import STAGES, missing_inputs
 
             stage = next((s for s in STAGES if s.flow == flow), None)
             root = storage.normalize_root(out)

@@ -12,10 +12,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from hggt_cli.local_server import PREFERRED_PORT
-from hggt_cli.options import Overrides, Preset, ConfigFile
+from hggt.cli.local_server import PREFERRED_PORT
+from hggt.cli.options import Overrides, Preset, ConfigFile
 
-from hggt_cli.running import app, console
+from hggt.cli.running import app, console
 
 
 weights_app = typer.Typer(help="Pretrained weights (VGG19, AlexNet for LPIPS, VGG16 for DISTS): what is present, and fetching.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def weights_status():
     what to do about each missing one."""
     from rich.markup import escape
 
-    from hggt_core.weights import hub_checkpoint_dir, next_steps, status
+    from hggt.core.weights import hub_checkpoint_dir, next_steps, status
 
     # Four narrow columns (what wraps is 'used for'), the folder once below: whole at 80 columns.
     grid = Table(title="pretrained weights")
@@ -54,7 +54,7 @@ def weights_status():
 @weights_app.command("fetch")
 def weights_fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Which (default: all missing).")] = None):
     """Download weights into the torch hub cache (needs internet; nothing else in hggt downloads)."""
-    from hggt_core.weights import KNOWN, fetch, status
+    from hggt.core.weights import KNOWN, fetch, status
 
     wanted = names or [r["name"] for r in status() if not r["present"]]
     unknown = set(wanted) - set(KNOWN)
@@ -72,7 +72,7 @@ def weights_fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Whi
 @app.command("sample-photos")
 def sample_photos(dest: Annotated[Path, typer.Argument(help="Folder to copy the bundled photos into.")]):
     """Copy the colour photos that scikit-image ships (no download) into DEST, for the demo."""
-    from hggt_core.sample_photos import sample_photo_paths
+    from hggt.core.sample_photos import sample_photo_paths
 
     dest.mkdir(parents=True, exist_ok=True)
     for path in sample_photo_paths():
@@ -90,12 +90,12 @@ def runs_cleanup(
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Only the runs of this dataset (default: every dataset).")] = None,
 ):
     """Mark Crashed the subflows and task runs left Running or Pending under a run whose process was killed."""
-    from hggt_cli.local_server import connect, operator_api_url
-    from hggt_cli.running import report_lost
-    from hggt_cli.server_watch import lost_message, refused, watching
+    from hggt.cli.local_server import connect, operator_api_url
+    from hggt.cli.running import report_lost
+    from hggt.cli.server_watch import lost_message, refused, watching
 
     url = connect(lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True)) or operator_api_url()
-    from tasks.runs_cleanup import mark_orphaned_runs
+    from hggt.tasks.runs_cleanup import mark_orphaned_runs
 
     try:
         with watching(url, report_lost):
@@ -112,7 +112,7 @@ server_app = typer.Typer(help="The local Prefect server that hggt commands share
 @server_app.command("status")
 def server_status():
     """Where the shared local server runs, or which server the commands use instead."""
-    from hggt_cli import local_server
+    from hggt.cli import local_server
 
     if local_server.operator_api_url():
         console.print(f"commands use the configured server {local_server.operator_api_url()} (PREFECT_API_URL)")
@@ -132,7 +132,7 @@ Keep = Annotated[bool, typer.Option("--keep", help="No idle stop until `hggt ser
 
 
 def _shared_server(port: int, keep: bool, announce) -> str:
-    from hggt_cli import local_server
+    from hggt.cli import local_server
 
     if os.environ.get("HGGT_LOCAL_SERVER") == "0" or local_server.operator_api_url():
         console.print("[bold red]error:[/] a configured server (PREFECT_API_URL) or HGGT_LOCAL_SERVER=0 is in effect; nothing to start",
@@ -149,7 +149,7 @@ def server_start(port: ServerPort = PREFERRED_PORT, keep: Keep = False,
                  foreground: Annotated[bool, typer.Option("--foreground", help="Run it in this terminal until Ctrl-C (make server).")] = False):
     """Start the shared local server now, or say where it runs (stage commands start it themselves)."""
     if foreground:
-        from hggt_cli import local_server
+        from hggt.cli import local_server
 
         if local_server.operator_api_url():
             console.print(f"[bold red]error:[/] PREFECT_API_URL names a server already ({local_server.operator_api_url()}); "
@@ -166,7 +166,7 @@ def server_start(port: ServerPort = PREFERRED_PORT, keep: Keep = False,
 def server_url(port: ServerPort = PREFERRED_PORT, keep: Keep = False):
     """Print the shared server's API URL, starting it if none runs: `export PREFECT_API_URL=$(hggt server url)`
     points `prefect` commands (deployments, workers) at the server hggt commands use."""
-    from hggt_cli import local_server
+    from hggt.cli import local_server
 
     configured = local_server.operator_api_url()  # the operator's own server: the one to point at
     print(configured or _shared_server(port, keep, lambda line: print(line, file=sys.stderr)))
@@ -175,7 +175,7 @@ def server_url(port: ServerPort = PREFERRED_PORT, keep: Keep = False):
 @server_app.command("stop")
 def server_stop():
     """Stop the shared local server (runs and their history stay in the Prefect database)."""
-    from hggt_cli import local_server
+    from hggt.cli import local_server
 
     state = local_server.stop()
     console.print(f"stopped the local server (pid {state['pid']}, {state['dashboard']})" if state else "no local server was running")
@@ -188,12 +188,12 @@ def show_config(preset: Preset = None, overrides: Overrides = None, config: Conf
     and check each declared enhancer's model file as train-enhancers will (Spandrel loads it; its scale matches)."""
     from rich.markup import escape
 
-    from hggt_core.presets import resolve_config
+    from hggt.core.presets import resolve_config
 
     try:
         if out:
-            from hggt_core import storage
-            from hggt_core.build_record import resolve_for_dataset
+            from hggt.core import storage
+            from hggt.core.build_record import resolve_for_dataset
 
             cfg = resolve_for_dataset(storage.normalize_root(out), preset, overrides, config)[0]
         else:
@@ -214,7 +214,7 @@ def _declared_enhancers_load(cfg) -> bool:
         return True
     from rich.markup import escape
 
-    from hggt_core.declared_enhancers import DeclaredModelError, check_declared_file
+    from hggt.core.declared_enhancers import DeclaredModelError, check_declared_file
 
     ok = True
     for spec in cfg.enhancers.declared:

@@ -12,9 +12,9 @@ import datetime as dt
 import json
 from typing import Any, NamedTuple
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.presets import _merge, config_from_options, load_config, parse_override, read_config_file
+from hggt.core import catalog, manifests, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.presets import _merge, config_from_options, load_config, parse_override, read_config_file
 
 DEFAULT_PRESET = "paper"
 

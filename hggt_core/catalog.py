@@ -1,8 +1,8 @@
 """Where each artifact of a dataset lives, relative to the dataset root, named once (as Kedro's
 catalog names its datasets): the stages that write an artifact and the dataset API
-(:mod:`hggt_core.dataset`) that reads it take its path from here, so the layout cannot drift
+(:mod:`hggt.core.dataset`) that reads it take its path from here, so the layout cannot drift
 between writer and reader. Paths are relative so that a dataset can move between disk,
-``memory://`` and ``s3://`` without rewriting its manifests (see :mod:`hggt_core.storage`).
+``memory://`` and ``s3://`` without rewriting its manifests (see :mod:`hggt.core.storage`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import posixpath
 
 ORIGINAL_DIR = "original"
 MANIFESTS_DIR = "manifests"
-# The preset and overrides the dataset was built with (hggt_core.build_record).
+# The preset and overrides the dataset was built with (hggt.core.build_record).
 BUILD_RECORD = "build.json"
 
 
@@ -103,7 +103,7 @@ def annotator_evaluation(annotator_id: str) -> str:
     return posixpath.join("annotators", annotator_id, "evaluation.json")
 
 
-# The annotation campaign (hggt_core.annotation, hggt_app): beside its database, files readable by
+# The annotation campaign (hggt.core.annotation, hggt.app): beside its database, files readable by
 # the dataset's owner only (tokens) and the address it is served on.
 ANNOTATION_DIR = "annotation"
 ANNOTATION_DB = "votes.sqlite"

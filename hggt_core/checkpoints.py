@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from hggt_core import storage
+from hggt.core import storage
 
 # Buffers the reference SwinIR saves but that are a function of the configuration (window size,
 # training patch size), not learned: a file made at another patch size still initialises our model.

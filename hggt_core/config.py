@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from hggt_core.degradation.settings import SETTING_1, SETTING_2, TABLE_2_REFERENCE, DegradationSettings
-from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS, is_version
-from hggt_core import networks
-from hggt_core.networks import ENHANCER, GENERATOR, with_sizes
-from hggt_core.sizes import PAPER_ENHANCERS, DeclaredEnhancer, EnhancerSpec
-from hggt_core.dataset import TRAIN_MODES
-from hggt_core.training.config import TrainConfig
+from hggt.core.degradation.settings import SETTING_1, SETTING_2, TABLE_2_REFERENCE, DegradationSettings
+from hggt.core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS, is_version
+from hggt.core import networks
+from hggt.core.networks import ENHANCER, GENERATOR, with_sizes
+from hggt.core.sizes import PAPER_ENHANCERS, DeclaredEnhancer, EnhancerSpec
+from hggt.core.dataset import TRAIN_MODES
+from hggt.core.training.config import TrainConfig
 
 PresetName = Literal["paper", "demo"]
 

@@ -5,7 +5,7 @@ training mode uses.
     ds.table("labels")                        # a manifest as a DataFrame, artifact URIs as full URLs
     ds.sets()                                 # sets with their images, labels, split side and maps
 
-Everything is read through :mod:`hggt_core.manifests`, so schema versions are checked (older
+Everything is read through :mod:`hggt.core.manifests`, so schema versions are checked (older
 manifests with fewer columns are upgraded) and a missing manifest names the stage that makes it.
 """
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.labels import VERSIONS
-from hggt_core.annotation.pairs import gt_versions
-from hggt_core.schemas import MANIFESTS
-from hggt_core.splits import image_of
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.labels import VERSIONS
+from hggt.core.annotation.pairs import gt_versions
+from hggt.core.schemas import MANIFESTS
+from hggt.core.splits import image_of
 
 if TYPE_CHECKING:  # pandas is imported where used: the config imports this module's modes on every CLI start
     import pandas as pd

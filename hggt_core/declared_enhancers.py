@@ -8,7 +8,7 @@ to the original size. Such a version is a *re-synthesis* of detail the model bel
 smaller, cleaner input, not an edit of the photo as it is: it carries that model's idea of texture
 (often crisper, sometimes invented) rather than a restoration of the original's own pixels.
 
-Inference goes through :func:`hggt_core.tiling.tiled_apply` as for the trained enhancers (tiles,
+Inference goes through :func:`hggt.core.tiling.tiled_apply` as for the trained enhancers (tiles,
 batching, halving the tile on CUDA out-of-memory). Mixed precision (bfloat16 on CUDA) is used only
 where Spandrel says the architecture supports it; the others run in float32.
 """
@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.sizes import DECLARED_SUFFIXES
-from hggt_core.tiling import tiled_apply
+from hggt.core.sizes import DECLARED_SUFFIXES
+from hggt.core.tiling import tiled_apply
 
 SUFFIXES = DECLARED_SUFFIXES
 PURPOSES = ("SR", "Restoration")

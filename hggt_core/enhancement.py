@@ -11,13 +11,13 @@ import torch
 
 from pydantic import BaseModel
 
-from hggt_core.archs import build_generator
-from hggt_core.degradation import batched
-from hggt_core.degradation.settings import DegradationSettings, sample_record
-from hggt_core.networks import ENHANCER, network
-from hggt_core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize  # noqa: F401 - re-exported
-from hggt_core.training.data import CropSampler
-from hggt_core.training.sampling import EpochSampler
+from hggt.core.archs import build_generator
+from hggt.core.degradation import batched
+from hggt.core.degradation.settings import DegradationSettings, sample_record
+from hggt.core.networks import ENHANCER, network
+from hggt.core.sizes import PAPER_ENHANCERS, ELANSize, EnhancerSpec, RCANSize  # noqa: F401 - re-exported
+from hggt.core.training.data import CropSampler
+from hggt.core.training.sampling import EpochSampler
 
 
 def enhancer_options(arch: str, enhancers: BaseModel) -> dict:

@@ -1,18 +1,18 @@
 """An enhancer's training run as data, before any orchestration: the key that says when an earlier
-run can be reused, and the run of the GAN recipe (hggt_core.training.recipe) it is."""
+run can be reused, and the run of the GAN recipe (hggt.core.training.recipe) it is."""
 
 from __future__ import annotations
 
-from hggt_core import catalog, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.enhancement import EnhancerBatches, EnhancerSpec, enhancer_options, enhancer_payload
-from hggt_core.fingerprint import fingerprint
-from hggt_core.images import decode_image
-from hggt_core.seeding import item_seed_sequence
-from hggt_core.training.data import single_images
-from hggt_core.training.recipe import GANRun
-from hggt_core.training.sampling import make_sampler
-from hggt_core.training.store import NOT_IN_KEY
+from hggt.core import catalog, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.enhancement import EnhancerBatches, EnhancerSpec, enhancer_options, enhancer_payload
+from hggt.core.fingerprint import fingerprint
+from hggt.core.images import decode_image
+from hggt.core.seeding import item_seed_sequence
+from hggt.core.training.data import single_images
+from hggt.core.training.recipe import GANRun
+from hggt.core.training.sampling import make_sampler
+from hggt.core.training.store import NOT_IN_KEY
 
 SEED_STREAM = "train-enhancers"  # the stage's name: its enhancers' seeds since the first datasets
 

@@ -1,5 +1,5 @@
 """Where evaluation's test images come from: the held-out side of the dataset's split, or a folder
-outside the dataset in one of the layouts of hggt_core.test_sets. Each reader returns items (one
+outside the dataset in one of the layouts of hggt.core.test_sets. Each reader returns items (one
 test image: its LR input or how to make it, its GT references, its output name) and the
 (item, reason) pairs it could not score."""
 
@@ -9,19 +9,19 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.labels import aggregate
-from hggt_core.annotation.pairs import gt_versions, map_pairs
-from hggt_core.annotation.published import LabelFileError, image_path, label_path, parse_label_file
-from hggt_core.config import HGGTConfig
-from hggt_core.degradation import cpu
-from hggt_core.degradation.settings import sample_record
-from hggt_core.evaluation import ALLOW_FLAG, DATASET, dataset_test_set_name, on_train_sets, train_sets_problem
-from hggt_core.images import ImageRejected, decode_png, encode_png
-from hggt_core.seeding import item_rng
-from hggt_core.splits import split_fingerprint
-from hggt_core.test_sets import GT_DIR, GT_ONLY, LQ_DIR, PAIRED, SINGLE_GT, paired_part, detect_layout, item_id, mod_crop, pair_names
-from hggt_core.stage_work.degrade import LR_TEST  # the same LR draws as `hggt synthesize-lr`
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.labels import aggregate
+from hggt.core.annotation.pairs import gt_versions, map_pairs
+from hggt.core.annotation.published import LabelFileError, image_path, label_path, parse_label_file
+from hggt.core.config import HGGTConfig
+from hggt.core.degradation import cpu
+from hggt.core.degradation.settings import sample_record
+from hggt.core.evaluation import ALLOW_FLAG, DATASET, dataset_test_set_name, on_train_sets, train_sets_problem
+from hggt.core.images import ImageRejected, decode_png, encode_png
+from hggt.core.seeding import item_rng
+from hggt.core.splits import split_fingerprint
+from hggt.core.test_sets import GT_DIR, GT_ONLY, LQ_DIR, PAIRED, SINGLE_GT, paired_part, detect_layout, item_id, mod_crop, pair_names
+from hggt.core.stage_work.degrade import LR_TEST  # the same LR draws as `hggt synthesize-lr`
 
 
 

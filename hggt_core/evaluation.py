@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from hggt_core.networks import GENERATOR, NETWORKS
+from hggt.core.networks import GENERATOR, NETWORKS
 
 DATASET = "dataset"  # the test-set name of the dataset's own held-out split
 BICUBIC = "bicubic"  # the run_id of the bicubic baseline's rows in metrics.parquet (no run of runs.parquet)

@@ -16,7 +16,7 @@ import warnings
 import torch
 from safetensors.torch import save as save_safetensors
 
-from hggt_core.networks import NETWORKS, network
+from hggt.core.networks import NETWORKS, network
 
 # What Spandrel calls our architectures, where it can detect them from the weights alone.
 SPANDREL_NAMES = {name: n.spandrel for name, n in NETWORKS.items() if n.spandrel}
@@ -39,9 +39,9 @@ def spandrel_name(arch: str, options: dict) -> str | None:
 
 
 def spandrel_extension(arch: str, options: dict) -> str | None:
-    """The architecture of hggt's Spandrel extension (:mod:`hggt_core.spandrel_rrdb`) that rebuilds
+    """The architecture of hggt's Spandrel extension (:mod:`hggt.core.spandrel_rrdb`) that rebuilds
     this generator exactly where plain Spandrel cannot (the pixel-shuffle RRDBNet, any size), or None."""
-    from hggt_core.spandrel_rrdb import ARCH_ID, HGGT_ARCH, HGGT_UPSAMPLER
+    from hggt.core.spandrel_rrdb import ARCH_ID, HGGT_ARCH, HGGT_UPSAMPLER
 
     return ARCH_ID if arch == HGGT_ARCH and options.get("upsampler") == HGGT_UPSAMPLER else None
 
@@ -54,7 +54,7 @@ def describe(arch: str, options: dict) -> str:
     if name:
         where = f"Spandrel loads it as {name}"
     elif spandrel_extension(arch, options):
-        where = ("Spandrel loads it only with hggt's extension (hggt_core.spandrel_rrdb.register()); "
+        where = ("Spandrel loads it only with hggt's extension (hggt.core.spandrel_rrdb.register()); "
                  "plain Spandrel misreads or refuses it")
     else:
         where = "Spandrel cannot load it exactly: use the ONNX export"
@@ -72,7 +72,7 @@ def metadata(arch: str, options: dict, scale: int, source: str) -> dict[str, obj
 def to_safetensors(model: torch.nn.Module, metadata: dict[str, object], half: bool = False) -> bytes:
     """The generator's weights (reference parameter names) and ``metadata``. Registers hggt's
     Spandrel extension in this process, so that ``spandrel.ModelLoader()`` loads the file right."""
-    from hggt_core.spandrel_rrdb import register
+    from hggt.core.spandrel_rrdb import register
 
     register()
     tensors = {}
@@ -101,7 +101,7 @@ def to_onnx(model: torch.nn.Module, half: bool = False, example_size: int = 32, 
 CORRECT, WRONG, FAILS = "loads correctly", "loads as a different model (wrong output)", "does not load"
 CLIENTS = {
     "spandrel": "Spandrel without hggt's extension",
-    "spandrel+hggt": "Spandrel with hggt's extension (hggt_core.spandrel_rrdb.register())",
+    "spandrel+hggt": "Spandrel with hggt's extension (hggt.core.spandrel_rrdb.register())",
     "onnxruntime": "ONNX (onnxruntime)",
 }
 CHECK_SIZE = 16  # side of the random input the checks run: cheap at the paper's sizes too
@@ -128,7 +128,7 @@ def _compare(got: torch.Tensor, expected: torch.Tensor, tol: float) -> tuple[boo
 def _spandrel_verdict(client: str, path: str, x: torch.Tensor, expected: torch.Tensor) -> dict[str, str]:
     import spandrel
 
-    from hggt_core import spandrel_rrdb
+    from hggt.core import spandrel_rrdb
 
     registry = spandrel_rrdb.registry_with() if client == "spandrel+hggt" else spandrel_rrdb.registry_without()
     loader = spandrel.ModelLoader(registry=registry)
@@ -182,7 +182,7 @@ def client_verdicts(model: torch.nn.Module, blob: bytes, fmt: str, half: bool = 
     detail and a printable line), measured by loading the bytes as that client does and comparing
     its output on a small random input with ``model``'s, whose weights are first rounded to float16
     for a ``half`` export (the file's own weights). Registers hggt's Spandrel extension."""
-    from hggt_core.spandrel_rrdb import register
+    from hggt.core.spandrel_rrdb import register
 
     register()
     reference = copy.deepcopy(model).float().eval().cpu()

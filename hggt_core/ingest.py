@@ -6,7 +6,7 @@ import posixpath
 import re
 from collections import Counter
 
-from hggt_core.images import ImageRejected, decode_image
+from hggt.core.images import ImageRejected, decode_image
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hggt_core import catalog, storage
-from hggt_core.schemas import MANIFESTS, ManifestSpec
+from hggt.core import catalog, storage
+from hggt.core.schemas import MANIFESTS, ManifestSpec
 
 _META_NAME = b"hggt.manifest"
 _META_VERSION = b"hggt.schema_version"

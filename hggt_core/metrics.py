@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from hggt_core.weights import KNOWN, WeightsMissing, hub_checkpoint_dir, locate, require
+from hggt.core.weights import KNOWN, WeightsMissing, hub_checkpoint_dir, locate, require
 
 SSIM_C1, SSIM_C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 _WINDOW = cv2.getGaussianKernel(11, 1.5)

@@ -4,7 +4,7 @@ The config validators, the config sections' size fields, training, evaluation, e
 CLI all take their list of networks from :data:`NETWORKS`, so adding a network is one file in
 ``hggt_core/archs`` plus one entry here (docs/development/adding-a-network.md). The table imports no torch:
 a network's class is named by import path and loaded only when one is built
-(:func:`hggt_core.archs.build_generator`).
+(:func:`hggt.core.archs.build_generator`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
-from hggt_core.sizes import ELANSize, Frozen, RCANSize, RRDBSize, SwinIRSize
+from hggt.core.sizes import ELANSize, Frozen, RCANSize, RRDBSize, SwinIRSize
 
 ENHANCER = "enhancer"  # same-size enhancement backbone (paper Sec. 3.2): trained by train-enhancers
 GENERATOR = "generator"  # Real-ISR generator (Sec. 4-5): trained by train-sr, scored by evaluate
@@ -30,7 +30,7 @@ Section = TypeVar("Section", bound=BaseModel)
 class Network:
     name: str  # what configs, model files and the CLI call it
     target: str  # "module:Class" of its nn.Module, imported on first build
-    size: type[Frozen]  # its typed options; their defaults are the paper's sizes (hggt_core.sizes)
+    size: type[Frozen]  # its typed options; their defaults are the paper's sizes (hggt.core.sizes)
     display: str  # how tables and figures name it
     role: Role
     scales: tuple[int, ...]  # output size / input size it supports
@@ -68,17 +68,17 @@ class Network:
 
 _ENTRIES = (
     Network(
-        "rcan", "hggt_core.archs.rcan:RCAN", RCANSize, "RCAN", ENHANCER, scales=(1,),
+        "rcan", "hggt.core.archs.rcan:RCAN", RCANSize, "RCAN", ENHANCER, scales=(1,),
         legacy_options={"img_range": 1.0}, tiny={"groups": 1, "blocks": 1, "channels": 8, "reduction": 4},
         demo={"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
     ),
     Network(
-        "elan", "hggt_core.archs.elan:ELAN", ELANSize, "ELAN", ENHANCER, scales=(1,),
+        "elan", "hggt.core.archs.elan:ELAN", ELANSize, "ELAN", ENHANCER, scales=(1,),
         legacy_options={"img_range": 1.0, "scaled_attention": True}, tiny={"blocks": 2, "channels": 24},
         demo={"blocks": 2, "channels": 24, "windows": (4, 8, 16), "expansion": 2},
     ),
     Network(
-        "rrdb", "hggt_core.archs.rrdbnet:RRDBNet", RRDBSize, "RRDB", GENERATOR, scales=(4,),
+        "rrdb", "hggt.core.archs.rrdbnet:RRDBNet", RRDBSize, "RRDB", GENERATOR, scales=(4,),
         legacy_options={"upsampler": "nearest"}, spandrel="ESRGAN", spandrel_exact={"upsampler": "nearest", "growth": 32},
         tiny={"blocks": 1, "channels": 8, "growth": 4},
         # The paper's upsampler at a tiny width: Spandrel loads neither demo generator (growth and
@@ -86,7 +86,7 @@ _ENTRIES = (
         demo={"blocks": 2, "channels": 16, "growth": 8, "upsampler": "pixelshuffle"},
     ),
     Network(
-        "swinir", "hggt_core.archs.swinir:SwinIR", SwinIRSize, "SwinIR", GENERATOR, scales=(4,),
+        "swinir", "hggt.core.archs.swinir:SwinIR", SwinIRSize, "SwinIR", GENERATOR, scales=(4,),
         # Files from before `pad` and `drop_path_rate` padded to the next multiple and trained without stochastic depth.
         # Spandrel's SwinIR pads to the next multiple too: at the authors' padding its outputs differ from ours.
         legacy_options={"upsampler": "nearest+conv", "pad": "multiple", "drop_path_rate": 0.0}, spandrel="SwinIR",

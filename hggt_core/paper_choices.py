@@ -2,7 +2,7 @@
 option that gives the other reading, and the conformance test that runs their code beside ours.
 
 The documentation's table (in :data:`DOCS_PAGE`) is rendered from :data:`CHOICES`
-(``python -m hggt_core.paper_choices`` rewrites it) and ``tests/core/test_paper_choices.py`` fails when the two differ, when a named test
+(``python -m hggt.core.paper_choices`` rewrites it) and ``tests/core/test_paper_choices.py`` fails when the two differ, when a named test
 does not exist, when an override is not a valid config key or when a cited line is not in the
 authors' file. So the documentation, the config and the tests cannot drift apart.
 """
@@ -151,7 +151,7 @@ def render_into(text: str) -> str:
     return pattern.sub(lambda _: f"{START}\n{markdown_table()}\n{END}", text)
 
 
-if __name__ == "__main__":  # python -m hggt_core.paper_choices [docs/paper-fidelity.md]
+if __name__ == "__main__":  # python -m hggt.core.paper_choices [docs/paper-fidelity.md]
     path = sys.argv[1] if len(sys.argv) > 1 else DOCS_PAGE
     with open(path, encoding="utf-8") as f:
         text = f.read()

@@ -17,9 +17,9 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from hggt_core.config import PatchConfig
-from hggt_core.images import to_gray
-from hggt_core.seeding import item_rng
+from hggt.core.config import PatchConfig
+from hggt.core.images import to_gray
+from hggt.core.seeding import item_rng
 
 STAGE = "patches"
 

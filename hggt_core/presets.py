@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hggt_core.config import HGGTConfig
-from hggt_core import networks
-from hggt_core.networks import ENHANCER, GENERATOR, demo_sizes
-from hggt_core.sizes import DECLARED_SUFFIXES
+from hggt.core.config import HGGTConfig
+from hggt.core import networks
+from hggt.core.networks import ENHANCER, GENERATOR, demo_sizes
+from hggt.core.sizes import DECLARED_SUFFIXES
 
 # The demo preset scales the paper's geometry by 1/4 so that scikit-image's small photos
 # (300 to 1400 px) yield a few dozen candidates and the demo finishes in minutes on 2 CPUs.
@@ -222,7 +222,7 @@ def read_config_file(config_file: str) -> dict[str, Any]:
     """A YAML/JSON config file's nested sections (and its own ``preset``, if it names one)."""
     import yaml
 
-    from hggt_core import storage
+    from hggt.core import storage
 
     data = yaml.safe_load(storage.read_bytes(config_file)) or {}
     if not isinstance(data, dict):

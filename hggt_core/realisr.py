@@ -1,6 +1,6 @@
 """Real-ISR training batches (paper Sec. 4-5, SPEC section 7) and the generators' size models.
 
-The samples come from :class:`hggt_core.torchdata.HGGTTrainSet`, the one data path that other
+The samples come from :class:`hggt.core.torchdata.HGGTTrainSet`, the one data path that other
 trainers use too (what a sample is, by mode, is described there); here they are stacked on the
 training device, the LQ inputs are synthesised from the originals with a final x4 downscale, and
 in ``posneg`` the indication maps are computed for the whole batch. Two syntheses
@@ -8,7 +8,7 @@ in ``posneg`` the indication maps are computed for the whole batch. Two synthese
 
 - ``batch`` (the authors' ``feed_data``, the ``paper`` preset): the whole patches are degraded
   with one batch draw (resize and noise kind per batch, kernels, strengths and float JPEG
-  qualities per sample, :mod:`hggt_core.degradation.batch_synthesis`), then one crop position
+  qualities per sample, :mod:`hggt.core.degradation.batch_synthesis`), then one crop position
   is taken for every image of the batch;
 - ``sample`` (hggt's own): each sample is cropped first and degraded with its own Table 2 record
   (every draw per sample, OpenCV/nvJPEG with integer qualities): more diverse batches, and the
@@ -24,12 +24,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from hggt_core.degradation import batch_synthesis, batched
-from hggt_core.degradation.settings import DegradationSettings
-from hggt_core.maps import indication_maps_torch
-from hggt_core.sizes import RRDBSize, SwinIRSize  # noqa: F401 - re-exported
-from hggt_core.torchdata import MODES, HGGTTrainSet, draw_versions, set_files
-from hggt_core.training.sampling import Sampling
+from hggt.core.degradation import batch_synthesis, batched
+from hggt.core.degradation.settings import DegradationSettings
+from hggt.core.maps import indication_maps_torch
+from hggt.core.sizes import RRDBSize, SwinIRSize  # noqa: F401 - re-exported
+from hggt.core.torchdata import MODES, HGGTTrainSet, draw_versions, set_files
+from hggt.core.training.sampling import Sampling
 
 Synthesis = Literal["batch", "sample"]
 

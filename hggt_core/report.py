@@ -8,10 +8,10 @@ import base64
 import html
 import re
 
-from hggt_core import report_plots as rp
-from hggt_core.evaluation import BICUBIC, paper_caveat
-from hggt_core.figures import heat_stops
-from hggt_core.report_sections import (
+from hggt.core import report_plots as rp
+from hggt.core.evaluation import BICUBIC, paper_caveat
+from hggt.core.figures import heat_stops
+from hggt.core.report_sections import (
     DECLARED, NA, ExampleSet, ReportInputs, counts, enhancer_origin, latest_stage_runs, missing, runs_table, table3_with_reasons, thresholds_note, weights_note,
 )
 
@@ -245,7 +245,7 @@ def _runs(d: ReportInputs) -> str:
 
 
 def _annotator(d: ReportInputs) -> str:
-    from hggt_core.report_annotator import annotator_summary
+    from hggt.core.report_annotator import annotator_summary
 
     a = annotator_summary(d.tables)
     if a is None:

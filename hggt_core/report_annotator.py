@@ -8,10 +8,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from hggt_core import report_plots as rp
-from hggt_core.annotator.evidence import chance_warning, heldout_warning, interval_text, with_intervals
-from hggt_core.annotator.scoring import vote_targets
-from hggt_core.annotator.training import data_fingerprint, majority, train_votes
+from hggt.core import report_plots as rp
+from hggt.core.annotator.evidence import chance_warning, heldout_warning, interval_text, with_intervals
+from hggt.core.annotator.scoring import vote_targets
+from hggt.core.annotator.training import data_fingerprint, majority, train_votes
 
 
 def plot_calibration(rows: list[dict]) -> bytes:

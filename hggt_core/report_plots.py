@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from hggt_core.annotation.labels import LABELS
-from hggt_core.summary import label_counts, label_proportions  # noqa: F401 - the report's label statistics
-from hggt_core.training.history import TERM_NAMES
+from hggt.core.annotation.labels import LABELS
+from hggt.core.summary import label_counts, label_proportions  # noqa: F401 - the report's label statistics
+from hggt.core.training.history import TERM_NAMES
 
 COLOURS = {"Positive": "#2e8b57", "Similar": "#c9a227", "Negative": "#c0392b"}
 VERSION_COLOURS = {"01": "#1f77b4", "02": "#ff7f0e", "03": "#2ca02c", "04": "#9467bd"}

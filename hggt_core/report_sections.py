@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from hggt_core import catalog
-from hggt_core.config import PatchConfig
-from hggt_core.evaluation import BICUBIC, table3
-from hggt_core.schemas import MANIFESTS
+from hggt.core import catalog
+from hggt.core.config import PatchConfig
+from hggt.core.evaluation import BICUBIC, table3
+from hggt.core.schemas import MANIFESTS
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ReportInputs:
     map_tops: dict[str, float] = field(default_factory=dict)  # set -> the top of its map picture's colour scale
     losses: dict[str, list[dict] | str] = field(default_factory=dict)  # run or enhancer -> loss rows, or why there are none
     unavailable: dict[str, str] = field(default_factory=dict)  # deep metric -> why its weights are missing now
-    missing_weights: list[dict] = field(default_factory=list)  # every weight file a deep metric lacks (hggt_core.metrics.missing_weights)
+    missing_weights: list[dict] = field(default_factory=list)  # every weight file a deep metric lacks (hggt.core.metrics.missing_weights)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -159,7 +159,7 @@ def _reason(column: str, row: dict, unavailable: dict[str, str]) -> NA:
 
 
 def table3_with_reasons(d: ReportInputs) -> dict[str, list[dict]]:
-    """Table 3 per test set (hggt_core.evaluation.table3, with the bicubic baseline where it was
+    """Table 3 per test set (hggt.core.evaluation.table3, with the bicubic baseline where it was
     scored), each missing number an :class:`NA`; test sets of no run of runs.parquet are left out."""
     runs = {r["run_id"]: r for r in d.tables.get("runs") or []}
     metrics = [m for m in d.tables.get("metrics") or [] if m["run_id"] in runs or m["run_id"] == BICUBIC]

@@ -1,6 +1,6 @@
 """The typed size models of every network and the enhancer specs, without torch: the config
 validates them, a CPU stage worker, the CLI and the annotation server import them, and none of
-those should load torch to do so. The networks themselves live in hggt_core.archs."""
+those should load torch to do so. The networks themselves live in hggt.core.archs."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ DECLARED_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")  # the model files 
 class DeclaredEnhancer(Frozen):
     """An enhancer hggt does not train: a model file (safetensors, .pth, .pt, .ckpt) that Spandrel
     loads by architecture detection. A 2x or 4x model runs on the image downscaled by its scale
-    (area), so its version has the original's size (hggt_core.declared_enhancers)."""
+    (area), so its version has the original's size (hggt.core.declared_enhancers)."""
 
     version: str
     model: str = Field(min_length=1, description="Path or fsspec URL of the model file; a relative path is relative to the working directory.")

@@ -4,9 +4,9 @@ Spandrel 0.4.2 (hence chaiNNer and ComfyUI) has no pixel-shuffle RRDB: its ESRGA
 matches the key names of such a file (``conv_first``, ``body.N.rdbK.convM``, ``conv_body``,
 ``conv_last``), ignores the ``upsample.*`` layers and builds a 1x network: a wrong model and no
 error. This module adds an architecture that detects these files from their keys and shapes
-and rebuilds the network exactly (output identical to ``hggt_core.archs.rrdbnet.RRDBNet``)::
+and rebuilds the network exactly (output identical to ``hggt.core.archs.rrdbnet.RRDBNet``)::
 
-    from hggt_core.spandrel_rrdb import register
+    from hggt.core.spandrel_rrdb import register
     register()                      # once per process; a second call does nothing
     model = spandrel.ModelLoader().load_from_file("rrdb-...-pixelshuffle.safetensors")
 

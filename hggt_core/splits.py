@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from hggt_core.seeding import item_rng
+from hggt.core.seeding import item_rng
 
 TRAIN, TEST, EXCLUDED = "train", "test", "excluded"
 STAGE = "split"

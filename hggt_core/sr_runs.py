@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 import torch
 
-from hggt_core import manifests, storage
-from hggt_core.config import HGGTConfig, TrainSRConfig
-from hggt_core.dataset import open_dataset
-from hggt_core.fingerprint import fingerprint
-from hggt_core.networks import GENERATOR, network
-from hggt_core.realisr import SRBatches
-from hggt_core.shard_engine.records import portable
-from hggt_core.splits import TRAIN, split_fingerprint
-from hggt_core.torchdata import url_loader
-from hggt_core.training.store import NOT_IN_KEY
+from hggt.core import manifests, storage
+from hggt.core.config import HGGTConfig, TrainSRConfig
+from hggt.core.dataset import open_dataset
+from hggt.core.fingerprint import fingerprint
+from hggt.core.networks import GENERATOR, network
+from hggt.core.realisr import SRBatches
+from hggt.core.shard_engine.records import portable
+from hggt.core.splits import TRAIN, split_fingerprint
+from hggt.core.torchdata import url_loader
+from hggt.core.training.store import NOT_IN_KEY
 
 # What the authors' PSNR configs start from (train_{SwinIR,RRDB}_DF2K_OST_Blind_x4.yml, pretrain_network_g).
 PSNR_START = {"swinir": "the classical-SR x4 SwinIR, 001_classicalSR_DF2K_s64w8_SwinIR-M_x4.pth",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from hggt_core import manifests
-from hggt_core.config import HGGTConfig
+from hggt.core import manifests
+from hggt.core.config import HGGTConfig
 
 
 def record_stage_run(

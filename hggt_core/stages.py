@@ -4,7 +4,7 @@ config section it reads, the manifests it needs and makes, its place in the pape
 What is derived from it: build-dataset's order and what it passes each stage (flows/build_dataset.py),
 `--until` and its checks, the one-line refusal of a command whose inputs are missing (naming the
 stage that makes them, hggt_cli/running.py), and the documentation's stage table
-(``python -m hggt_core.stages``, which rewrites it in :data:`DOCS_PAGE`). Tests check the Makefile's targets and prefect.yaml's
+(``python -m hggt.core.stages``, which rewrites it in :data:`DOCS_PAGE`). Tests check the Makefile's targets and prefect.yaml's
 deployments against it. Adding a stage: its flow module, its task module, its core module, and one
 row here.
 """
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from hggt_core import catalog
+from hggt.core import catalog
 
 
 @dataclass(frozen=True)
@@ -42,35 +42,35 @@ class StageEntry:
 
 
 STAGES: tuple[StageEntry, ...] = (
-    StageEntry("ingest", "flows.ingest:ingest_flow", "decoded HR photos; rejected files with reasons", "HR collection", "ingest",
+    StageEntry("ingest", "hggt.flows.ingest:ingest_flow", "decoded HR photos; rejected files with reasons", "HR collection", "ingest",
                (), ("images",), build_input="photos", cpu_shards=True),
-    StageEntry("patches", "flows.patches:patches_flow", "512x512 candidates on a jittered grid with texture statistics",
+    StageEntry("patches", "hggt.flows.patches:patches_flow", "512x512 candidates on a jittered grid with texture statistics",
                "Sec. 3.3", "patches", ("images",), ("patches",), cpu_shards=True),
-    StageEntry("degrade", "flows.degrade:degrade_flow", "LQ versions of the textured patches, Table 1 settings 1 and 2",
+    StageEntry("degrade", "hggt.flows.degrade:degrade_flow", "LQ versions of the textured patches, Table 1 settings 1 and 2",
                "Eq. 1, supp. Table 1", "degrade", ("patches",), ("degradations",), build_input="source", cpu_shards=True),
-    StageEntry("train-enhancers", "flows.train_enhancers:train_enhancers_flow", "RCAN and ELAN enhancers on settings 1 and 2",
+    StageEntry("train-enhancers", "hggt.flows.train_enhancers:train_enhancers_flow", "RCAN and ELAN enhancers on settings 1 and 2",
                "Sec. 3.2", "enhancers", ("patches",), ("enhancers",), device="gpu"),
-    StageEntry("enhance", "flows.enhance:enhance_flow", "four enhanced versions of every patch", "Sec. 3.2", "enhance",
+    StageEntry("enhance", "hggt.flows.enhance:enhance_flow", "four enhanced versions of every patch", "Sec. 3.2", "enhance",
                ("patches", "enhancers"), ("enhanced",), device="gpu"),
-    StageEntry("select", "flows.select:select_flow", "textured, most-changed patches become annotation sets", "Sec. 3.3",
+    StageEntry("select", "hggt.flows.select:select_flow", "textured, most-changed patches become annotation sets", "Sec. 3.3",
                "select", ("patches", "enhanced"), ("sets", "set_images")),
-    StageEntry("synthesize-lr", "flows.degrade:synthesize_lr_flow", "fixed x4 LR test inputs of the sets, Table 2",
+    StageEntry("synthesize-lr", "hggt.flows.degrade:synthesize_lr_flow", "fixed x4 LR test inputs of the sets, Table 2",
                "Eq. 1, supp. Table 2", "degrade", ("patches", "sets"), ("lr_test",), build_input="source", cpu_shards=True),
-    StageEntry("annotate", "flows.annotate:annotate_flow",
+    StageEntry("annotate", "hggt.flows.annotate:annotate_flow",
                "three annotators per set label each version Positive/Similar/Negative (the run pauses until they are done)",
                "Sec. 3.3, supp. Sec. 2", "annotation", ("sets", "set_images"), ("assignments", "votes", "labels"),
                make_targets=("annotate-export", "annotate-serve", "annotate-ingest"), command="hggt annotate export / serve / ingest"),
-    StageEntry("split", "flows.split:split_flow", "Test-100: sets with 2+ positives held out, whole photos at a time",
+    StageEntry("split", "hggt.flows.split:split_flow", "Test-100: sets with 2+ positives held out, whole photos at a time",
                "Sec. 5 (Test-100)", "split", ("labels", "sets", "patches"), ("splits",)),
-    StageEntry("maps", "flows.maps:maps_flow", "indication maps of every (positive, negative) pair", "Sec. 4, supp. Sec. 4",
+    StageEntry("maps", "hggt.flows.maps:maps_flow", "indication maps of every (positive, negative) pair", "Sec. 4, supp. Sec. 4",
                "maps", ("labels", "set_images"), ("maps",), cpu_shards=True),
-    StageEntry("train-sr", "flows.train_sr:train_sr_flow", "Real-ISR models trained on Ori, Pos or Pos+Neg ground truth",
+    StageEntry("train-sr", "hggt.flows.train_sr:train_sr_flow", "Real-ISR models trained on Ori, Pos or Pos+Neg ground truth",
                "Sec. 4-5", "train_sr", ("labels", "splits", "set_images"), ("runs",), device="gpu", in_build=False,
                command="hggt train-sr --arch ARCH --mode MODE"),
-    StageEntry("evaluate", "flows.evaluate:evaluate_flow", "PSNR, SSIM, LPIPS, DISTS and the artifact rate on the test side",
+    StageEntry("evaluate", "hggt.flows.evaluate:evaluate_flow", "PSNR, SSIM, LPIPS, DISTS and the artifact rate on the test side",
                "Sec. 5, supp. Table 3", "evaluate", ("runs",), ("metrics",), device="gpu", in_build=False,
                command="hggt evaluate --run RUN_ID [--test-set URL]"),
-    StageEntry("report", "flows.report:report_flow", "an HTML report of the dataset, its labels and its runs", "", None,
+    StageEntry("report", "hggt.flows.report:report_flow", "an HTML report of the dataset, its labels and its runs", "", None,
                (), (), in_build=False),
 )
 BY_NAME = {s.name: s for s in STAGES}
@@ -85,7 +85,7 @@ def maker_of(manifest: str) -> StageEntry | None:
 def missing_inputs(name: str, exists) -> str | None:
     """Why stage ``name`` cannot run yet, naming the stage (and command) that makes each manifest it
     lacks; None when all are there. ``exists(relpath)`` says whether a dataset file exists."""
-    from hggt_core.schemas import MANIFESTS
+    from hggt.core.schemas import MANIFESTS
 
     lacking = [m for m in BY_NAME[name].reads if not exists(catalog.manifest(m))]
     if not lacking:
@@ -107,7 +107,7 @@ def docs_table() -> str:
 
 
 DOCS_PAGE = "docs/guide/index.md"  # relative to the repository root
-BEGIN, END = f"<!-- stages: generated by python -m hggt_core.stages {DOCS_PAGE} -->\n", "<!-- end of stages -->\n"
+BEGIN, END = f"<!-- stages: generated by python -m hggt.core.stages {DOCS_PAGE} -->\n", "<!-- end of stages -->\n"
 
 
 def update_docs(path: str = DOCS_PAGE) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from hggt_core.annotation.labels import LABELS, VERSIONS
-from hggt_core.evaluation import DATASET, table3
+from hggt.core.annotation.labels import LABELS, VERSIONS
+from hggt.core.evaluation import DATASET, table3
 
 # What the demo's shipped enhancers must give under the proxy annotator (issue: a demo that shows
 # the method): enough Positive versions to hold out test sets, enough Negative ones for the maps.

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from hggt_core.annotation.labels import LABELS, VERSIONS
+from hggt.core.annotation.labels import LABELS, VERSIONS
 
 
 def photo(seed: int, height: int = 768, width: int = 1024) -> np.ndarray:

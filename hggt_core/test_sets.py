@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from hggt_core.annotation.published import image_path
+from hggt.core.annotation.published import image_path
 
 PUBLISHED, PAIRED, GT_ONLY = "published", "paired", "gt_only"
 GT_DIR, LQ_DIR = "GT", "LQ"

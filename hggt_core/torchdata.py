@@ -1,5 +1,5 @@
 """Real-ISR training samples of an hggt dataset as a ``torch.utils.data.Dataset``: the one data
-path of hggt's own train-sr (through :class:`hggt_core.realisr.SRBatches`) and of other trainers
+path of hggt's own train-sr (through :class:`hggt.core.realisr.SRBatches`) and of other trainers
 (traiNNer-redux, BasicSR, a loop of your own).
 
 Each sample is a labelled set (paper Sec. 4-5): the same random GT crop and horizontal flip for
@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hggt_core import storage
-from hggt_core.build_record import resolve_for_dataset
-from hggt_core.dataset import TRAIN_MODES, open_dataset
-from hggt_core.degradation import batched
-from hggt_core.degradation.settings import TABLE_2, DegradationRecord, DegradationSettings, sample_record
-from hggt_core.images import decode_png
-from hggt_core.maps import indication_maps_torch
-from hggt_core.seeding import item_rng
-from hggt_core.training.data import cut_group, pad_to, place_crop
-from hggt_core.training.sampling import Sampling, make_sampler
+from hggt.core import storage
+from hggt.core.build_record import resolve_for_dataset
+from hggt.core.dataset import TRAIN_MODES, open_dataset
+from hggt.core.degradation import batched
+from hggt.core.degradation.settings import TABLE_2, DegradationRecord, DegradationSettings, sample_record
+from hggt.core.images import decode_png
+from hggt.core.maps import indication_maps_torch
+from hggt.core.seeding import item_rng
+from hggt.core.training.data import cut_group, pad_to, place_crop
+from hggt.core.training.sampling import Sampling, make_sampler
 
 MODES = TRAIN_MODES
 STAGE = "hggt-train-set"
@@ -94,7 +94,7 @@ class HGGTTrainSet(Dataset):
     new crops and draws each epoch. Images are decoded on every read, as BasicSR's datasets do;
     :meth:`stream` is train-sr's sampling (shuffled epochs, or a buffer of decoded sets).
     ``settings``, ``map_positive`` and ``ksize`` default to those of the dataset's recorded build
-    (:mod:`hggt_core.build_record`), so the items are what ``hggt train-sr`` trains on there."""
+    (:mod:`hggt.core.build_record`), so the items are what ``hggt train-sr`` trains on there."""
 
     def __init__(
         self, root: str, mode: str, split: str | None = "train", gt_size: int = 256, *, seed: int = 0,
@@ -102,7 +102,7 @@ class HGGTTrainSet(Dataset):
     ):
         ds = open_dataset(root)
         sets, images = ds.training_sets(mode, split)
-        # What train-sr uses on this dataset: the config of its recorded build (hggt_core.build_record)
+        # What train-sr uses on this dataset: the config of its recorded build (hggt.core.build_record)
         cfg = resolve_for_dataset(ds.root, None, None, None)[0]
         settings = settings if settings is not None else cfg.degrade.table_2
         map_positive = map_positive or cfg.train_sr.map_positive
@@ -113,7 +113,7 @@ class HGGTTrainSet(Dataset):
         cls, sets: list[dict], load: Loader, mode: str, gt_size: int = 256, *, seed: int = 0,
         settings: DegradationSettings = TABLE_2, map_positive: str = "independent", ksize: int = 3,
     ) -> HGGTTrainSet:
-        """From planned sets (:meth:`hggt_core.dataset.HGGTDataset.training_sets`) and a loader."""
+        """From planned sets (:meth:`hggt.core.dataset.HGGTDataset.training_sets`) and a loader."""
         self = cls.__new__(cls)
         self._setup(sets, load, mode, gt_size, seed, settings, map_positive, ksize)
         return self
@@ -141,7 +141,7 @@ class HGGTTrainSet(Dataset):
         """Samples from cropped sets ``(index, crops)``: every sample's versions, then every
         sample's degradation record, all from ``rng`` (train-sr's order of draws). Crops stay
         H x W x 3 uint8; ``neg`` is None without a negative. ``records=False``: no records (the
-        batch synthesis draws its own, :mod:`hggt_core.degradation.batch_synthesis`)."""
+        batch synthesis draws its own, :mod:`hggt.core.degradation.batch_synthesis`)."""
         out = []
         for index, crops in picks:
             crop = dict(zip(self.files[index], crops))
@@ -189,7 +189,7 @@ class HGGTTrainSet(Dataset):
 
 class SampleStream:
     """Samples drawn as train-sr draws them: sets in shuffled epochs, each once per epoch and a
-    batch of distinct ones (:class:`~hggt_core.training.sampling.EpochSampler`, the authors'),
+    batch of distinct ones (:class:`~hggt.core.training.sampling.EpochSampler`, the authors'),
     or from a buffer of ``buffer`` decoded sets that refreshes one slot every ``refresh_every``
     batches, with replacement (``sampling="buffer"``); per batch, all crops, then every sample's
     versions, then every sample's record, from one seeded generator whose state (with the epoch

@@ -4,7 +4,7 @@ enhance stage reads it there and checks its SHA-256."""
 
 from __future__ import annotations
 
-from hggt_core import catalog, storage
+from hggt.core import catalog, storage
 
 
 def keep_enhancer(data: bytes, root: str, version: str, suffix: str = ".pt") -> tuple[str, str, bool]:

@@ -1,4 +1,4 @@
-"""Prefect tasks of human annotation: proxy votes, vote ingestion, aggregation (export: tasks.annotation_export)."""
+"""Prefect tasks of human annotation: proxy votes, vote ingestion, aggregation (export: hggt.tasks.annotation_export)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ from collections import defaultdict
 
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, quality, vote_matrix
-from hggt_core.annotation.labels import aggregate
-from hggt_core.annotation.proxy import features, proxy_votes
-from hggt_core.annotation.published import LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
-from hggt_core.annotation.store import AnnotationStore, store_for  # noqa: F401 - store_for: the tasks' public name too
-from hggt_core.config import HGGTConfig
-from hggt_core.dataset import HGGTDataset
-from hggt_core.images import decode_png
-from tasks.annotation_export import export_task, write_admin_token, write_tokens  # noqa: F401 - the stage's tasks in one place
-from tasks.code_closure import code_version_of
-from tasks.published_import import import_published
-from hggt_core.stage_runs import record_stage_run
-from hggt_core.shard_engine import merge_rejected
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.agreement import annotator_report, dawid_skene, fleiss_kappa, label_proportions, quality, vote_matrix
+from hggt.core.annotation.labels import aggregate
+from hggt.core.annotation.proxy import features, proxy_votes
+from hggt.core.annotation.published import LabelFileError, image_path, label_file_from_votes, label_path, parse_label_file
+from hggt.core.annotation.store import AnnotationStore, store_for  # noqa: F401 - store_for: the tasks' public name too
+from hggt.core.config import HGGTConfig
+from hggt.core.dataset import HGGTDataset
+from hggt.core.images import decode_png
+from hggt.tasks.annotation_export import export_task, write_admin_token, write_tokens  # noqa: F401 - the stage's tasks in one place
+from hggt.tasks.code_closure import code_version_of
+from hggt.tasks.published_import import import_published
+from hggt.core.stage_runs import record_stage_run
+from hggt.core.shard_engine import merge_rejected
 
 EXPORT, INGEST, AGGREGATE = "annotate-export", "annotate-ingest", "annotate-aggregate"
 CODE = code_version_of(__name__)
@@ -35,7 +35,7 @@ def proxy_task(root: str, model: str | None = None) -> dict:
     store = store_for(root)
     human = {v["set_id"] for v in store.votes() if v["source"] != "proxy"}
     if model:
-        from tasks.annotator import learned_proxy_votes
+        from hggt.tasks.annotator import learned_proxy_votes
 
         rows = learned_proxy_votes(root, sorted(s["set_id"] for s in store.sets() if s["set_id"] not in human), model)
         store.record_versions(rows)

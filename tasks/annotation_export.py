@@ -10,12 +10,12 @@ from pathlib import Path
 
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.assignment import assign, display_order, plan_repeats
-from hggt_core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS
-from hggt_core.annotation.store import AnnotationStore, store_for
-from hggt_core.config import HGGTConfig
-from tasks.progress import run_logger
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.assignment import assign, display_order, plan_repeats
+from hggt.core.annotation.labels import MAX_VERSIONS, MIN_VERSIONS
+from hggt.core.annotation.store import AnnotationStore, store_for
+from hggt.core.config import HGGTConfig
+from hggt.tasks.progress import run_logger
 
 
 def _set_images(root: str) -> dict[str, dict[str, str]]:
@@ -101,7 +101,7 @@ def _assign_new_sets(root: str, cfg: HGGTConfig, store: AnnotationStore | None, 
     first_position = max((a["position"] for a in existing), default=-1) + 1
     assignments = assign(set_ids, ordered, acfg.per_set, acfg.batch_size, cfg.seed, first_batch, first_position)
     if keep_order:  # --order uncertainty: the learned annotator's least certain sets fill the first slots
-        from hggt_core.annotator.triage import keep_order as fill_in_order
+        from hggt.core.annotator.triage import keep_order as fill_in_order
 
         assignments = fill_in_order(assignments, set_ids)
     repeats = plan_repeats(assignments, acfg.repeat_share, acfg.repeat_gap, cfg.seed, versions)
@@ -135,8 +135,8 @@ def export_task(root: str, cfg: HGGTConfig, annotators: list[str] | None = None,
     acfg = cfg.annotation
     images = _set_images(root)
     set_ids = [r["set_id"] for r in manifests.read(root, "sets").sort_by("rank").to_pylist()]
-    # The learned annotator's triage (tasks.annotator): order new sets, leave confident all-Similar ones out.
-    from tasks.annotator import triage_sets
+    # The learned annotator's triage (hggt.tasks.annotator): order new sets, leave confident all-Similar ones out.
+    from hggt.tasks.annotator import triage_sets
 
     exported = {s["set_id"] for s in store.sets()} if store.exists() else set()
     triage = triage_sets(root, [s for s in set_ids if s not in exported], order, skip_confident, annotator, acfg.per_set)

@@ -12,16 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotator import DEMO_ANNOTATOR
-from hggt_core.annotator import triage as triage_core
-from hggt_core.annotator.features import pair_features
-from hggt_core.annotator.model import LogReg
-from hggt_core.annotator.scoring import Item, all_similar_probability, effective_proba
-from hggt_core.annotator.training import AnnotatorConfig, annotator_id, data_fingerprint, predict, train, train_votes
-from hggt_core.images import ImageRejected, decode_png
-from hggt_core.splits import split_fingerprint
-from tasks.progress import DashboardProgress
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotator import DEMO_ANNOTATOR
+from hggt.core.annotator import triage as triage_core
+from hggt.core.annotator.features import pair_features
+from hggt.core.annotator.model import LogReg
+from hggt.core.annotator.scoring import Item, all_similar_probability, effective_proba
+from hggt.core.annotator.training import AnnotatorConfig, annotator_id, data_fingerprint, predict, train, train_votes
+from hggt.core.images import ImageRejected, decode_png
+from hggt.core.splits import split_fingerprint
+from hggt.tasks.progress import DashboardProgress
 
 UTC = dt.timezone.utc
 

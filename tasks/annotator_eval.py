@@ -10,20 +10,20 @@ import json
 import numpy as np
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.labels import LABELS, effective_label
-from hggt_core.annotation.proxy import proxy_votes
-from hggt_core.annotator.calibration import one_hot
-from hggt_core.annotator.calibration import summary as calibration_summary
-from hggt_core.annotator.evidence import MIN_HELDOUT_SETS, heldout_warning, with_intervals
-from hggt_core.annotator.features import feature_matrix
-from hggt_core.annotator.model import softmax
-from hggt_core.annotator.scoring import (
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.labels import LABELS, effective_label
+from hggt.core.annotation.proxy import proxy_votes
+from hggt.core.annotator.calibration import one_hot
+from hggt.core.annotator.calibration import summary as calibration_summary
+from hggt.core.annotator.evidence import MIN_HELDOUT_SETS, heldout_warning, with_intervals
+from hggt.core.annotator.features import feature_matrix
+from hggt.core.annotator.model import softmax
+from hggt.core.annotator.scoring import (
     SKIP_THRESHOLDS, all_similar_probability, calibration, confusion, effective_proba, humans_vs_others, rate, skip_curve,
 )
-from hggt_core.annotator.training import source_votes
-from hggt_core.splits import TRAIN, split_fingerprint
-from tasks.annotator import compute_features, load_annotator
+from hggt.core.annotator.training import source_votes
+from hggt.core.splits import TRAIN, split_fingerprint
+from hggt.tasks.annotator import compute_features, load_annotator
 
 UTC = dt.timezone.utc
 

@@ -2,7 +2,7 @@
 
 A shard task's cache key is built from what determines its output: the content fingerprint of
 its input shard, the stage config hash, the dataset root and the stage's code version
-(tasks.code_closure: the source of every module its task module imports; TASK_SOURCE only covers
+(hggt.tasks.code_closure: the source of every module its task module imports; TASK_SOURCE only covers
 the task function itself). Prefect's default policy would include the flow run id and never hit
 across separate runs.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy, CachePolicy
 
-from hggt_core.fingerprint import fingerprint
+from hggt.core.fingerprint import fingerprint
 
 
 def _shard_key(_context: Any, parameters: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
 """A stage's code version: the source of every hggt module its task module imports, followed
-through imports (function-level ones too) across hggt_core and tasks, so no edit that can change
+through imports (function-level ones too) across hggt.core and tasks, so no edit that can change
 a stage's outputs leaves its cache keys as they were.
 
 The imports are read from the source (ast), not from sys.modules: what a process has imported
@@ -18,14 +18,14 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from importlib.util import resolve_name
 
-import hggt_core
+import hggt.core
 
-PACKAGES = ("hggt_core", "tasks")
+PACKAGES = ("hggt.core", "hggt.tasks")
 # How a stage runs, not what it computes: shards, item records, retries, run records, progress,
 # fault injection, the DDP launcher. A change here recomputes nothing. The list errs safely: a
 # module missing from it only widens the keys.
-ORCHESTRATION = ("tasks.caching", "tasks.code_closure", "tasks.faults", "tasks.progress", "tasks.retries",
-                 "hggt_core.stage_runs", "hggt_core.shard_engine", "tasks.sharded", "tasks.stopping", "tasks.torchrun")
+ORCHESTRATION = ("hggt.tasks.caching", "hggt.tasks.code_closure", "hggt.tasks.faults", "hggt.tasks.progress", "hggt.tasks.retries",
+                 "hggt.core.stage_runs", "hggt.core.shard_engine", "hggt.tasks.sharded", "hggt.tasks.stopping", "hggt.tasks.torchrun")
 
 
 def is_orchestration(name: str) -> bool:
@@ -94,7 +94,7 @@ def reach(roots: Iterable[str], follow: Callable[[str], Iterable[str]]) -> set[s
     todo = list(roots)
     while todo:
         for name in _with_parents(todo.pop()):
-            if name not in seen and not is_orchestration(name):
+            if name not in seen and not is_orchestration(name) and source_file(name) is not None:
                 seen.add(name)
                 todo.extend(follow(name))
     return seen
@@ -113,7 +113,7 @@ def closure(*roots: str) -> tuple[str, ...]:
 def code_version_of(*roots: str) -> str:
     """The code version of a stage whose work is ``roots`` (its task module, and the networks it
     builds, which the registry loads by name and no import statement shows)."""
-    digest = hashlib.sha256(hggt_core.__version__.encode())
+    digest = hashlib.sha256(hggt.core.__version__.encode())
     for name in closure(*roots):
         digest.update(f"\0{name}\0".encode())
         digest.update(source(name))

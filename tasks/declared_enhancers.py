@@ -9,14 +9,14 @@ import os
 
 from prefect import get_run_logger, task
 
-from hggt_core import manifests, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.declared_enhancers import DeclaredModelError, inspect_declared, model_suffix
-from hggt_core.sizes import DeclaredEnhancer
-from hggt_core.stage_work.enhance import DECLARED as KIND
-from tasks.adopt import keep_enhancer
-from tasks.code_closure import code_version_of
-from hggt_core.stage_runs import record_stage_run
+from hggt.core import manifests, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.declared_enhancers import DeclaredModelError, inspect_declared, model_suffix
+from hggt.core.sizes import DeclaredEnhancer
+from hggt.core.stage_work.enhance import DECLARED as KIND
+from hggt.tasks.adopt import keep_enhancer
+from hggt.tasks.code_closure import code_version_of
+from hggt.core.stage_runs import record_stage_run
 
 STAGE = "train-enhancers"
 CODE = code_version_of(__name__)
@@ -28,7 +28,7 @@ def _source_url(model: str) -> str:
 
 def declared_row(spec: DeclaredEnhancer, root: str, cfg: HGGTConfig) -> tuple[dict, bool]:
     """The enhancers.parquet row of one declared model and whether the dataset already held its
-    copy (``enhancers/<version>/model<suffix>``, tasks.adopt)."""
+    copy (``enhancers/<version>/model<suffix>``, hggt.tasks.adopt)."""
     source = _source_url(spec.model)
     suffix = model_suffix(spec.model)
     try:

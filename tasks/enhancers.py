@@ -1,5 +1,5 @@
 """Prefect tasks of the train-enhancers stage: one task run per enhancer, tagged for GPU slots.
-The training is hggt_core.training.recipe; an enhancer's run spec is hggt_core.enhancer_runs."""
+The training is hggt.core.training.recipe; an enhancer's run spec is hggt.core.enhancer_runs."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ import json
 
 from prefect import get_run_logger, task
 
-from hggt_core import catalog, manifests, networks, storage
-from hggt_core.archs import generator_from_payload, parameter_count
-from hggt_core.checkpoints import torch_load
-from hggt_core.config import HGGTConfig
-from hggt_core.enhancement import EnhancerSpec, enhancer_options, pretrained_problem
-from hggt_core.enhancer_runs import compatibility_key, enhancer_dir, enhancer_run
-from hggt_core.networks import ENHANCER
-from hggt_core.training.recipe import LOSS_COLUMNS, train_gan
-from hggt_core.training.store import finished_record, read_record, write_record
-from tasks.adopt import keep_enhancer
-from tasks.caching import KEYED_CACHE, fingerprint
-from tasks.code_closure import code_version_of
-from tasks.training_io import run_hooks
+from hggt.core import catalog, manifests, networks, storage
+from hggt.core.archs import generator_from_payload, parameter_count
+from hggt.core.checkpoints import torch_load
+from hggt.core.config import HGGTConfig
+from hggt.core.enhancement import EnhancerSpec, enhancer_options, pretrained_problem
+from hggt.core.enhancer_runs import compatibility_key, enhancer_dir, enhancer_run
+from hggt.core.networks import ENHANCER
+from hggt.core.training.recipe import LOSS_COLUMNS, train_gan
+from hggt.core.training.store import finished_record, read_record, write_record
+from hggt.tasks.adopt import keep_enhancer
+from hggt.tasks.caching import KEYED_CACHE, fingerprint
+from hggt.tasks.code_closure import code_version_of
+from hggt.tasks.training_io import run_hooks
 
 STAGE = "train-enhancers"
 CODE = code_version_of(__name__, *networks.modules(ENHANCER))

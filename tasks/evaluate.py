@@ -12,30 +12,30 @@ import pyarrow.compute as pc
 import torch
 from prefect import task
 
-from hggt_core import catalog, manifests, networks, storage
-from hggt_core.archs import generator_from_payload
-from hggt_core.config import HGGTConfig
-from hggt_core.degradation import cpu
-from hggt_core.degradation.settings import sample_record
-from hggt_core.images import ImageRejected, decode_png, encode_png
-from hggt_core.maps import indication_map
-from hggt_core.metrics import DeepMetrics, artifact_rate, image_scores
-from hggt_core.networks import GENERATOR
-from hggt_core.seeding import item_rng
-from hggt_core.splits import TEST, TRAIN
-from hggt_core.evaluation import BICUBIC
-from hggt_core.test_sets import SINGLE_GT, bicubic_upscale, gt_for_lq, mod_crop
-from hggt_core.tiling import auto_batch, tiled_apply
-from hggt_core.training.trainer import resolve_device
-from tasks.caching import SHARD_CACHE
-from tasks.code_closure import code_version_of
-from tasks.degradations import LR_TEST
-from hggt_core.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
-from tasks.retries import RETRIES
-from hggt_core.stage_runs import record_stage_run
-from hggt_core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
-from tasks.sharded import engine_hooks
-from tasks.training_io import load_trained
+from hggt.core import catalog, manifests, networks, storage
+from hggt.core.archs import generator_from_payload
+from hggt.core.config import HGGTConfig
+from hggt.core.degradation import cpu
+from hggt.core.degradation.settings import sample_record
+from hggt.core.images import ImageRejected, decode_png, encode_png
+from hggt.core.maps import indication_map
+from hggt.core.metrics import DeepMetrics, artifact_rate, image_scores
+from hggt.core.networks import GENERATOR
+from hggt.core.seeding import item_rng
+from hggt.core.splits import TEST, TRAIN
+from hggt.core.evaluation import BICUBIC
+from hggt.core.test_sets import SINGLE_GT, bicubic_upscale, gt_for_lq, mod_crop
+from hggt.core.tiling import auto_batch, tiled_apply
+from hggt.core.training.trainer import resolve_device
+from hggt.tasks.caching import SHARD_CACHE
+from hggt.tasks.code_closure import code_version_of
+from hggt.tasks.degradations import LR_TEST
+from hggt.core.eval_inputs import EvalInputs, dataset_inputs, external_inputs, test_set_name
+from hggt.tasks.retries import RETRIES
+from hggt.core.stage_runs import record_stage_run
+from hggt.core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from hggt.tasks.sharded import engine_hooks
+from hggt.tasks.training_io import load_trained
 
 STAGE = "evaluate"
 CODE = code_version_of(__name__, *networks.modules(GENERATOR))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.archs import generator_from_payload, payload_options
-from hggt_core.export import client_verdicts, describe, metadata, spandrel_name, to_onnx, to_safetensors, variant
-from tasks.evaluate import run_row
-from tasks.training_io import load_trained
+from hggt.core import catalog, manifests, storage
+from hggt.core.archs import generator_from_payload, payload_options
+from hggt.core.export import client_verdicts, describe, metadata, spandrel_name, to_onnx, to_safetensors, variant
+from hggt.tasks.evaluate import run_row
+from hggt.tasks.training_io import load_trained
 
 
 @task(name="export-model", persist_result=False)

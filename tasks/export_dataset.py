@@ -1,5 +1,5 @@
 """Prefect tasks of `export-dataset`: the labelled dataset in the published HGGT layout, one
-Train/ and one Test/ tree (hggt_core.annotation.export_layout says where each file goes)."""
+Train/ and one Test/ tree (hggt.core.annotation.export_layout says where each file goes)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from collections import defaultdict
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from hggt_core import manifests, storage
-from hggt_core.annotation.export_layout import (
+from hggt.core import manifests, storage
+from hggt.core.annotation.export_layout import (
     LETTERS, MAPPING_FILE, PUBLISHED_LETTERS, TREES, mapping_csv, place_sets, versions_warning,
 )
-from hggt_core.annotation.labels import aggregate
-from hggt_core.annotation.published import LabelFileError, label_file_from_votes
-from hggt_core.splits import EXCLUDED
-from tasks.retries import RETRIES
-from hggt_core.shard_engine import merge_rejected
+from hggt.core.annotation.labels import aggregate
+from hggt.core.annotation.published import LabelFileError, label_file_from_votes
+from hggt.core.splits import EXCLUDED
+from hggt.tasks.retries import RETRIES
+from hggt.core.shard_engine import merge_rejected
 
 STAGE = "export-dataset"
 

@@ -6,15 +6,15 @@ import datetime as dt
 
 from prefect import task
 
-from hggt_core import manifests, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.ingest import image_ids, inspect_image, mark_duplicates
-from tasks.caching import SHARD_CACHE
-from tasks.code_closure import code_version_of
-from tasks.retries import RETRIES
-from hggt_core.stage_runs import record_stage_run
-from hggt_core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
-from tasks.sharded import engine_hooks
+from hggt.core import manifests, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.ingest import image_ids, inspect_image, mark_duplicates
+from hggt.tasks.caching import SHARD_CACHE
+from hggt.tasks.code_closure import code_version_of
+from hggt.tasks.retries import RETRIES
+from hggt.core.stage_runs import record_stage_run
+from hggt.core.shard_engine import ItemOutput, PartResult, ShardWork, merge_parts, merge_rejected, prune_parts, run_shard, shard_items
+from hggt.tasks.sharded import engine_hooks
 
 STAGE = "ingest"
 CODE = code_version_of(__name__)

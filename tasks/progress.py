@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.errors import LiveError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from hggt_core import storage
+from hggt.core import storage
 
 console = Console(stderr=True)
 PROGRESS_INTERVAL_S = 1.0  # the progress artifact: updated in place, so a value a second is cheap

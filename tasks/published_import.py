@@ -1,4 +1,4 @@
-"""Sets of the published HGGT layout imported by `annotate ingest` (called from tasks.annotation).
+"""Sets of the published HGGT layout imported by `annotate ingest` (called from hggt.tasks.annotation).
 
 A dataset that is new, or was made by such an import, takes the sets in as its own: each image is
 hard-linked to where hggt's own stages put a crop and its versions (``original/<set>.png``,
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import pyarrow.compute as pc
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.published_import import PublishedSet, crop_position, describe_set, scan, set_item, set_of_item
-from hggt_core.config import HGGTConfig
-from hggt_core.images import ImageRejected, decode_png
-from hggt_core.splits import image_of
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.published_import import PublishedSet, crop_position, describe_set, scan, set_item, set_of_item
+from hggt.core.config import HGGTConfig
+from hggt.core.images import ImageRejected, decode_png
+from hggt.core.splits import image_of
 
 PUBLISHED = "published"  # images.parquet status of a photo known only by its published crops
 OWN = ("images", "patches", "sets")

@@ -9,17 +9,17 @@ import posixpath
 import cv2
 from prefect import task
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.figures import map_top
-from hggt_core.images import decode_png, encode_png
-from hggt_core.metrics import missing_weights, unavailable
-from hggt_core.report import ExampleSet, ReportInputs, render
-from hggt_core.report_sections import DECLARED
-from hggt_core.report_plots import choose_examples, set_category
-from hggt_core.schemas import MANIFESTS
-from hggt_core.splits import image_of
-from hggt_core.training.history import from_csv
-from hggt_core.stage_work.maps import load_maps
+from hggt.core import catalog, manifests, storage
+from hggt.core.figures import map_top
+from hggt.core.images import decode_png, encode_png
+from hggt.core.metrics import missing_weights, unavailable
+from hggt.core.report import ExampleSet, ReportInputs, render
+from hggt.core.report_sections import DECLARED
+from hggt.core.report_plots import choose_examples, set_category
+from hggt.core.schemas import MANIFESTS
+from hggt.core.splits import image_of
+from hggt.core.training.history import from_csv
+from hggt.core.stage_work.maps import load_maps
 
 
 def _read_all(root: str) -> tuple[dict[str, list[dict] | None], dict[str, str]]:

@@ -6,11 +6,11 @@ import datetime as dt
 
 from prefect import task
 
-from hggt_core import manifests
-from hggt_core.config import HGGTConfig
-from hggt_core.selection import select_sets
-from tasks.code_closure import code_version_of
-from hggt_core.stage_runs import record_stage_run
+from hggt.core import manifests
+from hggt.core.config import HGGTConfig
+from hggt.core.selection import select_sets
+from hggt.tasks.code_closure import code_version_of
+from hggt.core.stage_runs import record_stage_run
 
 SELECT = "select"
 CODE = code_version_of(__name__)

@@ -1,5 +1,5 @@
 """The plan, shard and merge tasks of a sharded stage, made from its contract
-(hggt_core.shard_engine.contract.ShardedStage: its items, how one item is processed, what the
+(hggt.core.shard_engine.contract.ShardedStage: its items, how one item is processed, what the
 merge keeps); each stage's task module only names them."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import threading
 
 from prefect import Task, task
 
-from hggt_core.config import HGGTConfig
-from hggt_core.shard_engine import PartResult, ShardHooks, ShardWork, finish_stage, run_shard
-from hggt_core.shard_engine.contract import ShardedStage
-from tasks import faults
-from tasks.caching import SHARD_CACHE
-from tasks.progress import run_logger
-from tasks.retries import RETRIES
+from hggt.core.config import HGGTConfig
+from hggt.core.shard_engine import PartResult, ShardHooks, ShardWork, finish_stage, run_shard
+from hggt.core.shard_engine.contract import ShardedStage
+from hggt.tasks import faults
+from hggt.tasks.caching import SHARD_CACHE
+from hggt.tasks.progress import run_logger
+from hggt.tasks.retries import RETRIES
 
 # Set when the flow run that submitted shards is being stopped (SIGTERM from a worker, Ctrl-C):
 # shards still running stop before their next item, so the process exits in about one item's

@@ -7,11 +7,11 @@ from collections import Counter
 
 from prefect import task
 
-from hggt_core import manifests
-from hggt_core.config import HGGTConfig
-from hggt_core.splits import EXCLUDED, MIN_TEST_POSITIVES, TEST, TRAIN, assign_splits, imported_splits, split_fingerprint
-from tasks.code_closure import code_version_of
-from hggt_core.stage_runs import record_stage_run
+from hggt.core import manifests
+from hggt.core.config import HGGTConfig
+from hggt.core.splits import EXCLUDED, MIN_TEST_POSITIVES, TEST, TRAIN, assign_splits, imported_splits, split_fingerprint
+from hggt.tasks.code_closure import code_version_of
+from hggt.core.stage_runs import record_stage_run
 
 STAGE = "split"
 CODE = code_version_of(__name__)

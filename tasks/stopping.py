@@ -1,6 +1,6 @@
 """Stopping a training flow on request: SIGTERM (a worker cancelling, `kill`), Ctrl-C and the flow
 run's cancellation through the API (`prefect flow-run cancel`, the dashboard's Cancel) become one
-stop request (hggt_core.training.stopping), which the training loop honours after its current
+stop request (hggt.core.training.stopping), which the training loop honours after its current
 iteration, checkpointing it. A second Ctrl-C or SIGTERM aborts at once, as before.
 
 Prefect's engine turns SIGTERM into an exception in the main thread, but training runs in a task
@@ -16,8 +16,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hggt_core.training import stopping
-from tasks.progress import run_logger
+from hggt.core.training import stopping
+from hggt.tasks.progress import run_logger
 
 POLL_SECONDS = 2.0
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -115,7 +115,7 @@ def stopped_run(root: str, stage: str, cfg, code: str, started_at, messages: lis
     run Cancelled with what to do next."""
     from prefect.states import Cancelled
 
-    from hggt_core.stage_runs import record_stage_run
+    from hggt.core.stage_runs import record_stage_run
 
     state = "; ".join(stopping.state_in(m) or m for m in messages)
     record_stage_run(root, stage, cfg, code, started_at, {"items": 0, "computed": computed}, state=state)

@@ -1,5 +1,5 @@
 """Multi-GPU training: a training task re-launches its work under torchrun (torch.distributed,
-DDP), one process per GPU, and reads back rank 0's result. `python -m tasks.torchrun` is the
+DDP), one process per GPU, and reads back rank 0's result. `python -m hggt.tasks.torchrun` is the
 per-process entry point torchrun starts.
 
 What each process runs travels as a pickled (function, run spec) pair: the function by reference
@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from hggt_core.parent_death import dies_with
-from hggt_core.training import stopping
-from hggt_core.training.stopping import TrainingStopped
+from hggt.core.parent_death import dies_with
+from hggt.core.training import stopping
+from hggt.core.training.stopping import TrainingStopped
 
 Spec = TypeVar("Spec")
 
@@ -35,7 +35,7 @@ def launch_torchrun(nproc: int, entry: Callable[[Spec], Any], spec: Spec) -> Any
         job, result = Path(tmp) / "job.pkl", Path(tmp) / "result.pkl"
         job.write_bytes(pickle.dumps((entry, spec)))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "tasks.torchrun", str(job), str(result)]
+               "-m", "hggt.tasks.torchrun", str(job), str(result)]
         # SIGTERM when this command ends, even by kill -9 or the lost-server exit: torchrun passes it
         # to every rank, which checkpoints and stops, rather than train on for nobody
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=dies_with(os.getpid()))

@@ -1,5 +1,5 @@
 """Prefect tasks of Real-ISR training (stage train-sr): one task run per (arch, mode) run. The
-training is hggt_core.training.recipe; the run spec (sets, key, id, init) is hggt_core.sr_runs."""
+training is hggt.core.training.recipe; the run spec (sets, key, id, init) is hggt.core.sr_runs."""
 
 from __future__ import annotations
 
@@ -12,24 +12,24 @@ import torch
 import torch.nn.functional as F
 from prefect import task
 
-from hggt_core import catalog, manifests, networks, storage
-from hggt_core.checkpoints import load_weights
-from hggt_core.config import HGGTConfig, TrainSRConfig
-from hggt_core.figures import sample_grid
-from hggt_core.networks import GENERATOR, network
-from hggt_core.realisr import SRBatches, generator_payload
-from hggt_core.seeding import item_seed_sequence
-from hggt_core.sr_runs import PSNR_START, SRRun, compatibility_key, run_id, sr_batches, training_sets
-from hggt_core.training import distributed
-from hggt_core.training.distributed import global_batch_count
-from hggt_core.training.losses import negative_gt_loss
-from hggt_core.training.recipe import GANRun, train_gan
-from hggt_core.training.trainer import ExtraLoss, GANTrainer
-from tasks.caching import KEYED_CACHE
-from tasks.code_closure import code_version_of
-from tasks.progress import run_logger
-from tasks.torchrun import launch_torchrun
-from tasks.training_io import publish_markdown, run_hooks
+from hggt.core import catalog, manifests, networks, storage
+from hggt.core.checkpoints import load_weights
+from hggt.core.config import HGGTConfig, TrainSRConfig
+from hggt.core.figures import sample_grid
+from hggt.core.networks import GENERATOR, network
+from hggt.core.realisr import SRBatches, generator_payload
+from hggt.core.seeding import item_seed_sequence
+from hggt.core.sr_runs import PSNR_START, SRRun, compatibility_key, run_id, sr_batches, training_sets
+from hggt.core.training import distributed
+from hggt.core.training.distributed import global_batch_count
+from hggt.core.training.losses import negative_gt_loss
+from hggt.core.training.recipe import GANRun, train_gan
+from hggt.core.training.trainer import ExtraLoss, GANTrainer
+from hggt.tasks.caching import KEYED_CACHE
+from hggt.tasks.code_closure import code_version_of
+from hggt.tasks.progress import run_logger
+from hggt.tasks.torchrun import launch_torchrun
+from hggt.tasks.training_io import publish_markdown, run_hooks
 
 STAGE = "train-sr"
 CODE = code_version_of(__name__, *networks.modules(GENERATOR))

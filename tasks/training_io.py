@@ -1,6 +1,6 @@
 """How training tasks (train-enhancers and train-sr) are observed and cached in Prefect: loss
 curves and speed reports as dashboard artifacts, the recipe's hooks, and the check that a cached
-training result still has its model file. The training itself is hggt_core.training.recipe."""
+training result still has its model file. The training itself is hggt.core.training.recipe."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from prefect import Task, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
 
-from hggt_core import catalog, storage
-from hggt_core.checkpoints import load_trained  # noqa: F401 - export and evaluate read trained models through it
-from hggt_core.training.history import TERM_NAMES
-from hggt_core.training.history import from_csv as history_from_csv
-from hggt_core.training.history import to_csv as history_to_csv
-from hggt_core.training.recipe import RunHooks
-from tasks import faults
-from tasks.progress import DashboardProgress, artifact_key, in_prefect_run, run_logger
+from hggt.core import catalog, storage
+from hggt.core.checkpoints import load_trained  # noqa: F401 - export and evaluate read trained models through it
+from hggt.core.training.history import TERM_NAMES
+from hggt.core.training.history import from_csv as history_from_csv
+from hggt.core.training.history import to_csv as history_to_csv
+from hggt.core.training.recipe import RunHooks
+from hggt.tasks import faults
+from hggt.tasks.progress import DashboardProgress, artifact_key, in_prefect_run, run_logger
 
 
 def publish_table(key: str, table: list[dict], description: str, root: str) -> None:

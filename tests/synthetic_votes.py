@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hggt_core import manifests
-from hggt_core.annotation.labels import LABELS, aggregate
-from hggt_core.images import encode_png
-from hggt_core.synthetic import photo
+from hggt.core import manifests
+from hggt.core.annotation.labels import LABELS, aggregate
+from hggt.core.images import encode_png
+from hggt.core.synthetic import photo
 
 VERSIONS = ("01", "02", "03", "04")
 FLIP = 0.1

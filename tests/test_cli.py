@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from hggt_cli.main import app
+from hggt.cli.main import app
 
 runner = CliRunner()
 
@@ -90,10 +90,10 @@ def test_export_prints_every_clients_verdict(monkeypatch, tmp_path):
     # `hggt export` prints what the export measured for each client of the written file, the
     # failures and the wrong outputs included (here the demo's pixel-shuffle RRDB, which plain
     # Spandrel detects as ESRGAN and fails to load).
-    import hggt_cli.results as results
-    from hggt_core.archs import build_generator
-    from hggt_core.export import CLIENTS, client_verdicts, to_safetensors
-    from hggt_core.networks import NETWORKS
+    import hggt.cli.results as results
+    from hggt.core.archs import build_generator
+    from hggt.core.export import CLIENTS, client_verdicts, to_safetensors
+    from hggt.core.networks import NETWORKS
 
     model = build_generator("rrdb", **{**NETWORKS["rrdb"].demo, "upsampler": "pixelshuffle"}).eval()
     clients = client_verdicts(model, to_safetensors(model, {}), "safetensors")
@@ -129,7 +129,7 @@ def test_weights_status_fits_80_columns_and_says_what_to_do_per_missing_file(sho
     folder.mkdir(parents=True)
     (folder / "vgg19-dcbb9e9d.pth").write_bytes(b"")  # present: no step for it
     env = {**os.environ, "COLUMNS": "80", "TORCH_HOME": str(short_torch_home)}
-    proc = subprocess.run([sys.executable, "-m", "hggt_cli.main", "weights", "status"], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "hggt.cli.main", "weights", "status"], env=env, capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from hggt_core.training import stopping
+from hggt.core.training import stopping
 
 
 def wait_until_stopped(folder: str) -> int:

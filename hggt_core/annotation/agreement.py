@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from hggt_core.annotation.labels import LABELS
+from hggt.core.annotation.labels import LABELS
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:

@@ -7,8 +7,8 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from hggt_core.annotation.labels import VERSIONS
-from hggt_core.seeding import item_rng
+from hggt.core.annotation.labels import VERSIONS
+from hggt.core.seeding import item_rng
 
 
 def assign(set_ids: list[str], annotators: list[str], per_set: int, batch_size: int, seed: int,

@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hggt_core.annotation.labels import VERSIONS
-from hggt_core.annotation.published import image_name, is_file
-from hggt_core.splits import EXCLUDED, TEST, TRAIN
+from hggt.core.annotation.labels import VERSIONS
+from hggt.core.annotation.published import image_name, is_file
+from hggt.core.splits import EXCLUDED, TEST, TRAIN
 
 TREES = {TRAIN: "Train", TEST: "Test"}
 RANGE_SIZE = 1000

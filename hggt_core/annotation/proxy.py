@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hggt_core.images import to_gray
+from hggt.core.images import to_gray
 
 # (quantile of change below which a version is Similar, quantile below which a sharper one is Positive)
 ANNOTATORS = {"proxy-1": (0.10, 0.40), "proxy-2": (0.15, 0.50), "proxy-3": (0.20, 0.60)}

@@ -21,7 +21,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from hggt_core.annotation.labels import LABELS, MAX_VERSIONS, MIN_VERSIONS, VERSIONS, is_version
+from hggt.core.annotation.labels import LABELS, MAX_VERSIONS, MIN_VERSIONS, VERSIONS, is_version
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 FILES = ("original", *VERSIONS)  # the published dataset's

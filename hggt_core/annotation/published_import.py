@@ -4,7 +4,7 @@ input holds and on which side, and what each set's images say about it.
 The authors publish ``Train/images/<range>/{original,01..04}/`` with ``Train/labels/<range>/{A,B,C}/``
 and a Test tree beside it; hggt's export-dataset writes the same two trees, and a bare
 ``images/<range>/`` tree (no Train/Test) is read too. A set's side is the tree it sits in, so the
-published Test tree can become the held-out test side (hggt_core.splits.imported_splits).
+published Test tree can become the held-out test side (hggt.core.splits.imported_splits).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hggt_core.annotation.export_layout import TREES
-from hggt_core.annotation.published import image_name, image_path
-from hggt_core.config import PatchConfig
-from hggt_core.patches import crop_textures
-from hggt_core.selection import mean_difference
+from hggt.core.annotation.export_layout import TREES
+from hggt.core.annotation.published import image_name, image_path
+from hggt.core.config import PatchConfig
+from hggt.core.patches import crop_textures
+from hggt.core.selection import mean_difference
 
 PUBLISHED_FILES = frozenset(("original", "01", "02", "03", "04"))
 SIDES = {tree: side for side, tree in TREES.items()}  # "Train" -> train, "Test" -> test

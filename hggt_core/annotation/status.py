@@ -7,10 +7,10 @@ import datetime as dt
 import statistics
 from collections import Counter, defaultdict
 
-from hggt_core.annotation.agreement import annotator_report, fleiss_kappa, quality, vote_matrix
-from hggt_core.annotation.labels import aggregate
-from hggt_core.annotation.qc import flags, label_use, repeat_consistency, robust_agreement
-from hggt_core.annotation.store import AnnotationStore
+from hggt.core.annotation.agreement import annotator_report, fleiss_kappa, quality, vote_matrix
+from hggt.core.annotation.labels import aggregate
+from hggt.core.annotation.qc import flags, label_use, repeat_consistency, robust_agreement
+from hggt.core.annotation.store import AnnotationStore
 
 DEFAULT_MIN_SECONDS = 3.0
 

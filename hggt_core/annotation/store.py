@@ -14,9 +14,9 @@ import json
 import os
 from pathlib import Path
 
-from hggt_core.annotation.store_db import SCHEMA, AlreadySubmitted, BadVote, Forbidden, NotFound, token_hash
-from hggt_core.annotation.store_queries import StoreQueries
-from hggt_core.annotation.store_writes import MAX_SECONDS, StoreWrites
+from hggt.core.annotation.store_db import SCHEMA, AlreadySubmitted, BadVote, Forbidden, NotFound, token_hash
+from hggt.core.annotation.store_queries import StoreQueries
+from hggt.core.annotation.store_writes import MAX_SECONDS, StoreWrites
 
 __all__ = ["MAX_SECONDS", "SCHEMA", "AlreadySubmitted", "AnnotationStore", "BadVote", "Forbidden", "NotFound", "store_for", "token_hash"]
 
@@ -25,7 +25,7 @@ def store_for(root: str) -> "AnnotationStore":
     """The dataset's annotation database: annotation/votes.sqlite in a local dataset; for one in
     object storage (SQLite needs a local file) a folder of this machine, HGGT_STATE_DIR (default
     ~/.cache/hggt) / annotation / <a hash of the dataset URL>."""
-    from hggt_core import catalog, storage
+    from hggt.core import catalog, storage
 
     fs, path = storage.url_to_fs(root)
     if type(fs).__name__ == "LocalFileSystem":

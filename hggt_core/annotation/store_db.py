@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from hggt_core.annotation.store_paths import relocate
+from hggt.core.annotation.store_paths import relocate
 
 # PRAGMA user_version. 2: a revised vote keeps its first time, the revision's beside it
 # (revised_at, revised_seconds); 1: a set's images are named relative to the dataset root

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import secrets
 
-from hggt_core.annotation.store_db import NotFound, StoreDatabase, slots, token_hash
-from hggt_core.annotation.store_paths import EscapesRoot, resolve
+from hggt.core.annotation.store_db import NotFound, StoreDatabase, slots, token_hash
+from hggt.core.annotation.store_paths import EscapesRoot, resolve
 
 
 class StoreQueries(StoreDatabase):

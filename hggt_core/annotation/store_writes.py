@@ -7,9 +7,9 @@ import secrets
 import sqlite3
 import time
 
-from hggt_core.annotation.labels import LABELS, MAX_VERSIONS
-from hggt_core.annotation.store_db import SCHEMA, VERSION, AlreadySubmitted, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
-from hggt_core.annotation.store_paths import stored_form
+from hggt.core.annotation.labels import LABELS, MAX_VERSIONS
+from hggt.core.annotation.store_db import SCHEMA, VERSION, AlreadySubmitted, BadVote, Forbidden, NotFound, StoreDatabase, slots, token_hash
+from hggt.core.annotation.store_paths import stored_form
 
 # The app sends active time (it stops counting after two idle minutes and while hidden): more
 # than an hour on one set is a broken clock, not annotation effort, and would skew every median.

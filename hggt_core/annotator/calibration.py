@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from hggt_core.annotation.labels import LABELS
-from hggt_core.annotator.model import softmax
+from hggt.core.annotation.labels import LABELS
+from hggt.core.annotator.model import softmax
 
 CALIBRATION_SHARE = 0.2  # of the train side's sets, held back from the weights to fit the temperature
 CALIBRATION_SALT = "hggt-calibration/1"  # the seed: sets are ordered by the hash of salt and set id

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from hggt_core.annotation.qc import Z95, wilson_lower, wilson_upper
+from hggt.core.annotation.qc import Z95, wilson_lower, wilson_upper
 
 # Held-out sets below which accuracy and kappa are not reported as bare numbers. Sets, not versions,
 # are the independent evidence (a set's versions share a photo). At 20 sets of 4 versions an accuracy

@@ -4,7 +4,7 @@ same data give the same coefficients (to rounding) on any machine: no seeds, no 
 
 Targets may be soft (each row a distribution over the classes, e.g. the shares of an item's votes),
 so the model learns how likely a person is to give each label, not just the majority. A temperature
-(hggt_core.annotator.calibration) divides the logits before the softmax: 1 until one is fitted."""
+(hggt.core.annotator.calibration) divides the logits before the softmax: 1 until one is fitted."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hggt_core.annotation.labels import LABELS
+from hggt.core.annotation.labels import LABELS
 
 FORMAT = "hggt-annotator-logreg/2"  # /2 adds the temperature; a /1 file reads with temperature 1
 _FORMATS = ("hggt-annotator-logreg/1", FORMAT)

@@ -10,8 +10,8 @@ from math import factorial
 
 import numpy as np
 
-from hggt_core.annotation.labels import LABELS, effective_label
-from hggt_core.annotator.calibration import ECE_BINS, one_hot, reliability
+from hggt.core.annotation.labels import LABELS, effective_label
+from hggt.core.annotator.calibration import ECE_BINS, one_hot, reliability
 
 Item = tuple[str, str]  # (set_id, version)
 SKIP_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)

@@ -14,13 +14,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from hggt_core.annotation.labels import LABELS
-from hggt_core.annotator import calibration as cal
-from hggt_core.annotator.evidence import chance_warning
-from hggt_core.annotator.features import FEATURE_SETS, feature_matrix
-from hggt_core.annotator.model import FORMAT, LogReg, fit, rounded, softmax
-from hggt_core.annotator.scoring import Item, vote_targets
-from hggt_core.splits import TRAIN
+from hggt.core.annotation.labels import LABELS
+from hggt.core.annotator import calibration as cal
+from hggt.core.annotator.evidence import chance_warning
+from hggt.core.annotator.features import FEATURE_SETS, feature_matrix
+from hggt.core.annotator.model import FORMAT, LogReg, fit, rounded, softmax
+from hggt.core.annotator.scoring import Item, vote_targets
+from hggt.core.splits import TRAIN
 
 VOTE_SOURCES = ("human", "proxy")
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from hggt_core.annotation.labels import LABELS
+from hggt.core.annotation.labels import LABELS
 
 ORDERS = ("rank", "uncertainty")
 # Three proxy voters read the predicted distribution on the ordinal scale Positive < Similar <

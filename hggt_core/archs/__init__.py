@@ -1,5 +1,5 @@
 """Network architectures, one file each, written from their papers' descriptions; which network
-a name stands for, its options and their paper defaults are in the registry (hggt_core.networks)."""
+a name stands for, its options and their paper defaults are in the registry (hggt.core.networks)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from hggt_core.networks import network
+from hggt.core.networks import network
 
 
 def build_generator(arch: str, **options: Any) -> nn.Module:

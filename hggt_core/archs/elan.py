@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn as nn
 
-from hggt_core.archs.common import InputRange, conv3x3, pad_to_multiple
+from hggt.core.archs.common import InputRange, conv3x3, pad_to_multiple
 
 
 class ShiftConv(nn.Module):
@@ -132,7 +132,7 @@ class ELAB(nn.Module):
 
 
 class ELAN(nn.Module):
-    """Options as :class:`hggt_core.sizes.ELANSize`, whose defaults are the paper's (the authors'
+    """Options as :class:`hggt.core.sizes.ELANSize`, whose defaults are the paper's (the authors'
     train_EnhanceELAN_03/04.yml): 36 ELABs of one LFE and one GMSA each (no attention sharing), 180
     channels, windows 4/8/16, expansion 2, unscaled attention, img_range 255. ``shared_depth=1,
     scaled_attention=True, img_range=1`` is hggt's earlier reading of the paper."""

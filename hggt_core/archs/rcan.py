@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from hggt_core.archs.common import InputRange, conv3x3
+from hggt.core.archs.common import InputRange, conv3x3
 
 
 class ChannelAttention(nn.Module):
@@ -53,7 +53,7 @@ class ResidualGroup(nn.Module):
 
 
 class RCAN(nn.Module):
-    """Options as :class:`hggt_core.sizes.RCANSize`, whose defaults are the paper's (10 groups x 20
+    """Options as :class:`hggt.core.sizes.RCANSize`, whose defaults are the paper's (10 groups x 20
     blocks, 64 channels, reduction 16, img_range 255)."""
 
     def __init__(self, *, groups: int, blocks: int, channels: int, reduction: int, img_range: float):

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.archs.common import add_x4_upsampler, nearest_x4
+from hggt.core.archs.common import add_x4_upsampler, nearest_x4
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -63,8 +63,8 @@ class RRDB(nn.Module):
 
 
 class RRDBNet(nn.Module):
-    """Options as :class:`hggt_core.sizes.RRDBSize`, whose defaults are the paper's (23 blocks, 64
-    channels, growth 32, pixel-shuffle upsampler); build it with hggt_core.archs.build_generator."""
+    """Options as :class:`hggt.core.sizes.RRDBSize`, whose defaults are the paper's (23 blocks, 64
+    channels, growth 32, pixel-shuffle upsampler); build it with hggt.core.archs.build_generator."""
 
     def __init__(self, *, blocks: int, channels: int, growth: int, upsampler: str, scale: int = 4):
         super().__init__()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from hggt_core.archs.common import RGB_MEAN, add_x4_upsampler, nearest_x4, pad_to_multiple
+from hggt.core.archs.common import RGB_MEAN, add_x4_upsampler, nearest_x4, pad_to_multiple
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -175,7 +175,7 @@ class PatchEmbedNorm(nn.Module):
 
 
 class SwinIR(nn.Module):
-    """Options as :class:`hggt_core.sizes.SwinIRSize`, whose defaults are the paper's (SwinIR-M x4,
+    """Options as :class:`hggt.core.sizes.SwinIRSize`, whose defaults are the paper's (SwinIR-M x4,
     the authors' train_SwinIRGAN_PosNegGT_Blind_*_x4.yml): embedding 180, 6 RSTBs of 6 layers, 6
     heads, window 8, MLP ratio 2, 64 upsampler features, pixel-shuffle upsampler, padding by a whole
     extra window, stochastic depth 0.1; LQ training size 64."""

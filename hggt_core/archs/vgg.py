@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from torchvision.models import vgg19
 
-from hggt_core.weights import KNOWN, require
+from hggt.core.weights import KNOWN, require
 
 WEIGHTS_FILE = KNOWN["vgg19"].file  # torchvision's ImageNet VGG19 (IMAGENET1K_V1)
 # Indices of the convolutions in torchvision's vgg19().features; their outputs are pre-ReLU.

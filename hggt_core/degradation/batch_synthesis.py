@@ -34,7 +34,7 @@ and computes, in this order (``ours_posneggt_model.py:150-181``; the same lines 
    use the same on torchvision's luma (0.2989, 0.587, 0.114) for all three channels.
    Random numbers come from one generator in the reference's order: the gray plane / gray
    Poisson counts (only if some sample is gray), then the colour noise of the whole batch;
-4. clamp, JPEG via :func:`hggt_core.degradation.diffjpeg.jpeg` with the float qualities;
+4. clamp, JPEG via :func:`hggt.core.degradation.diffjpeg.jpeg` with the float qualities;
 5. ``F.interpolate(size=(H // scale, W // scale))`` with the same mode (here the size ratio
    defines the coordinates), then ``clamp(round(255 x), 0, 255) / 255``.
 
@@ -68,9 +68,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hggt_core.degradation.diffjpeg import jpeg
-from hggt_core.degradation.kernels import gaussian_kernel, sinc_kernel
-from hggt_core.degradation.settings import DegradationSettings, KernelType, NoiseType, ResizeDirection, ResizeMode
+from hggt.core.degradation.diffjpeg import jpeg
+from hggt.core.degradation.kernels import gaussian_kernel, sinc_kernel
+from hggt.core.degradation.settings import DegradationSettings, KernelType, NoiseType, ResizeDirection, ResizeMode
 
 # torchvision's rgb_to_grayscale, which the reference's gray Poisson noise uses (not BT.601's 0.299)
 _GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
@@ -90,7 +90,7 @@ class BatchDraw:
     """Every random choice of one batch; with the GT batch it determines the LQ batch exactly.
 
     Per sample (tuples of length B): the kernel parameters (unused ones 0, as in
-    :class:`~hggt_core.degradation.settings.DegradationRecord`), ``noise_sigma`` (0-255 scale;
+    :class:`~hggt.core.degradation.settings.DegradationRecord`), ``noise_sigma`` (0-255 scale;
     0 in a Poisson batch), ``poisson_scale`` (0 in a Gaussian batch), ``gray_noise`` and
     ``jpeg_quality`` (float). ``kernels`` holds the (B, K, K) float32 kernels, each zero-padded
     to K = 2 * max(kernel_half_range) + 1. Per batch: the resize direction, scale and mode, the

@@ -1,6 +1,6 @@
 """The batched torch degradation path, for training on the fly (CUDA when present).
 
-Same semantics as :mod:`hggt_core.degradation.cpu`: per-sample kernels blur the whole batch in
+Same semantics as :mod:`hggt.core.degradation.cpu`: per-sample kernels blur the whole batch in
 one grouped convolution; resize, noise and JPEG run per sample (their sizes and qualities differ)
 and the final resize brings every sample to the common target size. JPEG uses torchvision's
 nvJPEG on CUDA and OpenCV on the CPU.
@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hggt_core.degradation import cpu
-from hggt_core.degradation.kernels import kernel_for
-from hggt_core.degradation.resize import area_weights, scaled_size
-from hggt_core.degradation.settings import DegradationRecord
+from hggt.core.degradation import cpu
+from hggt.core.degradation.kernels import kernel_for
+from hggt.core.degradation.resize import area_weights, scaled_size
+from hggt.core.degradation.settings import DegradationRecord
 
 _LUMA = (0.299, 0.587, 0.114)
 

@@ -11,10 +11,10 @@ import math
 import cv2
 import numpy as np
 
-from hggt_core.degradation.kernels import kernel_for
-from hggt_core.degradation.poisson import poisson_counts
-from hggt_core.degradation.resize import area_upscale_taps, scaled_size
-from hggt_core.degradation.settings import DegradationRecord
+from hggt.core.degradation.kernels import kernel_for
+from hggt.core.degradation.poisson import poisson_counts
+from hggt.core.degradation.resize import area_upscale_taps, scaled_size
+from hggt.core.degradation.settings import DegradationRecord
 
 CV_MODES = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 # ITU-R BT.601 luma, as OpenCV's RGB2GRAY

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
-from hggt_core.degradation.settings import DegradationRecord
+from hggt.core.degradation.settings import DegradationRecord
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:

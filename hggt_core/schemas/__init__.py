@@ -7,12 +7,12 @@ another version and say which stage to re-run.
 
 from __future__ import annotations
 
-from hggt_core.schemas.build import (
+from hggt.core.schemas.build import (
     ASSIGNMENTS, DEGRADATIONS, ENHANCED, ENHANCERS, IMAGES, LABELS, LR_TEST, MAPS, PATCHES, SET_IMAGES, SET_SOURCES, SETS, SPLITS,
     VOTES,
 )
-from hggt_core.schemas.runs import ANNOTATOR_EVALUATIONS, ANNOTATORS, METRICS, REJECTED, RUNS, STAGE_RUNS, TRIAGE
-from hggt_core.schemas.spec import ManifestSpec, manifest_spec
+from hggt.core.schemas.runs import ANNOTATOR_EVALUATIONS, ANNOTATORS, METRICS, REJECTED, RUNS, STAGE_RUNS, TRIAGE
+from hggt.core.schemas.spec import ManifestSpec, manifest_spec
 
 __all__ = [
     "ANNOTATOR_EVALUATIONS", "ANNOTATORS", "ASSIGNMENTS", "DEGRADATIONS", "ENHANCED", "ENHANCERS", "IMAGES", "LABELS", "LR_TEST",

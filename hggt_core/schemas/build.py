@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from hggt_core.degradation.settings import RECORD_COLUMNS
-from hggt_core.schemas.spec import ManifestSpec, manifest_spec
+from hggt.core.degradation.settings import RECORD_COLUMNS
+from hggt.core.schemas.spec import ManifestSpec, manifest_spec
 
 IMAGES = manifest_spec(
     "images", 1, ("image_id",), "hggt ingest",
@@ -168,7 +168,7 @@ SPLITS = manifest_spec(
     [
         pa.field("set_id", pa.string(), nullable=False),
         pa.field("image_id", pa.string(), nullable=False),  # the source photo: a photo's sets are all on one side
-        pa.field("split", pa.string(), nullable=False),  # train, test or excluded (see hggt_core.splits)
+        pa.field("split", pa.string(), nullable=False),  # train, test or excluded (see hggt.core.splits)
         pa.field("positives", pa.int32(), nullable=False),  # versions whose effective label is Positive
         pa.field("usable", pa.bool_(), nullable=False),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from hggt_core.schemas.spec import manifest_spec
+from hggt.core.schemas.spec import manifest_spec
 
 RUNS = manifest_spec(
     "runs", 3, ("run_id",), "hggt train-sr",
@@ -33,7 +33,7 @@ RUNS = manifest_spec(
         pa.field("device", pa.string()),
         pa.field("created_at", pa.timestamp("ms", tz="UTC"), nullable=False),
         pa.field("split_fingerprint", pa.string()),  # the splits.parquet the run trained on (null: trained before splits)
-        # training speed report (hggt_core.training.loop.SpeedMeter)
+        # training speed report (hggt.core.training.loop.SpeedMeter)
         pa.field("iterations_per_s", pa.float64()),
         pa.field("samples_per_s", pa.float64()),
         *[pa.field(f"share_{p}", pa.float64()) for p in ("data", "degrade", "pool", "forward", "backward", "optimizer")],
@@ -86,7 +86,7 @@ STAGE_RUNS = manifest_spec(
     ],
 )
 
-# The learned annotator (hggt_core.annotator): models, their held-out scores, and export triage.
+# The learned annotator (hggt.core.annotator): models, their held-out scores, and export triage.
 ANNOTATORS = manifest_spec(
     "annotators", 1, ("annotator_id",), "hggt annotator train",
     [

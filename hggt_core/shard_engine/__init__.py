@@ -1,5 +1,5 @@
 """The shard engine under every sharded stage: it imports no Prefect (its logger, stop event and
-per-item hook come in as :class:`ShardHooks`, see tasks.sharded), only what the stages' shard
+per-item hook come in as :class:`ShardHooks`, see hggt.tasks.sharded), only what the stages' shard
 tasks run on.
 
 A shard task loops over its items (:mod:`.records`). Each finished item leaves a small record
@@ -12,20 +12,10 @@ manifest (:mod:`.merge`).
 
 from __future__ import annotations
 
-import sys
-
-from hggt_core.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
-from hggt_core.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
-from hggt_core.shard_engine.records import TALLY, ShardHooks, ShardStopped, portable, run_shard
-from hggt_core.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
-
-# Shard results persisted before the engine moved name their classes as tasks.shards.* or
-# tasks.shard_engine.*: these aliases let a re-run still load them (their cache keys are unchanged)
-# instead of failing.
-for _old in ("tasks.shards", "tasks.shard_engine"):
-    sys.modules.setdefault(_old, sys.modules[__name__])
-for _part in ("integrity", "merge", "records", "work"):
-    sys.modules.setdefault(f"tasks.shard_engine.{_part}", sys.modules[f"{__name__}.{_part}"])
+from hggt.core.shard_engine.integrity import artifact_problems, list_artifacts, part_problems
+from hggt.core.shard_engine.merge import finish_stage, merge_parts, merge_rejected, prune_parts
+from hggt.core.shard_engine.records import TALLY, ShardHooks, ShardStopped, portable, run_shard
+from hggt.core.shard_engine.work import ItemOutput, PartResult, ShardWork, parts_dir, shard_items
 
 __all__ = ["TALLY", "ItemOutput", "PartResult", "ShardHooks", "ShardStopped", "ShardWork", "artifact_problems", "finish_stage", "list_artifacts",
            "merge_parts", "merge_rejected", "part_problems", "parts_dir", "portable", "prune_parts", "run_shard", "shard_items"]

@@ -1,6 +1,6 @@
 """What a sharded stage is, apart from how it is run: its items, what is done to one item, and what
-its merge keeps. tasks.sharded makes a stage's plan, shard and merge tasks from one of these; the
-stages' own are in hggt_core.stage_work."""
+its merge keeps. hggt.tasks.sharded makes a stage's plan, shard and merge tasks from one of these; the
+stages' own are in hggt.core.stage_work."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from hggt_core import stages
-from hggt_core.config import HGGTConfig
-from hggt_core.shard_engine.work import ItemOutput, ShardWork, shard_items
+from hggt.core import stages
+from hggt.core.config import HGGTConfig
+from hggt.core.shard_engine.work import ItemOutput, ShardWork, shard_items
 
 
 def no_folders(cfg: HGGTConfig) -> tuple[str, ...]:
@@ -20,7 +20,7 @@ def no_folders(cfg: HGGTConfig) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ShardedStage:
-    stage: str  # its row in the stage table (hggt_core.stages): what it reads and writes
+    stage: str  # its row in the stage table (hggt.core.stages): what it reads and writes
     name: str  # its item records' folder, seed stream and shard keys (synthesize-lr's: "lr_test")
     manifest: str  # the manifest its merge writes
     sections: tuple[str, ...]  # the config sections its output depends on: the shards' config hash

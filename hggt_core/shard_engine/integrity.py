@@ -7,8 +7,8 @@ import os
 import posixpath
 from collections.abc import Iterable
 
-from hggt_core import manifests, storage
-from hggt_core.shard_engine.work import PartResult
+from hggt.core import manifests, storage
+from hggt.core.shard_engine.work import PartResult
 
 
 def artifact_problems(

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.stage_runs import record_stage_run
-from hggt_core.shard_engine.work import PartResult, parts_dir
+from hggt.core import catalog, manifests, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.stage_runs import record_stage_run
+from hggt.core.shard_engine.work import PartResult, parts_dir
 
 
 def merge_parts(results: list[PartResult], name: str) -> pa.Table:

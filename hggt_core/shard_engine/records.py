@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from dataclasses import dataclass, field
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.fingerprint import fingerprint
-from hggt_core.shard_engine.integrity import artifact_problems, mtime
-from hggt_core.shard_engine.work import ItemOutput, PartResult, ShardWork
+from hggt.core import catalog, manifests, storage
+from hggt.core.fingerprint import fingerprint
+from hggt.core.shard_engine.integrity import artifact_problems, mtime
+from hggt.core.shard_engine.work import ItemOutput, PartResult, ShardWork
 
 
 def _record_url(work: ShardWork, item_id: str) -> str:

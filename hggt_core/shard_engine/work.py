@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hggt_core import catalog, storage
-from hggt_core.fingerprint import fingerprint
+from hggt.core import catalog, storage
+from hggt.core.fingerprint import fingerprint
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.degradation import cpu
-from hggt_core.degradation.settings import sample_record
-from hggt_core.images import ImageRejected, decode_png, encode_png
-from hggt_core.seeding import item_rng
-from hggt_core.shard_engine.contract import ShardedStage
-from hggt_core.shard_engine.work import ItemOutput
+from hggt.core import catalog, manifests, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.degradation import cpu
+from hggt.core.degradation.settings import sample_record
+from hggt.core.images import ImageRejected, decode_png, encode_png
+from hggt.core.seeding import item_rng
+from hggt.core.shard_engine.contract import ShardedStage
+from hggt.core.shard_engine.work import ItemOutput
 
 # LR_TEST names synthesize-lr's seed stream, parts folder and shard keys: "lr_test" (after its manifest)
 # since the first datasets; evaluation draws external test sets' LR from the same stream.

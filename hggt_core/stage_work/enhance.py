@@ -9,18 +9,18 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.archs import generator_from_payload
-from hggt_core.checkpoints import load_trained
-from hggt_core.config import HGGTConfig
-from hggt_core.declared_enhancers import DeclaredNet, enhance_declared, inference_dtype, load_descriptor
-from hggt_core.images import ImageRejected, decode_image, encode_png
-from hggt_core.patches import crop_textures
-from hggt_core.selection import mean_difference
-from hggt_core.shard_engine.contract import ShardedStage
-from hggt_core.shard_engine.work import ItemOutput
-from hggt_core.tiling import AUTO, auto_batch, tiled_apply
-from hggt_core.training.trainer import resolve_device
+from hggt.core import catalog, manifests, storage
+from hggt.core.archs import generator_from_payload
+from hggt.core.checkpoints import load_trained
+from hggt.core.config import HGGTConfig
+from hggt.core.declared_enhancers import DeclaredNet, enhance_declared, inference_dtype, load_descriptor
+from hggt.core.images import ImageRejected, decode_image, encode_png
+from hggt.core.patches import crop_textures
+from hggt.core.selection import mean_difference
+from hggt.core.shard_engine.contract import ShardedStage
+from hggt.core.shard_engine.work import ItemOutput
+from hggt.core.tiling import AUTO, auto_batch, tiled_apply
+from hggt.core.training.trainer import resolve_device
 
 ENHANCE = "enhance"
 DECLARED = "declared"  # enhancers.parquet's kind of a model adopted from a file, not trained

@@ -10,14 +10,14 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.pairs import gt_versions, map_pairs
-from hggt_core.config import HGGTConfig
-from hggt_core.figures import map_figure
-from hggt_core.images import ImageRejected, decode_png
-from hggt_core.maps import indication_map
-from hggt_core.shard_engine.contract import ShardedStage
-from hggt_core.shard_engine.work import ItemOutput
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.pairs import gt_versions, map_pairs
+from hggt.core.config import HGGTConfig
+from hggt.core.figures import map_figure
+from hggt.core.images import ImageRejected, decode_png
+from hggt.core.maps import indication_map
+from hggt.core.shard_engine.contract import ShardedStage
+from hggt.core.shard_engine.work import ItemOutput
 
 STAGE = "maps"
 

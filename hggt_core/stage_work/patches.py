@@ -6,12 +6,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hggt_core import catalog, manifests, storage
-from hggt_core.config import HGGTConfig
-from hggt_core.images import ImageRejected, decode_image, encode_png
-from hggt_core.patches import candidates, crop, patch_id
-from hggt_core.shard_engine.contract import ShardedStage
-from hggt_core.shard_engine.work import ItemOutput
+from hggt.core import catalog, manifests, storage
+from hggt.core.config import HGGTConfig
+from hggt.core.images import ImageRejected, decode_image, encode_png
+from hggt.core.patches import candidates, crop, patch_id
+from hggt.core.shard_engine.contract import ShardedStage
+from hggt.core.shard_engine.work import ItemOutput
 
 STAGE = "patches"
 

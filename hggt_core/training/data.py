@@ -3,7 +3,7 @@
 Buffer sampling (``TrainConfig.sampling="buffer"``): a small buffer of decoded images (or groups
 of aligned images, such as the five versions of a set) is kept and one of them is replaced every
 few iterations, so thousands of photos can be sampled without decoding one per crop or holding
-them all. The authors' shuffled epochs are :mod:`hggt_core.training.sampling`.
+them all. The authors' shuffled epochs are :mod:`hggt.core.training.sampling`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hggt_core.training import distributed
+from hggt.core.training import distributed
 
 
 def pad_to(img: np.ndarray, crop: int) -> np.ndarray:

@@ -8,8 +8,8 @@ from typing import Protocol
 
 import torch
 
-from hggt_core.training.stopping import TrainingStopped
-from hggt_core.training.trainer import GANTrainer
+from hggt.core.training.stopping import TrainingStopped
+from hggt.core.training.trainer import GANTrainer
 
 
 class BatchSource(Protocol):

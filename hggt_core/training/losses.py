@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.archs.vgg import VGGFeatures
+from hggt.core.archs.vgg import VGGFeatures
 
 
 class PerceptualLoss(nn.Module):

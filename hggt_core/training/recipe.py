@@ -20,17 +20,17 @@ from typing import Any, Protocol
 import torch
 import torch.distributed as dist
 
-from hggt_core import storage
-from hggt_core.archs import build_generator, parameter_count
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.archs.vgg import resolve_vgg19_weights
-from hggt_core.training import distributed, stopping
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.loop import BatchSource, restore, run_training
-from hggt_core.training.losses import PerceptualLoss
-from hggt_core.training.stopping import TrainingStopped
-from hggt_core.training.store import checkpoint_writer, latest_checkpoint, to_bytes
-from hggt_core.training.trainer import ExtraLoss, GANTrainer, resolve_device, seed_everything
+from hggt.core import storage
+from hggt.core.archs import build_generator, parameter_count
+from hggt.core.archs.discriminator import UNetDiscriminator
+from hggt.core.archs.vgg import resolve_vgg19_weights
+from hggt.core.training import distributed, stopping
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.loop import BatchSource, restore, run_training
+from hggt.core.training.losses import PerceptualLoss
+from hggt.core.training.stopping import TrainingStopped
+from hggt.core.training.store import checkpoint_writer, latest_checkpoint, to_bytes
+from hggt.core.training.trainer import ExtraLoss, GANTrainer, resolve_device, seed_everything
 
 LOSS_COLUMNS = ("final_l1", "final_perceptual", "final_gan", "final_d_real", "final_d_fake")
 # The columns every trained-model manifest (enhancers, runs) has, filled by train_gan.
@@ -43,13 +43,13 @@ class GANRun:
     """One training run: what to train, on what, and where its files go."""
 
     name: str  # how logs name it ("enhancer 01", a run id)
-    arch: str  # a registry network (hggt_core.networks)
+    arch: str  # a registry network (hggt.core.networks)
     options: Mapping[str, Any]  # its size-model options
     train: TrainConfig
     seed: int
     device: str  # auto, cpu, cuda, cuda:N
     # (seed, device) -> the run's batch stream; under torchrun its sampler shards each epoch and offsets
-    # its own draws by the rank (hggt_core.training.sampling), so every rank gets the run's seed.
+    # its own draws by the rank (hggt.core.training.sampling), so every rank gets the run's seed.
     batches: Callable[[int, torch.device], BatchSource]
     root: str  # the dataset root that model_uri is relative to
     model_uri: str

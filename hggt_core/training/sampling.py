@@ -1,5 +1,5 @@
 """Training sets in shuffled epochs, as the authors' BasicSR loader draws them, and the choice
-between that and the buffer of :class:`hggt_core.training.data.CropSampler`.
+between that and the buffer of :class:`hggt.core.training.data.CropSampler`.
 
 Their ``train.py`` wraps every training set in ``EnlargedSampler`` (a permutation per epoch, each
 rank of a DDP run taking every world-th entry of it) and a ``DataLoader(drop_last=True)``: every
@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from hggt_core.training import distributed
-from hggt_core.training.data import CropSampler, augment, pad_to
+from hggt.core.training import distributed
+from hggt.core.training.data import CropSampler, augment, pad_to
 
 Group = list[np.ndarray]
 Sampling = Literal["epochs", "buffer"]

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from hggt_core import catalog, storage
-from hggt_core.checkpoints import torch_load
+from hggt.core import catalog, storage
+from hggt.core.checkpoints import torch_load
 
 # Settings that change how a run is observed or saved, not what it computes: a checkpoint stays
 # compatible when they change, so a run can also be extended to more iterations.

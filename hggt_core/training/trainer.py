@@ -17,11 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hggt_core.training import distributed
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.ema import EMA
-from hggt_core.training.losses import gan_loss
-from hggt_core.training.pool import PairPool
+from hggt.core.training import distributed
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.ema import EMA
+from hggt.core.training.losses import gan_loss
+from hggt.core.training.pool import PairPool
 
 ExtraLoss = Callable[[torch.Tensor, tuple[torch.Tensor, ...]], torch.Tensor]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from hggt_app.server import create_app
-from hggt_core.annotation.assignment import assign, display_order, plan_repeats
-from hggt_core.annotation.store import AnnotationStore
-from hggt_core.images import encode_png
+from hggt.app.server import create_app
+from hggt.core.annotation.assignment import assign, display_order, plan_repeats
+from hggt.core.annotation.store import AnnotationStore
+from hggt.core.images import encode_png
 from tests.photos import textured
 
 FILES = ("original", "01", "02", "03", "04")

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from hggt_core.annotation.labels import LABELS
+from hggt.core.annotation.labels import LABELS
 from tests.app.conftest import Server, make_store
 
 

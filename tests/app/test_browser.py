@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hggt_core.annotation.assignment import display_order
+from hggt.core.annotation.assignment import display_order
 from tests.app.conftest import Server, make_store
 
 CHROMIUM = "/usr/bin/chromium"

@@ -122,10 +122,11 @@ def test_the_server_imports_neither_torch_nor_prefect(tmp_path):
     store, _ = make_store(tmp_path, sets=1, annotators=["a", "b"], per_set=2)
     code = (
         "import sys, uvicorn; uvicorn.run = lambda *a, **k: None\n"
-        "from typer.testing import CliRunner\nfrom hggt_cli.main import app\n"
+        "from typer.testing import CliRunner\nfrom hggt.cli.main import app\n"
         f"r = CliRunner().invoke(app, ['annotate', 'serve', '--out', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'prefect', 'cv2', 'tasks', 'flows', 'numpy', 'pyarrow'}))\n"
+        "print(sorted({'.'.join(m.split('.')[:2 if m.startswith('hggt.') else 1]) for m in sys.modules}\n"
+        "             & {'torch', 'prefect', 'cv2', 'hggt.tasks', 'hggt.flows', 'numpy', 'pyarrow'}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"')) == []

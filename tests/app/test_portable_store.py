@@ -8,9 +8,9 @@ import os
 import shutil
 import sqlite3
 
-from hggt_core.annotation.store import AnnotationStore
-from hggt_core.annotation.store_db import REVISION_COLUMNS, VERSION
-from hggt_core.images import encode_png
+from hggt.core.annotation.store import AnnotationStore
+from hggt.core.annotation.store_db import REVISION_COLUMNS, VERSION
+from hggt.core.images import encode_png
 from tests.app.conftest import Server, make_store
 from tests.app.test_app import call
 from tests.photos import textured

@@ -10,8 +10,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from hggt_core.annotation.status import campaign_status
-from hggt_core.annotation.store import AnnotationStore
+from hggt.core.annotation.status import campaign_status
+from hggt.core.annotation.store import AnnotationStore
 from tests.app.conftest import Server
 from tests.app.test_app import call
 
@@ -93,7 +93,7 @@ def test_a_repeat_never_counts_twice(campaign):
 
 
 def test_admin_api_and_cli_show_the_same_figures(campaign, tmp_path):
-    from hggt_cli.main import app
+    from hggt.cli.main import app
 
     admin = campaign.issue_admin_token()
     with Server(campaign) as server:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from hggt_core.annotation.store import Forbidden
+from hggt.core.annotation.store import Forbidden
 from tests.app.conftest import make_store
 
 

@@ -1,4 +1,4 @@
-"""hggt's per-batch LQ synthesis (``hggt_core.degradation.batch_synthesis``) against the reference.
+"""hggt's per-batch LQ synthesis (``hggt.core.degradation.batch_synthesis``) against the reference.
 
 The reference's Real-ISR models build each LQ batch in ``feed_data``. Here their ``feed_data`` itself
 runs (on a minimal stand-in for the model object) with every random draw forced to the values of
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from hggt_core.degradation.batch_synthesis import BatchDraw, add_noise, draw_batch, paired_crop, synthesize
-from hggt_core.degradation.settings import TABLE_2_REFERENCE
+from hggt.core.degradation.batch_synthesis import BatchDraw, add_noise, draw_batch, paired_crop, synthesize
+from hggt.core.degradation.settings import TABLE_2_REFERENCE
 
 SETTINGS = TABLE_2_REFERENCE
 SCALE, GT, GT_CROP = 4, 64, 32
@@ -268,7 +268,7 @@ def test_kernels_match_reference_generators(reference):
 
 
 def test_blur_matches_filter2d(reference):
-    from hggt_core.degradation.batch_synthesis import _blur
+    from hggt.core.degradation.batch_synthesis import _blur
 
     draw = draw_batch(SETTINGS, 4, np.random.default_rng(8))
     x = _gt_stack(4, 8)[:, 0]

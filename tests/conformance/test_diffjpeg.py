@@ -1,4 +1,4 @@
-"""hggt's batched JPEG (``hggt_core.degradation.diffjpeg``) against the reference's ``DiffJPEG``.
+"""hggt's batched JPEG (``hggt.core.degradation.diffjpeg``) against the reference's ``DiffJPEG``.
 
 The reference trains on LQ images compressed by ``basicsr.utils.diffjpeg.DiffJPEG`` with one
 float quality per sample. Both are run on the same batches: random and smooth images, sizes
@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hggt_core.degradation.diffjpeg import jpeg, quality_factor
+from hggt.core.degradation.diffjpeg import jpeg, quality_factor
 
 QUALITIES = (75.3, 80.0, 94.9, 30.25)  # below 50 the factor formula changes branch
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]

@@ -10,8 +10,8 @@ import types
 import pytest
 import torch
 
-from hggt_core.archs import build_generator
-from hggt_core.archs.discriminator import UNetDiscriminator
+from hggt.core.archs import build_generator
+from hggt.core.archs.discriminator import UNetDiscriminator
 
 
 def copy_weights(src: torch.nn.Module, dst: torch.nn.Module) -> None:

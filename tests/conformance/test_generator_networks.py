@@ -10,9 +10,9 @@ import math
 import pytest
 import torch
 
-from hggt_core.archs import build_generator
-from hggt_core.archs.swinir import _drop_path
-from hggt_core.presets import load_config
+from hggt.core.archs import build_generator
+from hggt.core.archs.swinir import _drop_path
+from hggt.core.presets import load_config
 
 # Their SwinIR at the options of train_SwinIRGAN_PosNegGT_Blind_*_x4.yml except the widths and
 # depths; their class fixes the upsampler width at 64.

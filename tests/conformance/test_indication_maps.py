@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from hggt_core.maps import indication_map, indication_maps_torch
-from hggt_core.sample_photos import sample_photo_paths
+from hggt.core.maps import indication_map, indication_maps_torch
+from hggt.core.sample_photos import sample_photo_paths
 
 
 @pytest.fixture(scope="module")

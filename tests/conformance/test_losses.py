@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-import hggt_core.archs.vgg as hggt_vgg
-from hggt_core.maps import indication_maps_torch
-from hggt_core.training.config import PAPER_PERCEPTUAL_LAYERS
-from hggt_core.training.losses import PerceptualLoss, gan_loss, negative_gt_loss
+import hggt.core.archs.vgg as hggt_vgg
+from hggt.core.maps import indication_maps_torch
+from hggt.core.training.config import PAPER_PERCEPTUAL_LAYERS
+from hggt.core.training.losses import PerceptualLoss, gan_loss, negative_gt_loss
 
 ORI, POS, SIM, NEG = 0, 1, 2, 3  # their integer labels (posneggtposneg_dataset.py)
 # per sample: labels of (original, 01..04) and effective vote counts; at most one positive and one

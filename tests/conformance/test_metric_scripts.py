@@ -27,11 +27,11 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from hggt_core.evaluation import multi_gt_average
-from hggt_core.images import decode_png, encode_png
-from hggt_core.metrics import DeepMetrics, image_scores
-from hggt_core.sample_photos import sample_photo_paths
-from hggt_core.weights import KNOWN, hub_checkpoint_dir
+from hggt.core.evaluation import multi_gt_average
+from hggt.core.images import decode_png, encode_png
+from hggt.core.metrics import DeepMetrics, image_scores
+from hggt.core.sample_photos import sample_photo_paths
+from hggt.core.weights import KNOWN, hub_checkpoint_dir
 
 CROP = 4
 P, S, N = "Positive", "Similar", "Negative"

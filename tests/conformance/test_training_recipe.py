@@ -18,13 +18,13 @@ import pytest
 import torch
 import yaml
 
-from hggt_core.archs import build_generator
-from hggt_core.presets import load_config
-from hggt_core.training.data import CropSampler
-from hggt_core.training.ema import EMA
-from hggt_core.training.pool import PairPool
-from hggt_core.training.sampling import EpochSampler, make_sampler
-from hggt_core.sr_runs import PSNR_START
+from hggt.core.archs import build_generator
+from hggt.core.presets import load_config
+from hggt.core.training.data import CropSampler
+from hggt.core.training.ema import EMA
+from hggt.core.training.pool import PairPool
+from hggt.core.training.sampling import EpochSampler, make_sampler
+from hggt.core.sr_runs import PSNR_START
 
 REAL_ISR = {  # (arch, mode) -> their config
     ("rrdb", "psnr"): "train_RRDB_DF2K_OST_Blind_x4.yml", ("swinir", "psnr"): "train_SwinIR_DF2K_OST_Blind_x4.yml",

@@ -1,5 +1,5 @@
 """The sets each Real-ISR mode trains on: the authors' three dataset classes, run on a published-
-layout export written by hggt, against ``hggt_core.dataset`` and ``HGGTTrainSet``.
+layout export written by hggt, against ``hggt.core.dataset`` and ``HGGTTrainSet``.
 
 The fixture: 14 labelled sets (12 train, 2 test) of 32 x 32 images, each voted on by three
 annotators with votes chosen to cover the rules' corners (unanimous, two against one, three
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import yaml
 
-from hggt_core import manifests
-from hggt_core.annotation.export_layout import place_sets
-from hggt_core.annotation.labels import VERSIONS, aggregate
-from hggt_core.annotation.published import label_file_from_votes
-from hggt_core.dataset import open_dataset
-from hggt_core.images import encode_png
-from hggt_core.splits import TEST, TRAIN
-from hggt_core.torchdata import HGGTTrainSet
+from hggt.core import manifests
+from hggt.core.annotation.export_layout import place_sets
+from hggt.core.annotation.labels import VERSIONS, aggregate
+from hggt.core.annotation.published import label_file_from_votes
+from hggt.core.dataset import open_dataset
+from hggt.core.images import encode_png
+from hggt.core.splits import TEST, TRAIN
+from hggt.core.torchdata import HGGTTrainSet
 
 ANNOTATORS = ("amy", "bob", "kim")
 P, S, N = "Positive", "Similar", "Negative"

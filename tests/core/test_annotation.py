@@ -10,10 +10,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hggt_core.annotation.agreement import dawid_skene, fleiss_kappa
-from hggt_core.annotation.assignment import assign, display_order
-from hggt_core.annotation.labels import LABELS, VERSIONS, aggregate, effective_label
-from hggt_core.annotation.published import LabelFileError, format_label_file, image_path, label_path, parse_label_file
+from hggt.core.annotation.agreement import dawid_skene, fleiss_kappa
+from hggt.core.annotation.assignment import assign, display_order
+from hggt.core.annotation.labels import LABELS, VERSIONS, aggregate, effective_label
+from hggt.core.annotation.published import LabelFileError, format_label_file, image_path, label_path, parse_label_file
 
 
 @pytest.mark.parametrize("votes", list(itertools.product(LABELS, repeat=3)))

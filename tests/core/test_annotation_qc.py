@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hggt_core.annotation import qc
-from hggt_core.annotation.labels import LABELS
+from hggt.core.annotation import qc
+from hggt.core.annotation.labels import LABELS
 
 MIX = (0.3, 0.2, 0.5)  # true Positive / Similar / Negative shares: a skewed campaign
 ERROR = 0.25  # an honest annotator's share of wrong labels, the worst we accept as honest

@@ -11,14 +11,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from hggt_core.annotation.labels import LABELS
-from hggt_core.annotator import DEMO_ANNOTATOR
-from hggt_core.annotator import calibration as cal
-from hggt_core.annotator.evidence import (
+from hggt.core.annotation.labels import LABELS
+from hggt.core.annotator import DEMO_ANNOTATOR
+from hggt.core.annotator import calibration as cal
+from hggt.core.annotator.evidence import (
     MIN_HELDOUT_SETS, binomial_tail, chance_warning, heldout_warning, implied_chance, kappa_interval, wilson, with_intervals,
 )
-from hggt_core.annotator.model import LogReg, softmax
-from hggt_core.annotator.training import AnnotatorConfig, train
+from hggt.core.annotator.model import LogReg, softmax
+from hggt.core.annotator.training import AnnotatorConfig, train
 
 
 def test_wilson_interval_matches_published_values_and_the_quadratic_it_solves():

@@ -9,17 +9,17 @@ import shutil
 import numpy as np
 import pytest
 
-from hggt_core import manifests
-from hggt_core.annotation.store import store_for
-from hggt_core.annotator.evidence import interval_text, wilson
-from hggt_core.annotator.scoring import cohen_kappa
-from hggt_core.annotator.training import AnnotatorConfig
-from hggt_core.presets import load_config
-from hggt_core.report_annotator import annotator_summary
-from tasks.annotation import aggregate_task, ingest_task, proxy_task
-from tasks.annotation_export import export_task
-from tasks.annotator import train_task
-from tasks.annotator_eval import evaluate_task
+from hggt.core import manifests
+from hggt.core.annotation.store import store_for
+from hggt.core.annotator.evidence import interval_text, wilson
+from hggt.core.annotator.scoring import cohen_kappa
+from hggt.core.annotator.training import AnnotatorConfig
+from hggt.core.presets import load_config
+from hggt.core.report_annotator import annotator_summary
+from hggt.tasks.annotation import aggregate_task, ingest_task, proxy_task
+from hggt.tasks.annotation_export import export_task
+from hggt.tasks.annotator import train_task
+from hggt.tasks.annotator_eval import evaluate_task
 from tests.synthetic_votes import build
 
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from flows.stage import Stage
-from hggt_core import presets
-from hggt_core.build_record import read_build, resolve_for_dataset
+from hggt.flows.stage import Stage
+from hggt.core import presets
+from hggt.core.build_record import read_build, resolve_for_dataset
 
 
 def test_a_new_dataset_records_its_build_and_later_commands_use_it(tmp_path):
@@ -32,7 +32,7 @@ def test_a_new_dataset_records_its_build_and_later_commands_use_it(tmp_path):
 
 
 def _stage_ran(root: str) -> None:
-    from hggt_core.stage_runs import record_stage_run
+    from hggt.core.stage_runs import record_stage_run
 
     record_stage_run(root, "ingest", presets.load_config("demo"), "c", dt.datetime.now(dt.timezone.utc), {"items": 1})
 
@@ -55,7 +55,7 @@ def test_a_failed_first_command_binds_nothing(tmp_path):
 
 
 def test_a_dataset_older_than_the_record_is_read_from_its_first_stage_run(tmp_path):
-    from hggt_core.stage_runs import record_stage_run
+    from hggt.core.stage_runs import record_stage_run
 
     root = str(tmp_path / "old")
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

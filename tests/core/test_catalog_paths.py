@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("hggt_core", "tasks", "flows", "hggt_cli", "hggt_app")
+PACKAGES = ("hggt_core", "tasks", "flows", "hggt_cli", "hggt_app")  # folders
 # Folders a dataset holds (catalog.py names them); a literal under one of them is a dataset path.
 DIRS = ("annotation", "annotators", "enhancers", "runs", "evaluations", "reports", "maps", "manifests", "lq",
         "lr_test", "images", "exports", "original")

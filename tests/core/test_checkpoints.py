@@ -13,14 +13,14 @@ import pytest
 import torch
 from safetensors.torch import save as save_safetensors
 
-from hggt_core.archs import build_generator
-from hggt_core.checkpoints import CheckpointError, load_weights, read_weights, torch_load
+from hggt.core.archs import build_generator
+from hggt.core.checkpoints import CheckpointError, load_weights, read_weights, torch_load
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _rrdb(blocks: int = 1, channels: int = 8, seed: int = 0) -> torch.nn.Module:
-    from hggt_core.archs.rrdbnet import RRDBNet
+    from hggt.core.archs.rrdbnet import RRDBNet
 
     torch.manual_seed(seed)
     options = {"blocks": blocks, "channels": channels, "growth": 4}
@@ -190,7 +190,7 @@ def test_the_ast_check_finds_unsafe_calls(tmp_path):
 
 
 def test_the_authors_pixelshuffle_rrdb_loads_and_a_nearest_file_is_told_apart():
-    from hggt_core.archs.rrdbnet import RRDBNet
+    from hggt.core.archs.rrdbnet import RRDBNet
 
     if "upsampler" not in inspect.signature(RRDBNet).parameters:
         pytest.skip("RRDBNet has a single upsampler")

@@ -3,9 +3,9 @@
 import pytest
 from pydantic import ValidationError
 
-from hggt_core.presets import config_from_options, load_config, parse_override
-from hggt_core.ingest import image_ids, mark_duplicates
-from hggt_core.seeding import item_rng
+from hggt.core.presets import config_from_options, load_config, parse_override
+from hggt.core.ingest import image_ids, mark_duplicates
+from hggt.core.seeding import item_rng
 
 
 def test_paper_defaults_are_the_papers_values():
@@ -112,8 +112,8 @@ def test_the_shipped_demo_enhancers_fit_the_demo_preset():
     enhancer of that version, with its training record beside it."""
     import json
 
-    from hggt_core.checkpoints import torch_load
-    from hggt_core.enhancement import DEMO_ENHANCERS, pretrained_folder, pretrained_problem
+    from hggt.core.checkpoints import torch_load
+    from hggt.core.enhancement import DEMO_ENHANCERS, pretrained_folder, pretrained_problem
 
     cfg = load_config("demo")
     assert pretrained_folder(cfg.enhancers.pretrained) == str(DEMO_ENHANCERS) and load_config("paper").enhancers.pretrained is None
@@ -127,11 +127,11 @@ def test_the_shipped_demo_enhancers_fit_the_demo_preset():
 
 def test_the_config_loads_neither_torch_nor_prefect():
     """A CPU stage worker, the CLI's validation and the annotation server resolve configs: in a
-    fresh interpreter, importing hggt_core.config (and hggt_core) must not pull in torch or Prefect."""
+    fresh interpreter, importing hggt.core.config (and hggt.core) must not pull in torch or Prefect."""
     import subprocess
     import sys
 
-    probe = ("import sys, hggt_core, hggt_core.config, hggt_core.presets; "
+    probe = ("import sys, hggt.core, hggt.core.config, hggt.core.presets; "
              "print(sorted(m for m in ('torch', 'prefect') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

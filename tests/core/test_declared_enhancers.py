@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from hggt_core.presets import load_config
-from hggt_core.declared_enhancers import (
+from hggt.core.presets import load_config
+from hggt.core.declared_enhancers import (
     DeclaredModelError, DeclaredNet, check_scale, describe, downscale, enhance_declared, inference_dtype, load_descriptor,
 )
-from hggt_core.sizes import DeclaredEnhancer, EnhancerSpec
+from hggt.core.sizes import DeclaredEnhancer, EnhancerSpec
 from tests.declared_models import save_rrdb
 
 
@@ -112,7 +112,7 @@ def test_the_config_takes_2_to_8_trained_or_declared_versions(models):
 
 
 def test_config_errors_of_declared_enhancers_are_one_readable_line_each(models):
-    from hggt_core.presets import ConfigError
+    from hggt.core.presets import ConfigError
 
     trained = {"version": "01", "arch": "rcan", "setting": "1"}
     versions = [trained, {"version": "up", "model": str(models[2]), "scale": "two"}, {"model": str(models[2])},
@@ -140,7 +140,7 @@ def test_show_config_checks_declared_models_as_train_enhancers_does(models, tmp_
 
     from typer.testing import CliRunner
 
-    from hggt_cli.main import app
+    from hggt.cli.main import app
 
     def show(*declared: dict):
         config = tmp_path / "hggt.json"
@@ -163,7 +163,7 @@ def test_a_stage_command_prints_one_error_line_per_config_problem(models, tmp_pa
 
     from typer.testing import CliRunner
 
-    from hggt_cli.main import app
+    from hggt.cli.main import app
 
     config = tmp_path / "hggt.json"
     config.write_text(json.dumps({"enhancers": {"versions": [

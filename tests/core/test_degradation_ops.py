@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy import integrate
 
-from hggt_core.degradation import batched, cpu
-from hggt_core.degradation.kernels import covariance, gaussian_kernel, sinc_kernel
-from hggt_core.degradation.resize import area_weights
-from hggt_core.degradation.settings import NAMED_SETTINGS, DegradationRecord, sample_record
+from hggt.core.degradation import batched, cpu
+from hggt.core.degradation.kernels import covariance, gaussian_kernel, sinc_kernel
+from hggt.core.degradation.resize import area_weights
+from hggt.core.degradation.settings import NAMED_SETTINGS, DegradationRecord, sample_record
 from tests.photos import textured
 
 
@@ -185,7 +185,7 @@ def test_cpu_and_torch_noise_and_jpeg_agree_statistically():
 def test_fast_poisson_sampler_has_the_poisson_distribution(vals):
     from scipy import stats
 
-    from hggt_core.degradation.poisson import poisson_counts
+    from hggt.core.degradation.poisson import poisson_counts
 
     levels = np.repeat(np.array([0, 3, 40, 128, 255], np.uint8), 40000)
     counts = poisson_counts(levels, vals, np.random.default_rng(1))
@@ -210,7 +210,7 @@ def test_fast_poisson_sampler_has_the_poisson_distribution(vals):
 def test_fast_poisson_sampler_is_the_plain_inversion_of_the_same_uniforms(vals):
     """The table-and-bisection sampler returns, draw for draw, the first CDF entry above u, so
     recorded samples keep their bytes whatever the lookup strategy."""
-    from hggt_core.degradation.poisson import cdf_tables, poisson_counts
+    from hggt.core.degradation.poisson import cdf_tables, poisson_counts
 
     levels = np.random.default_rng(0).integers(0, 256, (300, 257), dtype=np.uint8)
     counts = poisson_counts(levels, vals, np.random.default_rng(5))

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hggt_core.degradation.settings import (
+from hggt.core.degradation.settings import (
     NAMED_SETTINGS,
     TABLE_2_REFERENCE,
     DegradationRecord,

@@ -11,8 +11,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-from hggt_core.training.distributed import global_batch_count
-from hggt_core.training.losses import negative_gt_loss
+from hggt.core.training.distributed import global_batch_count
+from hggt.core.training.losses import negative_gt_loss
 
 
 def _model() -> nn.Module:
@@ -64,7 +64,7 @@ def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
 
 
 def _train_worker(rank: int, port: int, out: str) -> None:
-    from hggt_core.training.distributed import global_batch_count as gbc
+    from hggt.core.training.distributed import global_batch_count as gbc
     from tests.core.test_realisr import _trainer
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))

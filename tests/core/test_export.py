@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from hggt_core import spandrel_rrdb
-from hggt_core.archs import build_generator
-from hggt_core.export import (
+from hggt.core import spandrel_rrdb
+from hggt.core.archs import build_generator
+from hggt.core.export import (
     CLIENTS, CORRECT, FAILS, WRONG, client_verdicts, describe, metadata, spandrel_extension, spandrel_name, to_onnx,
     to_safetensors, variant,
 )
-from hggt_core.networks import NETWORKS
+from hggt.core.networks import NETWORKS
 
 TINY = {
     "rrdb": {"blocks": 1, "channels": 8, "growth": 4},
@@ -54,7 +54,7 @@ def test_spandrel_detects_our_paper_size_generators(arch, upsampler, tmp_path):
 
 
 def test_spandrel_misreads_the_authors_pixelshuffle_rrdb(tmp_path):
-    # Why hggt_core.spandrel_rrdb exists: Spandrel 0.4.2 matches RRDBPSNet's names to ESRGAN but
+    # Why hggt.core.spandrel_rrdb exists: Spandrel 0.4.2 matches RRDBPSNet's names to ESRGAN but
     # drops the pixel-shuffle layers and builds a 1x network, no error; at the demo's width (growth
     # 8, not ESRGAN's 32) it detects ESRGAN too and then fails to load.
     loaded = _spandrel_load(build_generator("rrdb").eval(), tmp_path)
@@ -118,7 +118,7 @@ def test_export_verdicts_name_each_client(tmp_path):
 
 
 def _paper(arch):
-    from hggt_core.presets import load_config
+    from hggt.core.presets import load_config
 
     return getattr(load_config("paper").train_sr, arch).model_dump()
 

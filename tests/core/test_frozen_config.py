@@ -3,8 +3,8 @@ deletion) of the file while a build waits for annotation changes nothing in the 
 
 from __future__ import annotations
 
-from flows.stage import Stage, frozen_params
-from hggt_core.presets import resolve_config
+from hggt.flows.stage import Stage, frozen_params
+from hggt.core.presets import resolve_config
 
 
 def test_stages_run_with_the_config_the_build_started_with(tmp_path):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hggt_core.images import ImageRejected, decode_image, decode_png, encode_png
-from hggt_core.ingest import inspect_image
+from hggt.core.images import ImageRejected, decode_image, decode_png, encode_png
+from hggt.core.ingest import inspect_image
 from tests.photos import encode, png16, textured
 
 LIMIT = 10_000_000

@@ -9,12 +9,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hggt_core.annotation.assignment import assign
-from hggt_core.annotation.labels import LABELS, effective_label
-from hggt_core.annotator.features import FULL_FEATURES, pair_features
-from hggt_core.annotator.model import LogReg, fit
-from hggt_core.annotator.scoring import cohen_kappa, effective_proba, skip_curve
-from hggt_core.annotator.triage import keep_order, learned_votes, plan
+from hggt.core.annotation.assignment import assign
+from hggt.core.annotation.labels import LABELS, effective_label
+from hggt.core.annotator.features import FULL_FEATURES, pair_features
+from hggt.core.annotator.model import LogReg, fit
+from hggt.core.annotator.scoring import cohen_kappa, effective_proba, skip_curve
+from hggt.core.annotator.triage import keep_order, learned_votes, plan
 
 
 def test_cohen_kappa_matches_the_textbook_example_and_the_definition():

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hggt_core import manifests, storage
-from hggt_core.schemas import MANIFESTS
+from hggt.core import manifests, storage
+from hggt.core.schemas import MANIFESTS
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -159,7 +159,7 @@ def test_resolve_keeps_absolute_urls_and_joins_relative_ones():
 
 
 def test_an_older_manifest_with_fewer_columns_is_read_with_them_empty(root, monkeypatch):
-    from hggt_core import schemas
+    from hggt.core import schemas
 
     current = MANIFESTS["metrics"]
     older = schemas.ManifestSpec("metrics", current.version - 1, current.key,
@@ -179,6 +179,6 @@ def test_a_process_that_read_manifests_exits_cleanly(tmp_path):
     import sys
 
     manifests.write_table(str(tmp_path / "images.parquet"), "images", manifests.empty("images"))
-    code = f"from hggt_core import manifests; manifests.read_table({str(tmp_path / 'images.parquet')!r}, 'images').to_pylist()"
+    code = f"from hggt.core import manifests; manifests.read_table({str(tmp_path / 'images.parquet')!r}, 'images').to_pylist()"
     codes = [subprocess.run([sys.executable, "-c", code], capture_output=True).returncode for _ in range(8)]
     assert codes == [0] * 8

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hggt_core.maps import indication_map, indication_maps_torch
+from hggt.core.maps import indication_map, indication_maps_torch
 
 
 def direct(ori, pos, neg, n_pos, n_neg, k=3):

@@ -7,10 +7,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hggt_core.evaluation import multi_gt_average
-from hggt_core.metrics import DeepMetrics, image_scores, psnr, ssim, unavailable
-from hggt_core.sample_photos import sample_photo_paths
-from hggt_core.weights import KNOWN, hub_checkpoint_dir
+from hggt.core.evaluation import multi_gt_average
+from hggt.core.metrics import DeepMetrics, image_scores, psnr, ssim, unavailable
+from hggt.core.sample_photos import sample_photo_paths
+from hggt.core.weights import KNOWN, hub_checkpoint_dir
 
 
 def _pairs():
@@ -116,7 +116,7 @@ def test_missing_weights_skip_a_metric_with_the_reason(tmp_path, monkeypatch):
 
 
 def test_artifact_rate_on_constructed_cases():
-    from hggt_core.metrics import artifact_rate
+    from hggt.core.metrics import artifact_rate
 
     rng = np.random.default_rng(3)
     pos = rng.integers(0, 200, (16, 16, 3)).astype(np.uint8)

@@ -15,11 +15,11 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from hggt_core import evaluation, export, networks
-from hggt_core.archs import build_generator, generator_from_payload, payload_options
-from hggt_core.config import EnhancersConfig, TrainSRConfig
-from hggt_core.presets import config_from_options, load_config
-from hggt_core.networks import ENHANCER, GENERATOR, NETWORKS
+from hggt.core import evaluation, export, networks
+from hggt.core.archs import build_generator, generator_from_payload, payload_options
+from hggt.core.config import EnhancersConfig, TrainSRConfig
+from hggt.core.presets import config_from_options, load_config
+from hggt.core.networks import ENHANCER, GENERATOR, NETWORKS
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
@@ -76,7 +76,7 @@ def test_evaluation_export_and_the_cli_list_the_registrys_networks():
         for upsampler in entry.upsamplers:
             assert export.variant(entry.name, {"upsampler": upsampler}) == upsampler
 
-    from hggt_cli.main import app
+    from hggt.cli.main import app
 
     runner = CliRunner()
     refused = runner.invoke(app, ["train-sr", "--out", "/nonexistent", "--arch", _not_of(GENERATOR)], env={"COLUMNS": "200"})
@@ -111,5 +111,5 @@ def test_legacy_options_come_from_the_registry():
 
 
 def test_the_registry_loads_no_torch():
-    code = "import sys, hggt_core.networks; print('torch' in sys.modules)"
+    code = "import sys, hggt.core.networks; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -12,14 +12,14 @@ import math
 import pytest
 import torch
 
-from hggt_core.archs import build_generator, generator_from_payload, parameter_count
-from hggt_core.archs.common import RGB_MEAN
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.archs.elan import GMSA
-from hggt_core.presets import config_from_options, load_config
-from hggt_core.enhancement import build_enhancer
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.trainer import GANTrainer
+from hggt.core.archs import build_generator, generator_from_payload, parameter_count
+from hggt.core.archs.common import RGB_MEAN
+from hggt.core.archs.discriminator import UNetDiscriminator
+from hggt.core.archs.elan import GMSA
+from hggt.core.presets import config_from_options, load_config
+from hggt.core.enhancement import build_enhancer
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.trainer import GANTrainer
 
 # sum(p.numel() for p in net.parameters()) of the authors' classes, built with the network_g /
 # network_d options of the named config files (ImageEnhancement/options/train/EnhancementModels/

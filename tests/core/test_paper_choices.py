@@ -1,4 +1,4 @@
-"""The table of record (hggt_core.paper_choices) against its documentation page, the tests, the config and the
+"""The table of record (hggt.core.paper_choices) against its documentation page, the tests, the config and the
 authors' files it cites."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hggt_core.paper_choices import CHOICES, DOCS_PAGE, END, START, markdown_table
-from hggt_core.presets import config_from_options
+from hggt.core.paper_choices import CHOICES, DOCS_PAGE, END, START, markdown_table
+from hggt.core.presets import config_from_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ def test_the_docs_show_the_table_of_record():
     page = (REPO / DOCS_PAGE).read_text()
     assert START in page and END in page, f"{DOCS_PAGE} lacks the {START} ... {END} markers"
     block = page.split(START, 1)[1].split(END, 1)[0].strip()
-    assert block == markdown_table(), f"{DOCS_PAGE} out of date: run `python -m hggt_core.paper_choices {DOCS_PAGE}`"
+    assert block == markdown_table(), f"{DOCS_PAGE} out of date: run `python -m hggt.core.paper_choices {DOCS_PAGE}`"
 
 
 @pytest.mark.parametrize("choice", CHOICES, ids=lambda c: c.topic)

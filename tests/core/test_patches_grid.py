@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from hggt_core.config import PatchConfig
-from hggt_core.presets import load_config
-from hggt_core.patches import grid_positions, max_offset
+from hggt.core.config import PatchConfig
+from hggt.core.presets import load_config
+from hggt.core.patches import grid_positions, max_offset
 
 PAPER = PatchConfig()
 

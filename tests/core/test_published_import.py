@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hggt_core import manifests
-from hggt_core.annotation.published_import import crop_position, describe_set, scan
-from hggt_core.config import PatchConfig
-from hggt_core.splits import imported_splits
-from tasks.published_import import owns_imports
+from hggt.core import manifests
+from hggt.core.annotation.published_import import crop_position, describe_set, scan
+from hggt.core.config import PatchConfig
+from hggt.core.splits import imported_splits
+from hggt.tasks.published_import import owns_imports
 
 FILES = ("original", "01", "02", "03", "04")
 

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from hggt_core.annotation.export_layout import annotator_letters, mapping_csv, place_sets, range_name
-from hggt_core.annotation.labels import LABELS, VERSIONS, aggregate
-from hggt_core.annotation.published import LabelFileError, label_file_from_votes, parse_label_file, total_seconds
-from hggt_core.splits import EXCLUDED, TEST, TRAIN
+from hggt.core.annotation.export_layout import annotator_letters, mapping_csv, place_sets, range_name
+from hggt.core.annotation.labels import LABELS, VERSIONS, aggregate
+from hggt.core.annotation.published import LabelFileError, label_file_from_votes, parse_label_file, total_seconds
+from hggt.core.splits import EXCLUDED, TEST, TRAIN
 
 START = dt.datetime(2023, 3, 1, 10, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -99,7 +99,7 @@ def test_annotator_letters_are_sorted_names():
 
 
 def test_the_export_warns_once_with_counts_about_sets_without_four_versions():
-    from hggt_core.annotation.export_layout import versions_warning
+    from hggt.core.annotation.export_layout import versions_warning
 
     assert versions_warning({"a": 4, "b": 4}) is None
     warning = versions_warning({"a": 4, "b": 3, "c": 3, "d": 8})

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from hggt_core.archs import build_generator, parameter_count
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.degradation.settings import TABLE_2
-from hggt_core.realisr import MODES, SRBatches, draw_versions
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.losses import negative_gt_loss
-from hggt_core.training.loop import restore, run_training
-from hggt_core.training.trainer import GANTrainer, seed_everything
+from hggt.core.archs import build_generator, parameter_count
+from hggt.core.archs.discriminator import UNetDiscriminator
+from hggt.core.degradation.settings import TABLE_2
+from hggt.core.realisr import MODES, SRBatches, draw_versions
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.losses import negative_gt_loss
+from hggt.core.training.loop import restore, run_training
+from hggt.core.training.trainer import GANTrainer, seed_everything
 from tests.photos import textured
 
 TINY = {"rrdb": {"blocks": 1, "channels": 8, "growth": 4},
@@ -235,7 +235,7 @@ def test_batch_synthesis_degrades_whole_patches_then_crops_them_at_one_position(
     """The authors' feed_data order: the whole 80x80 originals degraded with one batch draw, then
     one crop for the LQ and every GT image. Recomputed here from the whole sets the stream gives
     (batch_synthesis itself is checked against their code in tests/conformance)."""
-    from hggt_core.degradation import batch_synthesis
+    from hggt.core.degradation import batch_synthesis
 
     sets = [s for s in _sets() if mode != "pos" or s["positive"]]
     data = SRBatches(sets, _load, mode, 32, 4, TABLE_2, torch.device("cpu"), 3, 1, 7, synthesis="batch")

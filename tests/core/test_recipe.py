@@ -7,12 +7,12 @@ import logging
 
 import torch
 
-from hggt_core import schemas
-from hggt_core.presets import load_config
-from hggt_core.sr_runs import SRRun
-from hggt_core.networks import NETWORKS
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.recipe import TRAINED_COLUMNS, GANRun, RunHooks, Trained, train_gan
+from hggt.core import schemas
+from hggt.core.presets import load_config
+from hggt.core.sr_runs import SRRun
+from hggt.core.networks import NETWORKS
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.recipe import TRAINED_COLUMNS, GANRun, RunHooks, Trained, train_gan
 
 TINY_TRAIN = TrainConfig(iterations=4, batch_size=2, gt_size=16, pool_size=0, perceptual_weight=0.0, discriminator_channels=4,
                          checkpoint_every=2, log_every=1, deterministic=True, ema_decay=None)
@@ -84,8 +84,8 @@ def test_both_manifests_share_the_trained_columns():
 
 def test_both_stages_are_run_specs_of_the_recipe(monkeypatch, tmp_path):
     """train-enhancers and train-sr hand the recipe a GANRun and add only their own columns."""
-    import tasks.enhancers
-    import tasks.train_sr
+    import hggt.tasks.enhancers
+    import hggt.tasks.train_sr
     from prefect.logging import disable_run_logger
 
     seen: list[GANRun] = []
@@ -94,15 +94,15 @@ def test_both_stages_are_run_specs_of_the_recipe(monkeypatch, tmp_path):
         seen.append(run)
         return Trained(dict.fromkeys(TRAINED_COLUMNS, 0.0), {"extra": -1.0}, {"iterations_per_s": 1.0}, False)
 
-    monkeypatch.setattr(tasks.enhancers, "train_gan", fake_train_gan)
-    monkeypatch.setattr(tasks.train_sr, "train_gan", fake_train_gan)
+    monkeypatch.setattr(hggt.tasks.enhancers, "train_gan", fake_train_gan)
+    monkeypatch.setattr(hggt.tasks.train_sr, "train_gan", fake_train_gan)
     cfg = load_config("demo")
     spec = cfg.enhancers.versions[2]
     with disable_run_logger():
-        row = tasks.enhancers.train_enhancer.fn(spec, ["a.png"], "hr", str(tmp_path), cfg, "cache", "cpu")
+        row = hggt.tasks.enhancers.train_enhancer.fn(spec, ["a.png"], "hr", str(tmp_path), cfg, "cache", "cpu")
     assert row["version"] == spec.version and row["source"] == "trained"
     run = SRRun("swinir", "posneg", [], {}, "data", str(tmp_path), cfg, "cpu", True, (None, None, None))
-    sr_row = tasks.train_sr.train_sr_run(run)
+    sr_row = hggt.tasks.train_sr.train_sr_run(run)
     assert sr_row["final_negative"] == -1.0 and sr_row["run_id"].startswith("swinir-posneg-")
     enhancer, generator = seen
     assert (enhancer.arch, enhancer.name, enhancer.extra_loss) == (spec.arch, f"enhancer {spec.version}", None)

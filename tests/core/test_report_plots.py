@@ -10,11 +10,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from hggt_core import report_plots as rp
-from hggt_core.report import render, text
-from hggt_core.report_sections import NA, ReportInputs, runs_table, table3_with_reasons
-from hggt_core.schemas import MANIFESTS
-from hggt_core.training.history import from_csv, to_csv
+from hggt.core import report_plots as rp
+from hggt.core.report import render, text
+from hggt.core.report_sections import NA, ReportInputs, runs_table, table3_with_reasons
+from hggt.core.schemas import MANIFESTS
+from hggt.core.training.history import from_csv, to_csv
 
 PLAN = {  # set -> labels of 01..04
     "a-0-0": ("Positive", "Positive", "Negative", "Similar"),
@@ -181,7 +181,7 @@ def test_the_paper_columns_carry_a_caveat_beside_the_table():
 
 
 def test_one_note_lists_every_missing_weight_file_and_the_commands_after(monkeypatch, tmp_path):
-    from hggt_core.metrics import missing_weights
+    from hggt.core.metrics import missing_weights
 
     runs = [_run("r-pos", "pos")]
     metrics = [_scored("r-pos", "a-0-0", "01", 21.0)]
@@ -213,7 +213,7 @@ def test_each_map_picture_has_a_colour_bar_with_its_range_and_meaning():
     import cv2
     import numpy as np
 
-    from hggt_core.figures import heat, map_top
+    from hggt.core.figures import heat, map_top
 
     m_neg = np.zeros((50, 50), np.float32)
     m_neg[10:20, 10:20] = 0.02

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hggt_core import manifests
-from hggt_core.catalog import is_uri_column
-from hggt_core.dataset import open_dataset
-from hggt_core.schemas import MANIFESTS
+from hggt.core import manifests
+from hggt.core.catalog import is_uri_column
+from hggt.core.dataset import open_dataset
+from hggt.core.schemas import MANIFESTS
 
 
 def _value(field: pa.Field, i: int):

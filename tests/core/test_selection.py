@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hggt_core.selection import mean_difference, select_sets
+from hggt.core.selection import mean_difference, select_sets
 
 VERSIONS = ("01", "02", "03", "04")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from hggt_core.splits import EXCLUDED, TEST, TRAIN, assign_splits, image_of, split_fingerprint
+from hggt.core.splits import EXCLUDED, TEST, TRAIN, assign_splits, image_of, split_fingerprint
 
 
 def _labels(plan: dict[str, int]) -> list[dict]:

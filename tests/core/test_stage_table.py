@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from flows import build_dataset
-from flows.stage import flow_of
-from hggt_core import stages
-from hggt_core.schemas import MANIFESTS
+from hggt.flows import build_dataset
+from hggt.flows.stage import flow_of
+from hggt.core import stages
+from hggt.core.schemas import MANIFESTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_the_build_flows_docstring_lists_the_build_stages_in_order():
 
 def test_the_docs_table_is_the_generated_one():
     page = (REPO / stages.DOCS_PAGE).read_text()
-    assert stages.BEGIN + stages.docs_table() + stages.END in page, f"run python -m hggt_core.stages {stages.DOCS_PAGE}"
+    assert stages.BEGIN + stages.docs_table() + stages.END in page, f"run python -m hggt.core.stages {stages.DOCS_PAGE}"
 
 
 def test_the_makefile_has_a_target_for_each_stage():
@@ -48,7 +48,7 @@ def test_prefect_yaml_deploys_each_stage():
     entrypoints = {d["entrypoint"] for d in deployments}
     for entry in stages.STAGES:
         module, _, function = entry.flow.partition(":")
-        assert f"{module.replace('.', '/')}.py:{function}" in entrypoints, entry.name
+        assert f"{module.removeprefix('hggt.').replace('.', '/')}.py:{function}" in entrypoints, entry.name  # hggt.flows is the folder flows/
 
 
 def test_missing_inputs_name_the_stage_and_command_that_make_them():

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from hggt_core.summary import demo_misses, held_out_table, label_shares
+from hggt.core.summary import demo_misses, held_out_table, label_shares
 
 
 def test_label_shares_per_version_and_overall():
@@ -33,7 +33,7 @@ def test_only_runs_scored_on_the_held_out_side_are_listed():
 
 
 def test_declared_enhancers_are_not_counted_as_trained():
-    from hggt_core.summary import enhancer_counts
+    from hggt.core.summary import enhancer_counts
 
     mixed = {"items": 2, "trained": 2, "declared": {"zoo": "ESRGAN 2x"}}
     assert enhancer_counts(mixed) == {"enhancers trained": 2, "enhancers declared (model files, not trained)": 1}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hggt_core.evaluation import dataset_test_set_name, on_train_sets, train_sets_problem
-from hggt_core.test_sets import GT_ONLY, PAIRED, PUBLISHED, LayoutError, detect_layout, gt_for_lq, mod_crop, pair_names
+from hggt.core.evaluation import dataset_test_set_name, on_train_sets, train_sets_problem
+from hggt.core.test_sets import GT_ONLY, PAIRED, PUBLISHED, LayoutError, detect_layout, gt_for_lq, mod_crop, pair_names
 
 
 def test_layouts_are_told_apart_and_an_unknown_one_names_the_folder():

@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from hggt_core.config import PatchConfig
-from hggt_core.presets import load_config
-from hggt_core.images import to_gray
-from hggt_core.patches import candidates, grid_positions
-from hggt_core.seeding import item_rng
+from hggt.core.config import PatchConfig
+from hggt.core.presets import load_config
+from hggt.core.images import to_gray
+from hggt.core.patches import candidates, grid_positions
+from hggt.core.seeding import item_rng
 from tests.photos import textured
 
 

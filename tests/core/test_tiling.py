@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hggt_core.archs import build_generator
-from hggt_core.tiling import tiled_apply, tiles
+from hggt.core.archs import build_generator
+from hggt.core.tiling import tiled_apply, tiles
 
 
 def local_net(depth: int = 5) -> nn.Module:
@@ -58,7 +58,7 @@ def test_scale_factor_models_are_stitched_at_the_output_scale():
 
 
 def test_auto_batch_on_cpu_measures_then_keeps_a_choice_and_the_output():
-    from hggt_core.tiling import AUTO, auto_batch, chosen_batches
+    from hggt.core.tiling import AUTO, auto_batch, chosen_batches
 
     assert auto_batch(torch.device("cpu")) == 1 and auto_batch(torch.device("cuda")) == 8
     net, x = local_net(5), torch.rand(1, 3, 150, 190)
@@ -74,7 +74,7 @@ def test_auto_batch_on_cpu_measures_then_keeps_a_choice_and_the_output():
 def test_the_cpu_default_equals_a_one_tile_loop_to_the_last_bit():
     # A tile's output must not depend on which tiles share its pass (or on the machine's load):
     # seeded datasets are then byte-identical from run to run.
-    from hggt_core.tiling import auto_batch
+    from hggt.core.tiling import auto_batch
 
     net, x = local_net(5), torch.rand(1, 3, 150, 190)
     out = tiled_apply(net, x, tile=32, overlap=5, batch=auto_batch(torch.device("cpu")))

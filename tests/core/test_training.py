@@ -10,22 +10,22 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hggt_core.archs import build_generator, parameter_count
-from hggt_core.archs.discriminator import UNetDiscriminator
-from hggt_core.archs.vgg import WEIGHTS_FILE, resolve_vgg19_weights
-from hggt_core.weights import WeightsMissing
-from hggt_core.degradation.settings import SETTING_1
-from hggt_core.enhancement import EnhancerBatches
-from hggt_core.training.config import TrainConfig
-from hggt_core.training.data import HRCropSampler, single_images
-from hggt_core.training.ema import EMA
-from hggt_core.training.sampling import EpochSampler
-from hggt_core.training import stopping
-from hggt_core.training.loop import restore, run_training
-from hggt_core.training.stopping import TrainingStopped
-from hggt_core.training.losses import PerceptualLoss
-from hggt_core.training.pool import PairPool
-from hggt_core.training.trainer import GANTrainer, seed_everything
+from hggt.core.archs import build_generator, parameter_count
+from hggt.core.archs.discriminator import UNetDiscriminator
+from hggt.core.archs.vgg import WEIGHTS_FILE, resolve_vgg19_weights
+from hggt.core.weights import WeightsMissing
+from hggt.core.degradation.settings import SETTING_1
+from hggt.core.enhancement import EnhancerBatches
+from hggt.core.training.config import TrainConfig
+from hggt.core.training.data import HRCropSampler, single_images
+from hggt.core.training.ema import EMA
+from hggt.core.training.sampling import EpochSampler
+from hggt.core.training import stopping
+from hggt.core.training.loop import restore, run_training
+from hggt.core.training.stopping import TrainingStopped
+from hggt.core.training.losses import PerceptualLoss
+from hggt.core.training.pool import PairPool
+from hggt.core.training.trainer import GANTrainer, seed_everything
 from tests.photos import textured
 
 TINY_RCAN = {"groups": 1, "blocks": 2, "channels": 16, "reduction": 4}

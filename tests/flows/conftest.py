@@ -32,7 +32,7 @@ def run_cli(prefect_server):
     def run(*args: str, check: bool = True, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
         env = {**(env or os.environ), "PREFECT_API_URL": prefect_server, "COLUMNS": "200"}
         proc = subprocess.run(
-            [sys.executable, "-m", "hggt_cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True, **kwargs
+            [sys.executable, "-m", "hggt.cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True, **kwargs
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"hggt {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -95,8 +95,8 @@ EXPECTED_REJECTS = {
 def labelled(tmp_path_factory):
     """A dataset up to select with hand-made labels: a set with two positives and a negative, one
     with only a negative, one with only a positive, and an unusable one."""
-    from flows.build_dataset import build_dataset_flow
-    from hggt_core import manifests
+    from hggt.flows.build_dataset import build_dataset_flow
+    from hggt.core import manifests
 
     photos = tmp_path_factory.mktemp("photos")
     write_good_photos(photos, count=2, size=(200, 260))
@@ -113,7 +113,7 @@ def labelled(tmp_path_factory):
             for s, versions in plan.items() for v, (lab, n) in versions.items()]
     manifests.write(str(root), "labels", manifests.to_table("labels", rows))
     # Every set on the train side (no test sets): tests that need a held-out side write their own.
-    from hggt_core.splits import assign_splits
+    from hggt.core.splits import assign_splits
 
     manifests.write(str(root), "splits", manifests.to_table("splits", assign_splits(rows, {}, 0, 0)))
     return root, sets

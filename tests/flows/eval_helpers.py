@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hggt_core import manifests
-from hggt_core.images import encode_png
-from hggt_core.splits import TEST, TRAIN, image_of, split_fingerprint
+from hggt.core import manifests
+from hggt.core.images import encode_png
+from hggt.core.splits import TEST, TRAIN, image_of, split_fingerprint
 from tests.photos import textured
 
 

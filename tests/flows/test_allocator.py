@@ -9,16 +9,16 @@ import sys
 
 import pytest
 
-from hggt_core.images import encode_png
-from hggt_core.synthetic import photo
+from hggt.core.images import encode_png
+from hggt.core.synthetic import photo
 
 # Read and decode photos the way ingest does, counting the pages the kernel had to fault in.
 PROBE = """
 import json, os, resource, sys
-from flows.startup import startup; startup()  # tunes the allocator unless HGGT_DEFAULT_MALLOC is set
-from flows._allocator import ENV
-from hggt_core import storage
-from hggt_core.images import decode_image
+from hggt.flows.startup import startup; startup()  # tunes the allocator unless HGGT_DEFAULT_MALLOC is set
+from hggt.flows._allocator import ENV
+from hggt.core import storage
+from hggt.core.images import decode_image
 paths = sys.argv[1:]
 decode_image(storage.read_bytes(paths[0]), 10**9)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -11,10 +11,10 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
-from flows.annotate import annotate_export_flow, annotate_ingest_flow
-from hggt_core import manifests
-from hggt_core.annotation.labels import LABELS
-from tasks.annotation import store_for
+from hggt.flows.annotate import annotate_export_flow, annotate_ingest_flow
+from hggt.core import manifests
+from hggt.core.annotation.labels import LABELS
+from hggt.tasks.annotation import store_for
 from tests.flows.conftest import TINY
 from tests.flows.test_annotation_stages import _copy, selected  # noqa: F401 - the module's dataset up to `select`
 
@@ -53,7 +53,7 @@ def test_a_running_campaign_gains_sets_and_annotators_and_refuses_another_list(s
 
 
 def test_cli_export_names_the_configured_port_and_explains_a_different_list(selected, tmp_path):  # noqa: F811
-    from hggt_cli.main import app
+    from hggt.cli.main import app
 
     root = str(_copy(selected, tmp_path / "ds"))
     run = CliRunner().invoke

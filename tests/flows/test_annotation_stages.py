@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.annotate import annotate_export_flow, annotate_flow, annotate_ingest_flow
-from flows.build_dataset import build_dataset_flow
-from hggt_core import manifests
-from hggt_core.annotation.published import format_label_file
-from hggt_core.images import encode_png
-from tasks.annotation import store_for
+from hggt.flows.annotate import annotate_export_flow, annotate_flow, annotate_ingest_flow
+from hggt.flows.build_dataset import build_dataset_flow
+from hggt.core import manifests
+from hggt.core.annotation.published import format_label_file
+from hggt.core.images import encode_png
+from hggt.tasks.annotation import store_for
 from tests.flows.conftest import TINY, write_good_photos
 from tests.photos import textured
 

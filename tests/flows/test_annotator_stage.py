@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from flows.annotator import annotator_flow
-from flows.report import report_flow
-from hggt_core import storage
-from tasks.progress import artifact_key
+from hggt.flows.annotator import annotator_flow
+from hggt.flows.report import report_flow
+from hggt.core import storage
+from hggt.tasks.progress import artifact_key
 from tests.flows.conftest import latest_artifact
 from tests.synthetic_votes import build
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.compute as pc
 
-from hggt_core import manifests
+from hggt.core import manifests
 from tests.flows.conftest import TINY, write_good_photos
 
 

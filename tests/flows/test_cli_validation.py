@@ -53,9 +53,9 @@ def test_the_cli_refuses_a_conflicting_preset_before_prefect_starts(tmp_path, ru
     root = tmp_path / "ds"
     import datetime as dt
 
-    from flows.stage import Stage
-    from hggt_core.presets import load_config
-    from hggt_core.stage_runs import record_stage_run
+    from hggt.flows.stage import Stage
+    from hggt.core.presets import load_config
+    from hggt.core.stage_runs import record_stage_run
 
     Stage.open(str(root), "demo")
     record_stage_run(str(root), "ingest", load_config("demo"), "c", dt.datetime.now(dt.timezone.utc), {"items": 1})

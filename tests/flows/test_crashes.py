@@ -9,7 +9,7 @@ import pyarrow as pa
 
 import pytest
 
-from hggt_core import manifests
+from hggt.core import manifests
 from tests.flows.conftest import TINY, write_good_photos
 
 FAULTY_TRAINING = ["enhancers.train.iterations=4", "enhancers.train.checkpoint_every=2", "enhancers.train.log_every=1"]

@@ -7,9 +7,9 @@ import json
 import logging
 
 
-from flows.degrade import degrade_flow
-from flows.patches import patches_flow
-from tasks.progress import artifact_key
+from hggt.flows.degrade import degrade_flow
+from hggt.flows.patches import patches_flow
+from hggt.tasks.progress import artifact_key
 from tests.flows.conftest import latest_artifact, write_good_photos
 
 
@@ -35,7 +35,7 @@ def test_progress_is_sent_in_the_background_and_belongs_to_the_flow_run():
     from prefect import flow
     from prefect.runtime import flow_run
 
-    from tasks.progress import DashboardProgress
+    from hggt.tasks.progress import DashboardProgress
 
     @flow
     def stage_like() -> str:
@@ -61,12 +61,13 @@ def test_the_run_log_carries_the_progress_line_for_watchers(monkeypatch):
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.runtime import flow_run
 
-    import tasks.progress
-    from tasks.progress import DashboardProgress
+    import hggt.tasks.progress
+    from hggt.tasks.progress import DashboardProgress
 
-    monkeypatch.setattr(tasks.progress, "RUN_LOG_INTERVAL_S", 0.0)
+    monkeypatch.setattr(hggt.tasks.progress, "RUN_LOG_INTERVAL_S", 0.0)
     run_logs = logging.getLogger("prefect.flow_runs")
-    monkeypatch.setattr(run_logs, "level", logging.INFO)  # the test session logs warnings only
+    level = run_logs.level
+    run_logs.setLevel(logging.INFO)  # the test session logs warnings only (setLevel also clears logging's cache)
 
     @flow
     def training_like() -> str:
@@ -77,22 +78,29 @@ def test_the_run_log_carries_the_progress_line_for_watchers(monkeypatch):
         progress.wait()
         return flow_run.id
 
-    run_id = training_like()
-    time.sleep(2)  # logs are sent in batches
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-    lines = [log.message for log in logs if log.message.startswith("watch-check:")]
+    try:
+        run_id = training_like()
+    finally:
+        run_logs.setLevel(level)
+    lines: list[str] = []
+    for _ in range(30):  # logs are sent in batches
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        lines = [log.message for log in logs if log.message.startswith("watch-check:")]
+        if "watch-check: 40/40 iterations, l1 0.07" in lines:
+            break
+        time.sleep(0.5)
     assert "watch-check: 40/40 iterations, l1 0.07" in lines and any(line.startswith("watch-check: 10/40 iterations, l1 0.07, ETA") for line in lines), lines
 
 
 def test_a_failing_dashboard_does_not_fail_the_stage(monkeypatch, caplog):
-    import tasks.progress as runtime
-    import tasks.progress
+    import hggt.tasks.progress as runtime
+    import hggt.tasks.progress
 
     def refuse(**kwargs):
         raise ConnectionError("server went away")
 
-    monkeypatch.setattr(tasks.progress, "create_progress_artifact", refuse)
+    monkeypatch.setattr(hggt.tasks.progress, "create_progress_artifact", refuse)
 
     from prefect import flow
 

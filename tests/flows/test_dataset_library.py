@@ -19,16 +19,16 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
-from flows.maps import maps_flow
-from hggt_core import storage
-from hggt_core.presets import config_from_options
-from hggt_core.dataset import open_dataset
-from hggt_core.degradation.settings import RECORD_COLUMNS, DegradationRecord
-from hggt_core.manifests import ManifestError
-from hggt_core.maps import indication_map
-from hggt_core.torchdata import MODES, HGGTTrainSet, make_lq, records
-from hggt_core.sr_runs import sr_batches
-from tasks.train_sr import plan_sr
+from hggt.flows.maps import maps_flow
+from hggt.core import storage
+from hggt.core.presets import config_from_options
+from hggt.core.dataset import open_dataset
+from hggt.core.degradation.settings import RECORD_COLUMNS, DegradationRecord
+from hggt.core.manifests import ManifestError
+from hggt.core.maps import indication_map
+from hggt.core.torchdata import MODES, HGGTTrainSet, make_lq, records
+from hggt.core.sr_runs import sr_batches
+from hggt.tasks.train_sr import plan_sr
 
 VERSIONS = ("01", "02", "03", "04")
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-from flows.build_dataset import build_dataset_flow
-from hggt_core import manifests, storage
-from hggt_core.annotation.published import parse_label_file
-from hggt_core.annotation.store import store_for
-from hggt_core.dataset import open_dataset
-from hggt_core.images import decode_png
+from hggt.flows.build_dataset import build_dataset_flow
+from hggt.core import manifests, storage
+from hggt.core.annotation.published import parse_label_file
+from hggt.core.annotation.store import store_for
+from hggt.core.dataset import open_dataset
+from hggt.core.images import decode_png
 from tests.declared_models import save_rrdb
 from tests.flows.conftest import write_good_photos
 
@@ -31,7 +31,7 @@ def test_a_declared_model_is_a_version_from_enhancement_to_the_maps(tmp_path):
     ]}, "select": {"top_n": 6}}))
     summary = build_dataset_flow(input=str(photos), out=root, preset="demo", config_file=str(config), until="maps")
     assert summary is not None
-    from hggt_core.summary import enhancer_counts
+    from hggt.core.summary import enhancer_counts
 
     # what `hggt build` prints: the shipped 01 and 03 adopted, zoo declared; none of them counted as trained
     assert enhancer_counts(summary["stages"]["train-enhancers"]) == {
@@ -73,7 +73,7 @@ def test_a_declared_model_is_a_version_from_enhancement_to_the_maps(tmp_path):
     assert {"zoo", "label_zoo", "votes_zoo"} <= set(table.columns) and "04" not in table.columns
 
     # The app's label-file writer and the parser agree on three-version files (Picture_1..4).
-    from hggt_core.annotation.published import label_file_from_votes
+    from hggt.core.annotation.published import label_file_from_votes
 
     data = label_file_from_votes(sets[0], [{"version": v, "label": "Similar"} for v in VERSIONS], VERSIONS)
     doc = json.loads(data)

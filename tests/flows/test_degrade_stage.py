@@ -7,13 +7,13 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from flows.degrade import degrade_flow, synthesize_lr_flow
-from flows.patches import patches_flow
-from hggt_core import manifests, storage
-from hggt_core.presets import load_config
-from hggt_core.degradation import cpu
-from hggt_core.degradation.settings import DegradationRecord
-from hggt_core.images import decode_png
+from hggt.flows.degrade import degrade_flow, synthesize_lr_flow
+from hggt.flows.patches import patches_flow
+from hggt.core import manifests, storage
+from hggt.core.presets import load_config
+from hggt.core.degradation import cpu
+from hggt.core.degradation.settings import DegradationRecord
+from hggt.core.images import decode_png
 from tests.flows.conftest import write_good_photos
 from tests.source_tree import copy_packages, edit_module, python_in
 
@@ -72,7 +72,7 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(dataset, tmp_path, monk
             raise MemoryError("simulated crash")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("hggt_core.stage_work.degrade.cpu.degrade", crash_after_five)
+    monkeypatch.setattr("hggt.core.stage_work.degrade.cpu.degrade", crash_after_five)
     with pytest.raises(Exception, match="shards failed"):
         degrade_flow(source=dataset, out=resumed, preset="demo", overrides=["degrade.shard_size=4"])
     monkeypatch.undo()
@@ -121,11 +121,11 @@ def test_an_edit_of_a_module_degrade_imports_recomputes_every_item(dataset, tmp_
     first = degrade_flow(source=dataset, out=out, preset="demo")
     made = manifests.read(out, "degradations")
     tree = copy_packages(tmp_path / "tree")
-    rerun = ("import json, tasks.degradations as d\nfrom flows.degrade import degrade_flow\n"
+    rerun = ("import json, hggt.tasks.degradations as d\nfrom hggt.flows.degrade import degrade_flow\n"
              f"print(json.dumps({{**degrade_flow(source={dataset!r}, out={out!r}, preset='demo'), 'file': d.__file__}}, default=str))")
     moved = python_in(tree, rerun, PREFECT_API_URL=prefect_server)
     assert moved["file"].startswith(str(tree)) and moved["computed"] == 0 and moved["shards_cached"] == moved["shards"]
-    edit_module(tree, "hggt_core.degradation.poisson")
+    edit_module(tree, "hggt.core.degradation.poisson")
     edited = python_in(tree, rerun, PREFECT_API_URL=prefect_server)
     assert edited["shards_cached"] == 0 and edited["computed"] == edited["inputs"] == first["inputs"] > 0
     assert manifests.read(out, "degradations").equals(made)  # the edit changed no result, yet nothing was reused

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hggt_core import manifests
+from hggt.core import manifests
 from tests.flows.conftest import REPO, write_good_photos
 from tests.servers import free_port, wait_for_health
 

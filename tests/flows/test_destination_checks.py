@@ -10,11 +10,11 @@ from collections import namedtuple
 
 import pytest
 
-from flows.ingest import ingest_flow
-from flows.patches import patches_flow
-from flows.sharding import failure_message, preflight
-from hggt_core import storage
-from hggt_core.shard_engine import ShardWork
+from hggt.flows.ingest import ingest_flow
+from hggt.flows.patches import patches_flow
+from hggt.flows.sharding import failure_message, preflight
+from hggt.core import storage
+from hggt.core.shard_engine import ShardWork
 from tests.flows.conftest import write_good_photos
 
 

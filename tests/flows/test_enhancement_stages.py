@@ -7,13 +7,13 @@ import io
 import pytest
 import torch
 
-from flows.build_dataset import build_dataset_flow
-from flows.enhance import enhance_flow
-from flows.select import select_flow
-from flows.train_enhancers import train_enhancers_flow
-from hggt_core import manifests, storage
-from hggt_core.images import decode_png
-from hggt_core.selection import mean_difference
+from hggt.flows.build_dataset import build_dataset_flow
+from hggt.flows.enhance import enhance_flow
+from hggt.flows.select import select_flow
+from hggt.flows.train_enhancers import train_enhancers_flow
+from hggt.core import manifests, storage
+from hggt.core.images import decode_png
+from hggt.core.selection import mean_difference
 from tests.core.test_texture import reference_stats
 from tests.flows.conftest import TINY, write_good_photos
 

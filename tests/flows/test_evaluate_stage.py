@@ -13,16 +13,16 @@ import torch
 import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from flows.degrade import synthesize_lr_flow
-from flows.evaluate import compare_flow, evaluate_flow
-from flows.report import report_flow
-from flows.train_sr import train_sr_flow
-from hggt_core import manifests, storage
-from hggt_core.annotation.published import format_label_file
-from hggt_core.images import decode_png
-from hggt_core.evaluation import multi_gt_average
-from hggt_core.metrics import ssim
-from hggt_core.test_sets import mod_crop
+from hggt.flows.degrade import synthesize_lr_flow
+from hggt.flows.evaluate import compare_flow, evaluate_flow
+from hggt.flows.report import report_flow
+from hggt.flows.train_sr import train_sr_flow
+from hggt.core import manifests, storage
+from hggt.core.annotation.published import format_label_file
+from hggt.core.images import decode_png
+from hggt.core.evaluation import multi_gt_average
+from hggt.core.metrics import ssim
+from hggt.core.test_sets import mod_crop
 from tests.flows.eval_helpers import add_run_copies, gt_only_folder, paired_folder, set_run_fingerprints, write_split
 from tests.flows.test_train_sr_stage import SR_TINY
 
@@ -184,8 +184,8 @@ def test_a_paired_folder_is_scored_on_gts_cropped_to_4x_lq(evaluated, tmp_path):
 
 
 def test_a_gt_only_folder_gets_its_lq_made_once_with_a_recorded_degradation(evaluated, tmp_path):
-    from hggt_core.degradation import cpu
-    from hggt_core.degradation.settings import DegradationRecord
+    from hggt.core.degradation import cpu
+    from hggt.core.degradation.settings import DegradationRecord
 
     root, _, psnr_run, pos_run, _ = evaluated
     folder = tmp_path / "Mini"
@@ -243,7 +243,7 @@ def test_export_a_run_and_an_enhancer(evaluated):
     import torch
     from safetensors.torch import load
 
-    from flows.export import export_flow
+    from hggt.flows.export import export_flow
 
     root, _, psnr_run, _, _ = evaluated
     st = export_flow(out=str(root), run_id=psnr_run, fmt="safetensors")

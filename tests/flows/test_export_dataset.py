@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from flows.annotate import annotate_ingest_flow
-from flows.export_dataset import export_dataset_flow
-from hggt_cli.main import app
-from hggt_core import manifests
-from hggt_core.annotation.labels import LABELS, VERSIONS, aggregate
-from hggt_core.images import encode_png
-from hggt_core.splits import EXCLUDED, TEST, TRAIN
+from hggt.flows.annotate import annotate_ingest_flow
+from hggt.flows.export_dataset import export_dataset_flow
+from hggt.cli.main import app
+from hggt.core import manifests
+from hggt.core.annotation.labels import LABELS, VERSIONS, aggregate
+from hggt.core.images import encode_png
+from hggt.core.splits import EXCLUDED, TEST, TRAIN
 
 FILES = ("original", *VERSIONS)
 # Set -> (split, its annotators); photoE is labelled after the split was made.

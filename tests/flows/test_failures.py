@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from flows.patches import patches_flow
-from flows.ingest import ingest_flow
-from hggt_core import manifests, storage
-from hggt_core.images import decode_png
+from hggt.flows.patches import patches_flow
+from hggt.flows.ingest import ingest_flow
+from hggt.core import manifests, storage
+from hggt.core.images import decode_png
 from tests.flows.conftest import write_good_photos
 
 
@@ -70,7 +70,7 @@ def test_a_full_disk_stops_the_stage_cleanly_and_the_next_run_completes(photos, 
 
 
 def test_transient_errors_are_retried_and_permanent_ones_are_not(photos, tmp_path, monkeypatch):
-    import tasks.ingest
+    import hggt.tasks.ingest
 
     calls = {"n": 0}
     lock = threading.Lock()
@@ -86,7 +86,7 @@ def test_transient_errors_are_retried_and_permanent_ones_are_not(photos, tmp_pat
             raise ConnectionResetError(errno.ECONNRESET, "connection reset by peer")
         return real(url)
 
-    monkeypatch.setattr(tasks.ingest.storage, "read_bytes", flaky)
+    monkeypatch.setattr(hggt.tasks.ingest.storage, "read_bytes", flaky)
     summary = ingest_flow(input=str(photos), out=str(tmp_path / "a"), preset="demo", overrides=["ingest.shard_size=8"])
     assert summary["ok"] == 2 and calls["n"] == 3  # the failed attempt, then both images on the retry
 
@@ -98,7 +98,7 @@ def test_transient_errors_are_retried_and_permanent_ones_are_not(photos, tmp_pat
         attempts["n"] += 1
         raise PermissionError(errno.EACCES, "Permission denied", url)
 
-    monkeypatch.setattr(tasks.ingest.storage, "read_bytes", forbidden)
+    monkeypatch.setattr(hggt.tasks.ingest.storage, "read_bytes", forbidden)
     with pytest.raises(ValueError, match=r"0 usable images .*\(2 rejected"):  # nothing left to build on
         ingest_flow(input=str(photos), out=str(tmp_path / "b"), preset="demo", overrides=["ingest.shard_size=8"])
     assert attempts["n"] == 2  # once per image, no retry: the rows say why

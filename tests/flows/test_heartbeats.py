@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import prefect.flow_engine as engine_module
 from prefect import flow
 
-from flows._heartbeats import prompt_heartbeats
-from flows.runners import plain_runner
-from flows.startup import startup
+from hggt.flows._heartbeats import prompt_heartbeats
+from hggt.flows.runners import plain_runner
+from hggt.flows.startup import startup
 
 
 class FakeEngine:
@@ -40,9 +40,9 @@ def test_importing_the_flows_changes_nothing_until_a_flow_run_starts():
     import subprocess
     import sys
 
-    probe = ("import prefect.flow_engine as e; before = e._send_heartbeats; import flows.build_dataset, flows.maps; "
-             "assert e._send_heartbeats is before, 'patched at import'; from flows.maps import maps_flow; "
-             "runner = maps_flow.task_runner.duplicate(); from flows._heartbeats import prompt_heartbeats; "
+    probe = ("import prefect.flow_engine as e; before = e._send_heartbeats; import hggt.flows.build_dataset, hggt.flows.maps; "
+             "assert e._send_heartbeats is before, 'patched at import'; from hggt.flows.maps import maps_flow; "
+             "runner = maps_flow.task_runner.duplicate(); from hggt.flows._heartbeats import prompt_heartbeats; "
              "assert e._send_heartbeats is prompt_heartbeats")
     subprocess.run([sys.executable, "-c", probe], check=True)
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from hggt_cli.local_server import healthy
+from hggt.cli.local_server import healthy
 from tests.flows.conftest import REPO, write_good_photos
 
 pytestmark = pytest.mark.slow
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "hggt_cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "hggt.cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -75,7 +75,7 @@ def _start_server(tmp_path, idle: str) -> tuple[Path, dict]:
     """Start the shared server as a command does; its $PREFECT_HOME and state."""
     home = tmp_path / "prefect"
     env = _env(home, idle)
-    proc = subprocess.run([sys.executable, "-c", "from hggt_cli import local_server; print(local_server.connect())"],
+    proc = subprocess.run([sys.executable, "-c", "from hggt.cli import local_server; print(local_server.connect())"],
                           cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and "started a local Prefect server" in proc.stdout, proc.stdout + proc.stderr
     return home, json.loads((home / "hggt-server.json").read_text())
@@ -84,7 +84,7 @@ def _start_server(tmp_path, idle: str) -> tuple[Path, dict]:
 def _sleeping_command(env: dict) -> subprocess.Popen:
     """A command running a flow that sleeps for two minutes, once its flow has started."""
     command = subprocess.Popen(
-        [sys.executable, "-c", "from hggt_cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
+        [sys.executable, "-c", "from hggt.cli.running import run_flow; run_flow('tests.flows.sleeper_flow:sleeper', seconds=120)"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     before = []
     for line in command.stdout:
@@ -145,7 +145,7 @@ def test_the_server_dies_with_a_killed_supervisor(tmp_path):
 
 
 def test_a_command_whose_server_stops_says_so_and_exits(tmp_path):
-    from hggt_cli.local_server import stop
+    from hggt.cli.local_server import stop
 
     home, _ = _start_server(tmp_path, idle="600")
     command = _sleeping_command(_env(home, "600"))
@@ -220,7 +220,7 @@ def test_runs_cleanup_on_a_server_that_does_not_answer_says_so_in_one_line(tmp_p
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**_env(tmp_path / "prefect", "600"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
-    proc = subprocess.run([sys.executable, "-m", "hggt_cli.main", "runs", "cleanup"], cwd=REPO, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "hggt.cli.main", "runs", "cleanup"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)
     out = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 1 and "Traceback" not in out, out  # before: httpx.ConnectError with its traceback

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from flows.maps import maps_flow
-from hggt_core import manifests, storage
-from hggt_core.images import decode_png
-from hggt_core.maps import indication_map
-from hggt_core.stage_work.maps import load_maps
+from hggt.flows.maps import maps_flow
+from hggt.core import manifests, storage
+from hggt.core.images import decode_png
+from hggt.core.maps import indication_map
+from hggt.core.stage_work.maps import load_maps
 
 
 def test_maps_cover_every_pair_and_match_a_recomputation(labelled, tmp_path):

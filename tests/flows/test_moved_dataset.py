@@ -12,16 +12,16 @@ import fsspec
 import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-from flows.build_dataset import build_dataset_flow
-from flows.select import select_flow
-from flows.patches import patches_flow
-from flows.annotate import annotate_export_flow
-from flows.train_enhancers import train_enhancers_flow
-from flows.train_sr import train_sr_flow
-from hggt_core import catalog, manifests, storage
-from hggt_core.annotation.store import store_for
-from hggt_core.dataset import open_dataset
-from hggt_core.splits import assign_splits
+from hggt.flows.build_dataset import build_dataset_flow
+from hggt.flows.select import select_flow
+from hggt.flows.patches import patches_flow
+from hggt.flows.annotate import annotate_export_flow
+from hggt.flows.train_enhancers import train_enhancers_flow
+from hggt.flows.train_sr import train_sr_flow
+from hggt.core import catalog, manifests, storage
+from hggt.core.annotation.store import store_for
+from hggt.core.dataset import open_dataset
+from hggt.core.splits import assign_splits
 from tests.app.conftest import Server
 from tests.app.test_app import call
 from tests.flows.conftest import TINY, write_good_photos

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from flows.build_dataset import build_dataset_flow
-from hggt_core import manifests
+from hggt.flows.build_dataset import build_dataset_flow
+from hggt.core import manifests
 from tests.flows.conftest import TINY, write_good_photos
 
 pytestmark = pytest.mark.slow

@@ -10,11 +10,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import FlowRunSort
 
-import tasks.progress as progress
-from flows.patches import patches_flow
-from flows.progress import StageList
-from tasks.progress import DashboardProgress, artifact_key
-from tasks.training_io import loss_logger
+import hggt.tasks.progress as progress
+from hggt.flows.patches import patches_flow
+from hggt.flows.progress import StageList
+from hggt.tasks.progress import DashboardProgress, artifact_key
+from hggt.tasks.training_io import loss_logger
 from tests.flows.conftest import write_good_photos
 
 
@@ -132,7 +132,7 @@ class Recorder:
 
 
 def _probe_works(root, items: int) -> list:
-    from hggt_core.shard_engine import ShardWork
+    from hggt.core.shard_engine import ShardWork
 
     return [ShardWork(stage="probe", manifest="images", root=str(root), shard_key=f"s{i}", config_hash="c", code_version="v",
                       items=tuple({"item_id": f"{i}-{j}"} for j in range(items))) for i in range(2)]
@@ -143,8 +143,8 @@ def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
 
     from prefect import task
 
-    from flows.sharding import run_shards
-    from hggt_core.shard_engine import ItemOutput, run_shard
+    from hggt.flows.sharding import run_shards
+    from hggt.core.shard_engine import ItemOutput, run_shard
 
     @task(name="slow-shard")
     def slow_shard(work):
@@ -161,14 +161,14 @@ def test_sharded_progress_moves_with_items_not_only_when_a_shard_ends(tmp_path):
 def _slow_item(item):
     import time
 
-    from hggt_core.shard_engine import ItemOutput
+    from hggt.core.shard_engine import ItemOutput
 
     time.sleep(0.25)
     return ItemOutput()
 
 
 def _process_shard(work):
-    from hggt_core.shard_engine import run_shard
+    from hggt.core.shard_engine import run_shard
 
     return run_shard(work, _slow_item)
 
@@ -178,7 +178,7 @@ def test_sharded_progress_moves_with_items_when_shards_run_in_other_processes(tm
     from prefect import task
     from prefect.task_runners import ProcessPoolTaskRunner
 
-    from flows.sharding import run_shards
+    from hggt.flows.sharding import run_shards
 
     works = _probe_works(tmp_path, 24)
     recorder = Recorder()

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hggt_core import manifests
-from hggt_core.images import encode_png
+from hggt.core import manifests
+from hggt.core.images import encode_png
 
 VERSIONS = ("01", "02", "03", "04")
 LABELS = ("Positive", "Similar", "Negative")
@@ -71,7 +71,7 @@ def _hggt(*args: str, code: int = 0) -> str:
     """`hggt ...` in this process (the session's Prefect server; no interpreter start per command)."""
     from typer.testing import CliRunner
 
-    from hggt_cli.main import app
+    from hggt.cli.main import app
 
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == code, result.output

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.maps import maps_flow
-from flows.report import report_flow
-from flows.train_sr import train_sr_flow
-from hggt_core import manifests, storage
-from hggt_core.training.history import from_csv
+from hggt.flows.maps import maps_flow
+from hggt.flows.report import report_flow
+from hggt.flows.train_sr import train_sr_flow
+from hggt.core import manifests, storage
+from hggt.core.training.history import from_csv
 from tests.flows.test_train_sr_stage import SR_TINY
 
 CHROMIUM = "/usr/bin/chromium"
@@ -68,8 +68,8 @@ def test_the_report_has_every_section_plot_and_reason(reported):
     assert "n/a<span class=\"why\">no negatives</span>" in page and "LPIPS" in page
     maps_shown = re.findall(r"<p><b>([^<]+)</b> <span class='muted'>positive ", page)
     assert maps_shown == [sets[0]]  # the only set with a positive and a negative; sets[1]'s map uses the original
-    from hggt_core.figures import map_top
-    from hggt_core.stage_work.maps import load_maps
+    from hggt.core.figures import map_top
+    from hggt.core.stage_work.maps import load_maps
 
     shown = next(r for r in manifests.read(str(root), "maps").to_pylist() if r["set_id"] == sets[0] and r["figure_uri"])
     top = map_top(load_maps(Path(root, shown["uri"]).read_bytes())["m_neg"])

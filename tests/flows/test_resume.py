@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 import pytest
 
-from hggt_core import manifests, storage
+from hggt.core import manifests, storage
 from tests.flows.conftest import REPO, write_good_photos
 
 ARGS = ["--preset", "demo", "--workers", "1", "--set", "patches.shard_size=2", "--set", "patches.png_compression=9"]
@@ -34,7 +34,7 @@ def test_killed_run_resumes_to_the_same_manifests(tmp_path, run_cli, prefect_ser
 
     env = {**os.environ, "PREFECT_API_URL": prefect_server}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hggt_cli.main", "patches", "--input", str(photos), "--out", str(resumed), *ARGS],
+        [sys.executable, "-m", "hggt.cli.main", "patches", "--input", str(photos), "--out", str(resumed), *ARGS],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     records = resumed / "manifests" / "parts" / "patches" / "items"

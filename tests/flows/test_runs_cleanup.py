@@ -10,7 +10,7 @@ from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.states import Crashed, Pending, Running
 
-from tasks.runs_cleanup import mark_orphaned_runs, process_tags
+from hggt.tasks.runs_cleanup import mark_orphaned_runs, process_tags
 
 
 @flow(name="cleanup-parent")
@@ -75,7 +75,7 @@ def test_cleanup_marks_the_orphans_of_one_dataset_only(tmp_path, run_cli):
 
 
 def test_the_next_build_of_the_dataset_marks_its_orphans(tmp_path):
-    from flows.build_dataset import build_dataset_flow
+    from hggt.flows.build_dataset import build_dataset_flow
 
     out = str(tmp_path / "ds")
     with get_client(sync_client=True) as client:
@@ -107,7 +107,7 @@ def test_a_top_level_run_whose_process_is_gone_is_marked(tmp_path):
 def test_one_cleanup_marks_a_killed_command_and_its_running_subflow(tmp_path, monkeypatch):
     """kill -9 of a terminal's command leaves its run and the subflow it was in Running. Whatever
     order the server lists them in (here, the subflow first), one cleanup marks both and their task runs."""
-    from tasks import runs_cleanup
+    from hggt.tasks import runs_cleanup
 
     listed = runs_cleanup._all
     monkeypatch.setattr(runs_cleanup, "_all", lambda read, **filters: sorted(

@@ -1,15 +1,15 @@
 """The same flows on other task runners: a local Dask cluster on 127.0.0.1 and a process pool give
 the manifests of the default thread pool. The runner is chosen one way, the environment a flow run
-starts in (flows.runners.execution sets it as the CLI's options do)."""
+starts in (hggt.flows.runners.execution sets it as the CLI's options do)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flows.runners import execution
-from flows.degrade import degrade_flow
-from flows.patches import patches_flow
-from hggt_core import manifests
+from hggt.flows.runners import execution
+from hggt.flows.degrade import degrade_flow
+from hggt.flows.patches import patches_flow
+from hggt.core import manifests
 from tests.flows.conftest import write_good_photos
 
 
@@ -54,7 +54,7 @@ def test_patches_and_degradations_in_a_process_pool(reference, tmp_path):
 def test_a_build_on_dask_starts_one_cluster_for_all_its_stages(reference, tmp_path, monkeypatch):
     import distributed
 
-    from flows.build_dataset import build_dataset_flow
+    from hggt.flows.build_dataset import build_dataset_flow
 
     photos, ref = reference
     started = []

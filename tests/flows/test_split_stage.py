@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from flows.split import split_flow
-from flows.train_sr import train_sr_flow
-from hggt_core import manifests
-from hggt_core.splits import TEST, TRAIN
+from hggt.flows.split import split_flow
+from hggt.flows.train_sr import train_sr_flow
+from hggt.core import manifests
+from hggt.core.splits import TEST, TRAIN
 from tests.flows.test_train_sr_stage import SR_TINY
 
 

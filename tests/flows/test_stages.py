@@ -8,12 +8,12 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from flows.build_dataset import build_dataset_flow
-from flows.degrade import synthesize_lr_flow
-from flows.patches import patches_flow
-from flows.ingest import ingest_flow
-from hggt_core import manifests, storage
-from hggt_core.images import decode_image, decode_png
+from hggt.flows.build_dataset import build_dataset_flow
+from hggt.flows.degrade import synthesize_lr_flow
+from hggt.flows.patches import patches_flow
+from hggt.flows.ingest import ingest_flow
+from hggt.core import manifests, storage
+from hggt.core.images import decode_image, decode_png
 from tests.core.test_texture import reference_stats
 from tests.flows.conftest import EXPECTED_REJECTS, write_good_photos
 
@@ -100,14 +100,14 @@ def test_rerun_hits_the_cache_and_repairs_missing_outputs(tmp_path, monkeypatch)
     first = patches_flow(out=root, input=str(photos), preset="demo")
     before = storage.read_bytes(manifests.manifest_url(root, "patches"))
 
-    import hggt_core.images
+    import hggt.core.images
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("a cached re-run decoded an image")
 
-    monkeypatch.setattr(hggt_core.images, "decode_image", no_decoding)
-    monkeypatch.setattr("hggt_core.stage_work.patches.decode_image", no_decoding)
-    monkeypatch.setattr("hggt_core.ingest.decode_image", no_decoding)
+    monkeypatch.setattr(hggt.core.images, "decode_image", no_decoding)
+    monkeypatch.setattr("hggt.core.stage_work.patches.decode_image", no_decoding)
+    monkeypatch.setattr("hggt.core.ingest.decode_image", no_decoding)
     again = patches_flow(out=root, input=str(photos), preset="demo")
     assert again["shards_cached"] == again["shards"] == first["shards"] and again["computed"] == 0
     assert storage.read_bytes(manifests.manifest_url(root, "patches")) == before

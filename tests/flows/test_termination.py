@@ -18,9 +18,9 @@ SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading, time
     from pathlib import Path
     from prefect import flow, task
-    from flows.sharding import run_shards
-    from hggt_core.shard_engine import ItemOutput, ShardWork, run_shard
-    from tasks.sharded import engine_hooks
+    from hggt.flows.sharding import run_shards
+    from hggt.core.shard_engine import ItemOutput, ShardWork, run_shard
+    from hggt.tasks.sharded import engine_hooks
 
     log = Path(sys.argv[1])
 

@@ -14,7 +14,7 @@ import pytest
 from tests.flows.test_local_server import _ended, _gone
 
 REPO = Path(__file__).resolve().parents[2]
-LAUNCH = ("import sys; from tasks.torchrun import launch_torchrun; from tests.torchrun_entries import wait_until_stopped; "
+LAUNCH = ("import sys; from hggt.tasks.torchrun import launch_torchrun; from tests.torchrun_entries import wait_until_stopped; "
           "launch_torchrun(2, wait_until_stopped, sys.argv[1])")
 
 

@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 
-from hggt_core.presets import resolve_config
-from flows.train_sr import train_sr_flow
-from hggt_core.archs import build_generator
-from hggt_core.checkpoints import CheckpointError
+from hggt.core.presets import resolve_config
+from hggt.flows.train_sr import train_sr_flow
+from hggt.core.archs import build_generator
+from hggt.core.checkpoints import CheckpointError
 from tests.flows.test_train_sr_stage import SR_TINY
 
 # lr 0: the generator keeps its initial weights (and so does its EMA), so model.pt shows where it started.

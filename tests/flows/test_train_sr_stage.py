@@ -7,8 +7,8 @@ import shutil
 import pytest
 import torch
 
-from flows.train_sr import train_sr_flow
-from hggt_core import manifests, storage
+from hggt.flows.train_sr import train_sr_flow
+from hggt.core import manifests, storage
 
 SR_TINY = [
     "train_sr.rrdb.blocks=1", "train_sr.rrdb.channels=8", "train_sr.rrdb.growth=4",

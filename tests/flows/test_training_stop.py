@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from hggt_core import manifests
+from hggt.core import manifests
 from tests.flows.conftest import REPO
 from tests.flows.test_train_sr_stage import SR_TINY
 
@@ -34,7 +34,7 @@ def _train(root, prefect_server, iterations: int) -> subprocess.Popen:
     args = ["train-sr", "--out", str(root), "--arch", "rrdb", "--mode", "pos", "--init", "none",
             *[a for o in _options(iterations) for a in ("--set", o)]]
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "COLUMNS": "200", "PREFECT_LOGGING_LEVEL": "INFO"}
-    return subprocess.Popen([sys.executable, "-m", "hggt_cli.main", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "hggt.cli.main", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 

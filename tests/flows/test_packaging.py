@@ -1,0 +1,82 @@
+"""The distribution as a researcher installs it: one import name (hggt) in site-packages, and a
+core install that reads a dataset with neither torch nor Prefect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+import venv
+import zipfile
+
+import pytest
+
+from hggt.core.dataset import open_dataset
+from tests.flows.test_published_ingest import _hggt, _published
+from tests.source_tree import FOLDERS, REPO
+
+
+def test_every_package_folder_is_in_the_distribution():
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert {k: v for k, v in setuptools["package-dir"].items() if k != "hggt"} == FOLDERS
+    found = {"hggt"} | {".".join((package, *init.parent.relative_to(REPO / folder).parts))
+                        for package, folder in FOLDERS.items() for init in (REPO / folder).rglob("__init__.py")}
+    assert sorted(setuptools["packages"]) == sorted(found)
+
+
+def _site_size(env) -> int:
+    return sum(f.stat().st_size for f in next((env / "lib").glob("python3*/site-packages")).rglob("*") if f.is_file())
+
+
+@pytest.mark.slow
+def test_the_core_wheel_reads_a_dataset_without_torch_or_prefect(tmp_path):
+    src, out = tmp_path / "HGGT", tmp_path / "ds"
+    _published(src)
+    _hggt("annotate", "ingest", "--input", str(src), "--out", str(out), "--preset", "demo")
+    here = open_dataset(str(out))
+    expected = {"sets": len(here.sets()), "versions": list(here.versions()), "labels": len(here.table("labels"))}
+
+    source, dist = tmp_path / "source", tmp_path / "dist"  # a copy: building writes build/ and egg-info beside the sources
+    for name in ("pyproject.toml", "README.md", "LICENSE", "hggt", *FOLDERS.values()):
+        source.mkdir(exist_ok=True)
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copyfile)(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = dist.glob("hggt-*.whl")
+    with zipfile.ZipFile(wheel) as z:  # nothing generic (tasks, flows) at the top of site-packages
+        assert {name.split("/")[0] for name in z.namelist()} == {"hggt", wheel.name.split("-py")[0] + ".dist-info"}
+
+    env = tmp_path / "core"
+    venv.create(env, with_pip=True)
+    python = env / "bin" / "python"
+    # Run from elsewhere than the checkout, whose hggt/ folder would shadow the installed package.
+    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "-c", REPO / "constraints.txt", wheel], capture_output=True,
+                             text=True, timeout=900, cwd=tmp_path)
+    assert install.returncode == 0, install.stderr[-3000:]
+    code = ("import importlib.util, json, sys, hggt\n"
+            "ds = hggt.open_dataset(sys.argv[1])\n"
+            "print(json.dumps({'sets': len(ds.sets()), 'versions': list(ds.versions()), 'labels': len(ds.table('labels')),\n"
+            "                  'absent': [m for m in ('torch', 'prefect', 'cv2', 'dask') if importlib.util.find_spec(m) is None],\n"
+            "                  'version': hggt.__version__}))")
+    read = subprocess.run([python, "-c", code, str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert read.returncode == 0, read.stderr[-3000:]
+    got = json.loads(read.stdout.strip().splitlines()[-1])
+    assert got.pop("absent") == ["torch", "prefect", "cv2", "dask"]
+    assert got.pop("version") == wheel.name.split("-")[1]
+    assert got == expected and expected["sets"] > 0
+    print(f"core install: {_site_size(env) / 2**20:.0f} MiB of site-packages")
+
+
+def test_nothing_imports_the_repository_folders_by_their_own_names():
+    """In a checkout, `tasks`, `flows` or `hggt_core` would still import (the checkout is on the
+    path), as a second copy of hggt.tasks, hggt.flows, hggt.core: every module must use hggt.*."""
+    modules = [f"hggt.{package.split('.')[1]}.{p.stem}" for package, folder in FOLDERS.items()
+               for p in (REPO / folder).glob("*.py") if p.stem != "__init__" and not (package == "hggt.cli" and p.stem == "__main__")]
+    code = ("import importlib, json, sys\n"
+            "for m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'tasks', 'flows', 'hggt_core', 'hggt_cli', 'hggt_app'})))")
+    proc = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [] and len(modules) > 100
