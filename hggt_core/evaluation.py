@@ -18,7 +18,7 @@ TRAIN_SETS_SUFFIX = "-train-sets"  # ends the name of any evaluation allowed ont
 ALLOW_FLAG = "--allow-train-sets"
 METRICS = ("psnr", "ssim", "lpips", "dists")
 EXTRA = ("artifact_rate",)
-MODELS = {name: n.display for name, n in NETWORKS.items() if n.role == GENERATOR}  # Table 3 names
+MODELS = {name: n.display for name, n in NETWORKS.items() if GENERATOR in n.roles}  # Table 3 names
 TRAINING_GT = {"psnr": "Original HR (L1 only)", "ori": "Original HR", "pos": "Positive GT", "posneg": "Pos+Neg GT"}
 PAPER = {  # supplement Table 3: PSNR, SSIM, LPIPS, DISTS on Test-100
     ("rrdb", "ori"): (22.6388, 0.6454, 0.2408, 0.1676),

@@ -32,8 +32,8 @@ class Network:
     target: str  # "module:Class" of its nn.Module, imported on first build
     size: type[Frozen]  # its typed options; their defaults are the paper's sizes (hggt.core.sizes)
     display: str  # how tables and figures name it
-    role: Role
-    scales: tuple[int, ...]  # output size / input size it supports
+    roles: tuple[Role, ...]  # what it serves as: one entry and one class for each, e.g. (ENHANCER, GENERATOR)
+    scales: tuple[int, ...]  # output size / input size it supports: its constructor's ``scale``
     # Options added after model files were already being written, with the value those files
     # were trained with: a file that does not name an option gets this, never today's default.
     legacy_options: Mapping[str, Any] = field(default_factory=dict)
@@ -68,17 +68,17 @@ class Network:
 
 _ENTRIES = (
     Network(
-        "rcan", "hggt.core.archs.rcan:RCAN", RCANSize, "RCAN", ENHANCER, scales=(1,),
+        "rcan", "hggt.core.archs.rcan:RCAN", RCANSize, "RCAN", (ENHANCER,), scales=(1,),
         legacy_options={"img_range": 1.0}, tiny={"groups": 1, "blocks": 1, "channels": 8, "reduction": 4},
         demo={"groups": 1, "blocks": 2, "channels": 16, "reduction": 4},
     ),
     Network(
-        "elan", "hggt.core.archs.elan:ELAN", ELANSize, "ELAN", ENHANCER, scales=(1,),
+        "elan", "hggt.core.archs.elan:ELAN", ELANSize, "ELAN", (ENHANCER,), scales=(1,),
         legacy_options={"img_range": 1.0, "scaled_attention": True}, tiny={"blocks": 2, "channels": 24},
         demo={"blocks": 2, "channels": 24, "windows": (4, 8, 16), "expansion": 2},
     ),
     Network(
-        "rrdb", "hggt.core.archs.rrdbnet:RRDBNet", RRDBSize, "RRDB", GENERATOR, scales=(4,),
+        "rrdb", "hggt.core.archs.rrdbnet:RRDBNet", RRDBSize, "RRDB", (GENERATOR,), scales=(4,),
         legacy_options={"upsampler": "nearest"}, spandrel="ESRGAN", spandrel_exact={"upsampler": "nearest", "growth": 32},
         tiny={"blocks": 1, "channels": 8, "growth": 4},
         # The paper's upsampler at a tiny width: Spandrel loads neither demo generator (growth and
@@ -86,7 +86,7 @@ _ENTRIES = (
         demo={"blocks": 2, "channels": 16, "growth": 8, "upsampler": "pixelshuffle"},
     ),
     Network(
-        "swinir", "hggt.core.archs.swinir:SwinIR", SwinIRSize, "SwinIR", GENERATOR, scales=(4,),
+        "swinir", "hggt.core.archs.swinir:SwinIR", SwinIRSize, "SwinIR", (GENERATOR,), scales=(4,),
         # Files from before `pad` and `drop_path_rate` padded to the next multiple and trained without stochastic depth.
         # Spandrel's SwinIR pads to the next multiple too: at the authors' padding its outputs differ from ours.
         legacy_options={"upsampler": "nearest+conv", "pad": "multiple", "drop_path_rate": 0.0}, spandrel="SwinIR",
@@ -99,17 +99,17 @@ NETWORKS: Mapping[str, Network] = MappingProxyType({n.name: n for n in _ENTRIES}
 
 
 def names(role: Role | None = None) -> tuple[str, ...]:
-    return tuple(n.name for n in _ENTRIES if role is None or n.role == role)
+    return tuple(n.name for n in _ENTRIES if role is None or role in n.roles)
 
 
 def demo_sizes(role: Role) -> dict[str, dict[str, Any]]:
     """The demo preset's entries of a config section (enhancers, train_sr): each network's ``demo``."""
-    return {n.name: dict(n.demo) for n in _ENTRIES if n.role == role}
+    return {n.name: dict(n.demo) for n in _ENTRIES if role in n.roles}
 
 
 def modules(role: Role) -> tuple[str, ...]:
     """The modules of the networks of ``role``: part of a training stage's code version."""
-    return tuple(n.module for n in _ENTRIES if n.role == role)
+    return tuple(n.module for n in _ENTRIES if role in n.roles)
 
 
 def choices(role: Role | None = None) -> str:
@@ -120,7 +120,7 @@ def choices(role: Role | None = None) -> str:
 
 def network(name: str, role: Role | None = None) -> Network:
     entry = NETWORKS.get(name)
-    if entry is None or (role is not None and entry.role != role):
+    if entry is None or (role is not None and role not in entry.roles):
         what = f"{role} architecture" if role else "architecture"
         raise ValueError(f"unknown {what} {name!r}; choose {choices(role)}")
     return entry
@@ -134,7 +134,7 @@ def with_sizes(role: Role) -> Callable[[type[Section]], type[Section]]:
     def add(section: type[Section]) -> type[Section]:
         fields: dict[str, Any] = {
             n.name: (n.size, Field(n.size(), description=f"{n.display} network options (defaults: the paper's)."))
-            for n in _ENTRIES if n.role == role
+            for n in _ENTRIES if role in n.roles
         }
         return create_model(section.__name__, __base__=section, __module__=section.__module__, __doc__=section.__doc__, **fields)
 

@@ -12,8 +12,11 @@ from hggt.core.networks import network
 
 def build_generator(arch: str, **options: Any) -> nn.Module:
     """The registry's network ``arch``. Options its size model names are validated by it and
-    default to the paper's sizes; any other (SwinIR's img_size) goes to the constructor as given."""
+    default to the paper's sizes; any other (``scale``, one of the registry entry's scales; SwinIR's
+    img_size) goes to the constructor as given."""
     entry = network(arch)
+    if options.get("scale", entry.scales[0]) not in entry.scales:
+        raise ValueError(f"{arch} is a x{' / x'.join(map(str, entry.scales))} network, not x{options['scale']}")
     fields = entry.size.model_fields
     sized = entry.size.model_validate({k: v for k, v in options.items() if k in fields})
     rest = {k: v for k, v in options.items() if k not in fields}

@@ -139,9 +139,11 @@ class ELAN(nn.Module):
 
     def __init__(
         self, *, blocks: int, channels: int, windows: tuple[int, ...], expansion: int, shared_depth: int, scaled_attention: bool,
-        img_range: float,
+        img_range: float, scale: int = 1,
     ):
         super().__init__()
+        if scale != 1:
+            raise ValueError("ELAN here is the same-size (x1) enhancer")
         if blocks % (1 + shared_depth):
             raise ValueError(f"blocks ({blocks}) must be a multiple of 1 + shared_depth ({1 + shared_depth})")
         self.windows = tuple(windows)

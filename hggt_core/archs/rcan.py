@@ -56,8 +56,10 @@ class RCAN(nn.Module):
     """Options as :class:`hggt.core.sizes.RCANSize`, whose defaults are the paper's (10 groups x 20
     blocks, 64 channels, reduction 16, img_range 255)."""
 
-    def __init__(self, *, groups: int, blocks: int, channels: int, reduction: int, img_range: float):
+    def __init__(self, *, groups: int, blocks: int, channels: int, reduction: int, img_range: float, scale: int = 1):
         super().__init__()
+        if scale != 1:
+            raise ValueError("RCAN here is the same-size (x1) enhancer, without its upsampler")
         self.input_range = InputRange(img_range)
         self.head = conv3x3(3, channels)
         self.body = nn.Sequential(*[ResidualGroup(channels, blocks, reduction) for _ in range(groups)], conv3x3(channels, channels))

@@ -28,25 +28,51 @@ def test_every_network_builds_at_its_tiny_size_from_its_size_model(name):
     model = build_generator(name, **entry.tiny).eval()
     assert type(model) is entry.load()
     params = inspect.signature(type(model).__init__).parameters
-    assert set(entry.size.model_fields) <= set(params)  # every size option reaches the constructor
-    with torch.no_grad():
-        out = model(torch.rand(1, 3, 16, 16))
-    assert out.shape[-1] == 16 * entry.scales[0]
+    assert set(entry.size.model_fields) | {"scale"} <= set(params)  # every size option, and the scale, reach the constructor
+    for scale in entry.scales:  # one class for each of its scales
+        with torch.no_grad():
+            out = build_generator(name, **entry.tiny, scale=scale).eval()(torch.rand(1, 3, 16, 16))
+        assert out.shape[-1] == 16 * scale
+    unsupported = max(entry.scales) + 1
+    with pytest.raises(ValueError, match=f"{name} is a x.* network, not x{unsupported}"):
+        build_generator(name, **entry.tiny, scale=unsupported)
     for upsampler in entry.upsamplers:  # each upsampler the size model accepts is one the network has
         build_generator(name, **entry.tiny, upsampler=upsampler)
+
+
+SECTIONS = {ENHANCER: "enhancers", GENERATOR: "train_sr"}  # the config section of each role's networks
 
 
 def test_config_sections_hold_one_size_per_registry_network():
     cfg = load_config("paper")
     for entry in NETWORKS.values():
-        section = cfg.enhancers if entry.role == ENHANCER else cfg.train_sr
-        assert getattr(section, entry.name) == entry.size()  # the paper defaults, from the size model alone
+        for role in entry.roles:
+            assert getattr(getattr(cfg, SECTIONS[role]), entry.name) == entry.size()  # the paper defaults, from the size model alone
     assert {n for n in NETWORKS if n in EnhancersConfig.model_fields} == set(networks.names(ENHANCER))
     assert {n for n in NETWORKS if n in TrainSRConfig.model_fields} == set(networks.names(GENERATOR))
     for entry in NETWORKS.values():  # each option is settable with --set, tuples as JSON lists
-        section = "enhancers" if entry.role == ENHANCER else "train_sr"
-        tiny = config_from_options("paper", [f"{section}.{entry.name}.{k}={json.dumps(v)}" for k, v in entry.tiny.items()])
-        assert getattr(getattr(tiny, section), entry.name) == entry.size(**entry.tiny)
+        for section in (SECTIONS[role] for role in entry.roles):
+            tiny = config_from_options("paper", [f"{section}.{entry.name}.{k}={json.dumps(v)}" for k, v in entry.tiny.items()])
+            assert getattr(getattr(tiny, section), entry.name) == entry.size(**entry.tiny)
+
+
+def test_one_entry_serves_each_of_its_roles(monkeypatch):
+    """A network used both ways (an x1 enhancer and an x4 generator) is one entry with two roles,
+    not a second entry: it is named, sized and configurable under each."""
+    import dataclasses
+
+    rrdb = NETWORKS["rrdb"]
+    both = dataclasses.replace(rrdb, roles=(ENHANCER, GENERATOR))
+    monkeypatch.setattr(networks, "_ENTRIES", tuple(both if n is rrdb else n for n in networks._ENTRIES))
+    monkeypatch.setattr(networks, "NETWORKS", {**NETWORKS, "rrdb": both})
+    assert "rrdb" in networks.names(ENHANCER) and "rrdb" in networks.names(GENERATOR)
+    assert networks.network("rrdb", ENHANCER) is both and rrdb.module in networks.modules(ENHANCER)
+
+    @networks.with_sizes(ENHANCER)
+    class Section(EnhancersConfig.__base__):
+        pass
+
+    assert Section().rrdb == rrdb.size() and networks.demo_sizes(ENHANCER)["rrdb"] == dict(rrdb.demo)
 
 
 UNKNOWN = "-".join(NETWORKS) + "-x"  # the name of no network
@@ -87,8 +113,8 @@ def test_the_demo_preset_takes_its_network_sizes_from_the_registry():
     cfg = load_config("demo")
     for entry in NETWORKS.values():
         assert entry.demo, f"{entry.name} has no demo size: the demo would train it at the paper's"
-        section = cfg.enhancers if entry.role == ENHANCER else cfg.train_sr
-        assert getattr(section, entry.name) == entry.size(**entry.demo)
+        for role in entry.roles:
+            assert getattr(getattr(cfg, SECTIONS[role]), entry.name) == entry.size(**entry.demo)
 
 
 def test_prefect_deployments_name_the_registrys_generators():
