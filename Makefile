@@ -14,7 +14,7 @@ GPUS   ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 API     = $(or $(PREFECT_API_URL),$(shell $(BIN)/hggt server url --port $(PORT) --keep))
 
 # One Prefect history: make targets, `hggt` commands and deployments share Prefect's home ($PREFECT_HOME,
-# else ~/.prefect) and the one local server hggt keeps there (hggt_cli/local_server.py). PORT is where
+# else ~/.prefect) and the one local server hggt keeps there (hggt/cli/local_server.py). PORT is where
 # that server starts when none runs yet; API is the address of the one that runs.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # The authors' code for the conformance suite (tests/conformance skips without it).
@@ -43,7 +43,7 @@ demo: setup
 	$(BIN)/hggt report --out data/demo
 	$(BIN)/hggt summary --out data/demo
 
-# The demo's ready enhancers (hggt_core/demo_enhancers/): the demo preset's tiny networks trained once,
+# The demo's ready enhancers (hggt/core/demo_enhancers/): the demo preset's tiny networks trained once,
 # longer than the demo could afford, on the bundled photos; record.json keeps each one's training record.
 DEMO_ENHANCER_SCHEDULE := enhancers.pretrained=null enhancers.train.iterations=1500 enhancers.train.milestones=[1200]
 demo-enhancers: setup
@@ -146,12 +146,12 @@ annotator-train: setup
 annotator-evaluate: setup
 	$(BIN)/hggt annotator evaluate --out $(OUT)
 
-# The demo's shipped learned annotator (hggt_core/annotator/demo_annotator.json, `--set annotation.proxy_model=demo`):
+# The demo's shipped learned annotator (hggt/core/annotator/demo_annotator.json, `--set annotation.proxy_model=demo`):
 # no published labels ship with hggt, so it learns the proxy rules' votes on the demo photos' train side.
 demo-annotator: setup
 	$(BIN)/hggt sample-photos data/sample-photos
 	$(BIN)/hggt build --input data/sample-photos --out data/demo-annotator --preset demo --until split
-	$(BIN)/hggt annotator train --out data/demo-annotator --votes proxy --ship hggt_core/annotator/demo_annotator.json
+	$(BIN)/hggt annotator train --out data/demo-annotator --votes proxy --ship hggt/core/annotator/demo_annotator.json
 	$(BIN)/hggt annotator evaluate --out data/demo-annotator
 
 build: setup

@@ -5,7 +5,7 @@ windows in float64, then take their variance), same inputs, interleaved rounds
 
 The target is parity: exactness must not cost more than the plain way of computing the formula.
 (hggt's earlier float64 box filters ran ~14x the baseline but differed from the authors' maps on
-0.17% of photo pixels; see hggt_core/maps.py.)"""
+0.17% of photo pixels; see hggt/core/maps.py.)"""
 
 from __future__ import annotations
 

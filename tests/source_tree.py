@@ -11,16 +11,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The repository's folders and the subpackages of hggt they install as (pyproject.toml's package-dir).
-FOLDERS = {"hggt.core": "hggt_core", "hggt.tasks": "tasks", "hggt.flows": "flows", "hggt.cli": "hggt_cli", "hggt.app": "hggt_app"}
 
 
 def copy_packages(dest: Path) -> Path:
-    """The installed layout (hggt/core, hggt/tasks, ...), so that a fresh interpreter with ``dest``
-    on its path imports all of hggt from the copy, not from the checkout's editable install."""
+    """A copy of the package: a fresh interpreter with ``dest`` on its path imports all of hggt
+    from it, not from the checkout's editable install."""
     shutil.copytree(REPO / "hggt", dest / "hggt", ignore=shutil.ignore_patterns("__pycache__"))
-    for package, folder in FOLDERS.items():
-        shutil.copytree(REPO / folder, dest.joinpath(*package.split(".")), ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 

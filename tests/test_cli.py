@@ -152,7 +152,7 @@ def test_every_flow_a_command_names_is_a_prefect_flow():
     from prefect import Flow
 
     named = []
-    for path in Path(__file__).resolve().parents[1].joinpath("hggt_cli").glob("*.py"):
+    for path in Path(__file__).resolve().parents[1].joinpath("hggt", "cli").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_flow" and node.args:
                 named.append(node.args[0].value)

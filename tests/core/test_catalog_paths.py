@@ -1,4 +1,4 @@
-"""Every path of a dataset is named once, in hggt_core/catalog.py: no module spells one inline
+"""Every path of a dataset is named once, in hggt/core/catalog.py: no module spells one inline
 (a literal "annotation/agreement.json", a join of "reports" and a file name, an f-string under
 "runs/"), so a writer and its readers cannot drift apart. Read from the source with ast."""
 
@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("hggt_core", "tasks", "flows", "hggt_cli", "hggt_app")  # folders
+PACKAGES = ("hggt",)  # folders
 # Folders a dataset holds (catalog.py names them); a literal under one of them is a dataset path.
 DIRS = ("annotation", "annotators", "enhancers", "runs", "evaluations", "reports", "maps", "manifests", "lq",
         "lr_test", "images", "exports", "original")
@@ -17,15 +17,15 @@ UNDER = re.compile(rf"(^|/)({'|'.join(DIRS)})/")
 FILE = re.compile(r"^[\w.-]+\.(json|sqlite|txt|parquet|npz|csv|html|pt|jpg|png)$")
 # Modules whose file names belong to another layout than a dataset's, each with why.
 OTHER_LAYOUTS = {
-    "hggt_core/catalog.py": "the dataset's layout itself",
-    "hggt_core/annotation/published.py": "the published HGGT dataset's layout (an input)",
-    "hggt_core/annotation/published_import.py": "the published HGGT dataset's layout (an input)",
-    "hggt_core/annotation/export_layout.py": "the published layout hggt exports to",
-    "hggt_core/sample_photos.py": "scikit-image's sample files",
-    "hggt_core/annotator/__init__.py": "the package's shipped model",
-    "hggt_core/metrics.py": "DISTS_pytorch's packaged weights",
-    "hggt_app/server.py": "the app's own pages in the package",
-    "hggt_cli/local_server.py": "files in the Prefect home",
+    "hggt/core/catalog.py": "the dataset's layout itself",
+    "hggt/core/annotation/published.py": "the published HGGT dataset's layout (an input)",
+    "hggt/core/published_import.py": "the published HGGT dataset's layout (an input)",
+    "hggt/core/annotation/export_layout.py": "the published layout hggt exports to",
+    "hggt/core/sample_photos.py": "scikit-image's sample files",
+    "hggt/core/annotator/__init__.py": "the package's shipped model",
+    "hggt/core/metrics.py": "DISTS_pytorch's packaged weights",
+    "hggt/app/server.py": "the app's own pages in the package",
+    "hggt/cli/local_server.py": "files in the Prefect home",
 }
 
 
@@ -51,7 +51,7 @@ def test_no_module_spells_a_dataset_path_outside_the_catalog():
             rel = path.relative_to(REPO).as_posix()
             if rel not in OTHER_LAYOUTS and (found := _inline_paths(path)):
                 inline[rel] = found
-    assert not inline, f"name these paths in hggt_core/catalog.py: {inline}"
+    assert not inline, f"name these paths in hggt/core/catalog.py: {inline}"
 
 
 def test_the_check_sees_each_way_of_spelling_a_path(tmp_path):

@@ -17,7 +17,7 @@ from hggt.tasks import code_closure
 from hggt.tasks.code_closure import closure, code_version_of, reach
 from tests.source_tree import REPO, copy_packages, edit_module, python_in
 
-STAGES = sorted(f"hggt.tasks.{p.stem}" for p in (REPO / "tasks").glob("*.py")
+STAGES = sorted(f"hggt.tasks.{p.stem}" for p in (REPO / "hggt" / "tasks").glob("*.py")
                 if re.search(r"^CODE = code_version_of\(", p.read_text(), re.M))
 # What each stage builds: the registry loads a network's module by name, which no import shows.
 BUILDS = {"hggt.tasks.enhance": ENHANCER, "hggt.tasks.enhancers": ENHANCER, "hggt.tasks.evaluate": GENERATOR, "hggt.tasks.train_sr": GENERATOR}

@@ -108,7 +108,7 @@ def test_the_paper_preset_follows_the_authors_code():
 
 
 def test_the_shipped_demo_enhancers_fit_the_demo_preset():
-    """The demo adopts hggt_core/demo_enhancers/ instead of training: each file must be the demo's
+    """The demo adopts hggt/core/demo_enhancers/ instead of training: each file must be the demo's
     enhancer of that version, with its training record beside it."""
     import json
 

@@ -120,7 +120,7 @@ def test_the_demo_preset_takes_its_network_sizes_from_the_registry():
 def test_prefect_deployments_name_the_registrys_generators():
     # prefect.yaml is static YAML: what it says about the networks is checked against the registry here.
     deployments = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())["deployments"]
-    train_sr = next(d for d in deployments if d["entrypoint"] == "flows/train_sr.py:train_sr_flow")
+    train_sr = next(d for d in deployments if d["entrypoint"] == "hggt/flows/train_sr.py:train_sr_flow")
     assert f"({networks.choices(GENERATOR)};" in train_sr["description"]
     assert train_sr["parameters"]["arch"] in networks.names(GENERATOR)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hggt.core import manifests
-from hggt.core.annotation.published_import import crop_position, describe_set, scan
+from hggt.core.published_import import crop_position, describe_set, scan
 from hggt.core.config import PatchConfig
 from hggt.core.splits import imported_splits
 from hggt.tasks.published_import import owns_imports

@@ -1,4 +1,4 @@
-"""The table of stages (hggt_core/stages.py) is the one list: the build flow, its docstring, the
+"""The table of stages (hggt/core/stages.py) is the one list: the build flow, its docstring, the
 documentation's stage table, the Makefile and prefect.yaml agree with it, and every manifest a stage needs is made by one."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_prefect_yaml_deploys_each_stage():
     entrypoints = {d["entrypoint"] for d in deployments}
     for entry in stages.STAGES:
         module, _, function = entry.flow.partition(":")
-        assert f"{module.removeprefix('hggt.').replace('.', '/')}.py:{function}" in entrypoints, entry.name  # hggt.flows is the folder flows/
+        assert f"{module.replace('.', '/')}.py:{function}" in entrypoints, entry.name
 
 
 def test_missing_inputs_name_the_stage_and_command_that_make_them():

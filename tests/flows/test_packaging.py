@@ -15,14 +15,12 @@ import pytest
 
 from hggt.core.dataset import open_dataset
 from tests.flows.test_published_ingest import _hggt, _published
-from tests.source_tree import FOLDERS, REPO
+from tests.source_tree import REPO
 
 
 def test_every_package_folder_is_in_the_distribution():
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert {k: v for k, v in setuptools["package-dir"].items() if k != "hggt"} == FOLDERS
-    found = {"hggt"} | {".".join((package, *init.parent.relative_to(REPO / folder).parts))
-                        for package, folder in FOLDERS.items() for init in (REPO / folder).rglob("__init__.py")}
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "hggt").rglob("__init__.py")}
     data = {name for name in setuptools["package-data"] if name not in found}  # folders of data files only
     assert sorted(setuptools["packages"]) == sorted(found | data)
 
@@ -40,7 +38,7 @@ def test_the_core_wheel_reads_a_dataset_without_torch_or_prefect(tmp_path):
     expected = {"sets": len(here.sets()), "versions": list(here.versions()), "labels": len(here.table("labels"))}
 
     source, dist = tmp_path / "source", tmp_path / "dist"  # a copy: building writes build/ and egg-info beside the sources
-    for name in ("pyproject.toml", "README.md", "LICENSE", "hggt", *FOLDERS.values()):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "hggt"):
         source.mkdir(exist_ok=True)
         (shutil.copytree if (REPO / name).is_dir() else shutil.copyfile)(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), str(source)],
@@ -68,16 +66,3 @@ def test_the_core_wheel_reads_a_dataset_without_torch_or_prefect(tmp_path):
     assert got.pop("version") == wheel.name.split("-")[1]
     assert got == expected and expected["sets"] > 0
     print(f"core install: {_site_size(env) / 2**20:.0f} MiB of site-packages")
-
-
-def test_nothing_imports_the_repository_folders_by_their_own_names():
-    """In a checkout, `tasks`, `flows` or `hggt_core` would still import (the checkout is on the
-    path), as a second copy of hggt.tasks, hggt.flows, hggt.core: every module must use hggt.*."""
-    modules = [f"hggt.{package.split('.')[1]}.{p.stem}" for package, folder in FOLDERS.items()
-               for p in (REPO / folder).glob("*.py") if p.stem != "__init__" and not (package == "hggt.cli" and p.stem == "__main__")]
-    code = ("import importlib, json, sys\n"
-            "for m in sys.argv[1:]:\n    importlib.import_module(m)\n"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'tasks', 'flows', 'hggt_core', 'hggt_cli', 'hggt_app'})))")
-    proc = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [] and len(modules) > 100

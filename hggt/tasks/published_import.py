@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 
 from hggt.core import catalog, manifests, storage
-from hggt.core.annotation.published_import import PublishedSet, crop_position, describe_set, scan, set_item, set_of_item
+from hggt.core.published_import import PublishedSet, crop_position, describe_set, scan, set_item, set_of_item
 from hggt.core.config import HGGTConfig
 from hggt.core.images import ImageRejected, decode_png
 from hggt.core.splits import image_of

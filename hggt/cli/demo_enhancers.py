@@ -3,7 +3,7 @@
 The demo's own schedule (tens of iterations) leaves its tiny enhancers blurring and tinting the
 photos, so no version would ever be labelled Positive. `make demo-enhancers` trains them once,
 longer, on the bundled photos; this copies each `enhancers/<version>/model.pt` to
-`hggt_core/demo_enhancers/<version>.pt` and writes `record.json` (the training record of each:
+`hggt/core/demo_enhancers/<version>.pt` and writes `record.json` (the training record of each:
 iterations, final losses, time, device, config hash, and the schedule used) beside them.
 """
 

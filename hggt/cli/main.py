@@ -26,7 +26,7 @@ def installed_version() -> str:
         from pathlib import Path
 
         try:
-            with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+            with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as f:
                 return f"{tomllib.load(f)['project']['version']} (source tree, not installed)"
         except (OSError, KeyError, tomllib.TOMLDecodeError):
             return "unknown (not installed)"

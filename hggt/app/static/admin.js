@@ -47,7 +47,7 @@ function render(s) {
   $("#fast-head").textContent = `too fast (< ${s.min_seconds} s)`;
   $("#annotators tbody").replaceChildren();
   for (const a of s.annotators) {
-    // Shares with the number of versions they rest on; the flags come from the server (hggt_core/annotation/qc.py).
+    // Shares with the number of versions they rest on; the flags come from the server (hggt/core/annotation/qc.py).
     const flagged = (word) => a.flags.some((f) => f.includes(word));
     row("annotators", [a.annotator, `${a.done} / ${a.assigned}`, pct(a.assigned ? a.done / a.assigned : null),
       num(a.median_seconds_per_set), `${pct(a.agreement_with_others)} of ${a.agreement_compared}`, `${a.too_fast} (${pct(a.too_fast_share)})`,

@@ -1,9 +1,9 @@
 """The table of stages: every stage of the pipeline once, in the paper's order, with its flow, the
 config section it reads, the manifests it needs and makes, its place in the paper and its device.
 
-What is derived from it: build-dataset's order and what it passes each stage (flows/build_dataset.py),
+What is derived from it: build-dataset's order and what it passes each stage (hggt/flows/build_dataset.py),
 `--until` and its checks, the one-line refusal of a command whose inputs are missing (naming the
-stage that makes them, hggt_cli/running.py), and the documentation's stage table
+stage that makes them, hggt/cli/running.py), and the documentation's stage table
 (``python -m hggt.core.stages``, which rewrites it in :data:`DOCS_PAGE`). Tests check the Makefile's targets and prefect.yaml's
 deployments against it. Adding a stage: its flow module, its task module, its core module, and one
 row here.

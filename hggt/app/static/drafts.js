@@ -25,7 +25,7 @@ export function dropDraft(who, set) {
 }
 
 export const IDLE_MS = 120000;
-export const MAX_SECONDS = 3600;  // the server's limit (hggt_core/annotation/store_writes.py)
+export const MAX_SECONDS = 3600;  // the server's limit (hggt/core/annotation/store_writes.py)
 let active = 0, last = performance.now();
 
 function tick() {

@@ -2,7 +2,7 @@
 
 The config validators, the config sections' size fields, training, evaluation, export and the
 CLI all take their list of networks from :data:`NETWORKS`, so adding a network is one file in
-``hggt_core/archs`` plus one entry here (docs/development/adding-a-network.md). The table imports no torch:
+``hggt/core/archs`` plus one entry here (docs/development/adding-a-network.md). The table imports no torch:
 a network's class is named by import path and loaded only when one is built
 (:func:`hggt.core.archs.build_generator`).
 """
@@ -44,7 +44,7 @@ class Network:
     # Options that build it in milliseconds: tests and benchmarks, never a result.
     tiny: Mapping[str, Any] = field(default_factory=dict)
     # Its size in the demo preset: small enough for a demo of minutes on 2 CPUs. Empty would run the
-    # demo at the paper's size. An enhancer's must be the size of its shipped file (hggt_core/demo_enhancers).
+    # demo at the paper's size. An enhancer's must be the size of its shipped file (hggt/core/demo_enhancers).
     demo: Mapping[str, Any] = field(default_factory=dict)
 
     @property

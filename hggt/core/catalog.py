@@ -169,7 +169,7 @@ def enhancer_dir(version: str) -> str:
     return posixpath.join("enhancers", version)
 
 
-# A folder of ready enhancers (enhancers.pretrained, the shipped hggt_core/demo_enhancers): one
+# A folder of ready enhancers (enhancers.pretrained, the shipped hggt/core/demo_enhancers): one
 # model file per version and one training record of them all.
 PRETRAINED_RECORD = "record.json"
 
