@@ -54,7 +54,7 @@ def describe(arch: str, options: dict) -> str:
     if name:
         where = f"Spandrel loads it as {name}"
     elif spandrel_extension(arch, options):
-        where = ("Spandrel loads it only with hggt's extension (hggt.core.spandrel_rrdb.register()); "
+        where = ("Spandrel loads it only with hggt's extension (`import hggt.spandrel` first); "
                  "plain Spandrel misreads or refuses it")
     else:
         where = "Spandrel cannot load it exactly: use the ONNX export"
@@ -101,7 +101,7 @@ def to_onnx(model: torch.nn.Module, half: bool = False, example_size: int = 32, 
 CORRECT, WRONG, FAILS = "loads correctly", "loads as a different model (wrong output)", "does not load"
 CLIENTS = {
     "spandrel": "Spandrel without hggt's extension",
-    "spandrel+hggt": "Spandrel with hggt's extension (hggt.core.spandrel_rrdb.register())",
+    "spandrel+hggt": "Spandrel with hggt's extension (`import hggt.spandrel`)",
     "onnxruntime": "ONNX (onnxruntime)",
 }
 CHECK_SIZE = 16  # side of the random input the checks run: cheap at the paper's sizes too

@@ -19,24 +19,29 @@ def _workers() -> int:
     return int(os.environ.get("HGGT_WORKERS") or os.cpu_count() or 2)
 
 
+def _kind() -> str:
+    kind = os.environ.get("HGGT_TASK_RUNNER") or "threads"
+    if kind not in RUNNERS:
+        raise ValueError(f"unknown task runner {kind!r}; choose one of {', '.join(RUNNERS)}")
+    return kind
+
+
 def make_task_runner() -> TaskRunner:
     """As the environment says: threads (default: decoding, filtering and PNG encoding release the
     GIL, so threads use every core), processes, or dask (the cluster at HGGT_DASK_ADDRESS, else a
     local one)."""
-    kind = os.environ.get("HGGT_TASK_RUNNER") or "threads"
+    kind = _kind()
     dask_address = os.environ.get("HGGT_DASK_ADDRESS") or None
     workers = _workers()
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "processes":
         return ProcessPoolTaskRunner(max_workers=workers)
-    if kind == "dask":
-        from prefect_dask import DaskTaskRunner
+    from prefect_dask import DaskTaskRunner
 
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "host": "127.0.0.1"})
-    raise ValueError(f"unknown task runner {kind!r}; choose one of {', '.join(RUNNERS)}")
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "host": "127.0.0.1"})
 
 
 class StartingTaskRunner(ThreadPoolTaskRunner):
@@ -87,9 +92,7 @@ def execution(kind: str | None = None, dask_address: str | None = None, workers:
     before = {name: os.environ.get(name) for name in _VARIABLES}
     os.environ.update({name: value for name, value in given.items() if value is not None})
     try:
-        if (os.environ.get("HGGT_TASK_RUNNER") or "threads") not in RUNNERS:
-            raise ValueError(f"unknown task runner {os.environ['HGGT_TASK_RUNNER']!r}; choose one of {', '.join(RUNNERS)}")
-        if os.environ.get("HGGT_TASK_RUNNER") == "dask" and not os.environ.get("HGGT_DASK_ADDRESS"):
+        if _kind() == "dask" and not os.environ.get("HGGT_DASK_ADDRESS"):
             from distributed import LocalCluster
 
             with LocalCluster(n_workers=_workers(), threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:

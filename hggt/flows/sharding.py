@@ -39,8 +39,9 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     counts ``units`` of each item (default 1: the unit of the stage's summary). A caller that
     passes its own ``dashboard`` waits for its last update itself."""
     logger = get_run_logger()
-    # units done after each item of a shard (items run in order), for progress while shards run
-    prefix = [list(itertools.accumulate((units(item) if units else 1 for item in w.items), initial=0)) for w in works]
+    # units of each item, and done after each item of a shard (items run in order), for progress while shards run
+    each = [[units(item) if units else 1 for item in w.items] for w in works]
+    prefix = [list(itertools.accumulate(u, initial=0)) for u in each]
     sizes = [p[-1] for p in prefix]
     # Shards on Dask workers or in a process pool tick a tally this process cannot see: their items
     # count as their records are written (an item kept from an earlier run counts when its shard ends).
@@ -58,7 +59,7 @@ def run_shards(task: Task, works: list[ShardWork], stage: str, dashboard: Dashbo
     def units_done() -> int:
         if records is not None:
             fresh = records.written()
-            return sum(sizes[i] if finished[i] else sum(units(item) if units else 1 for item in w.items if item["item_id"] in fresh)
+            return sum(sizes[i] if finished[i] else sum(u for item, u in zip(w.items, each[i]) if item["item_id"] in fresh)
                        for i, w in enumerate(works))
         return sum(sizes[i] if finished[i] else prefix[i][min(TALLY.done(w), len(w.items))] for i, w in enumerate(works))
 
